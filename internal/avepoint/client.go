@@ -1,0 +1,433 @@
+// Package avepoint is a client for the AvePoint Graph API's Insights export
+// calls: start a user-activity export, poll its job, stream the report.
+package avepoint
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// TimeLayout is AvePoint's time format for startTime and finishTime: UTC,
+// no zone suffix, no fraction.
+const TimeLayout = "2006-01-02T15:04:05"
+
+// Config holds what a Client needs. Endpoints and Credentials are required.
+type Config struct {
+	Endpoints   Endpoints
+	Credentials CredentialSource
+	// HTTPClient defaults to NewHTTPClient(). Its transport is wrapped so the
+	// bearer token only ever goes to the API host.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Backoff    Backoff
+	Now        func() time.Time
+}
+
+// Client calls the AvePoint Graph API. It is safe for concurrent use and
+// meant to be built once per container: it caches the access token.
+type Client struct {
+	api     *url.URL
+	http    *http.Client
+	tokens  *tokenCache
+	log     *slog.Logger
+	backoff Backoff
+	now     func() time.Time
+}
+
+// New builds a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Credentials == nil {
+		return nil, errors.New("avepoint: no credential source")
+	}
+	api, err := checkURL("AVEPOINT_API_URL", cfg.Endpoints.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := checkURL("AVEPOINT_TOKEN_URL", cfg.Endpoints.TokenURL); err != nil {
+		return nil, err
+	}
+	api.Path = strings.TrimRight(api.Path, "/")
+	base := cfg.HTTPClient
+	if base == nil {
+		base = NewHTTPClient()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Client{api: api, log: cfg.Logger, backoff: cfg.Backoff.withDefaults(), now: cfg.Now}
+	c.tokens = &tokenCache{creds: cfg.Credentials, tokenURL: cfg.Endpoints.TokenURL, httpClient: base, now: cfg.Now}
+	hc := *base
+	inner := hc.Transport
+	if inner == nil {
+		inner = http.DefaultTransport
+	}
+	hc.Transport = &bearerTransport{next: inner, api: api, tokens: c.tokens}
+	c.http = &hc
+	return c, nil
+}
+
+// NewHTTPClient is the default HTTP client: TLS 1.2 or newer, bounded
+// connect and header waits, no overall timeout (a report download may
+// rightly take minutes; the invocation's context bounds it).
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.ResponseHeaderTimeout = 60 * time.Second
+	return &http.Client{Transport: t}
+}
+
+// TokenFetches counts token requests made so far (for tests and metrics).
+func (c *Client) TokenFetches() int {
+	c.tokens.mu.Lock()
+	defer c.tokens.mu.Unlock()
+	return c.tokens.fetches
+}
+
+// bearerTransport adds the access token to requests for the API host only.
+// Doing it here rather than on the first request means a redirect to any
+// other host, even a subdomain, is sent without the token.
+type bearerTransport struct {
+	next   http.RoundTripper
+	api    *url.URL
+	tokens *tokenCache
+}
+
+func (b *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Del("Authorization")
+	if req.URL.Scheme == b.api.Scheme && req.URL.Host == b.api.Host {
+		tok, err := b.tokens.token(req.Context())
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	}
+	return b.next.RoundTrip(req)
+}
+
+// ExportRequest is one user's export. Zero times are left out of the query.
+type ExportRequest struct {
+	Email      string
+	Start      time.Time
+	Finish     time.Time
+	EventTypes []string
+}
+
+// envelope is the status/message pair every AvePoint JSON answer carries.
+type envelope struct {
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+func (e envelope) envelopeStatus() envelope { return e }
+
+type enveloped interface{ envelopeStatus() envelope }
+
+// opaqueID accepts a job id sent as a JSON string or number: the export
+// call documents a string, the job endpoints an integer.
+type opaqueID string
+
+func (o *opaqueID) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*o = opaqueID(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("jobId is neither string nor number")
+	}
+	*o = opaqueID(n.String())
+	return nil
+}
+
+// StartExport asks AvePoint to export one user's activities and returns the
+// job id.
+func (c *Client) StartExport(ctx context.Context, req ExportRequest) (string, error) {
+	q := url.Values{}
+	if !req.Start.IsZero() {
+		q.Set("startTime", req.Start.UTC().Format(TimeLayout))
+	}
+	if !req.Finish.IsZero() {
+		q.Set("finishTime", req.Finish.UTC().Format(TimeLayout))
+	}
+	for _, et := range req.EventTypes {
+		q.Add("eventTypes", et)
+	}
+	u := c.endpoint("/insights/users/"+EncodeEmailPath(req.Email)+"/activities/export", q)
+	var out struct {
+		envelope
+		JobID opaqueID `json:"jobId"`
+	}
+	if err := c.retry(ctx, "export", func(ctx context.Context) error { return c.getJSON(ctx, u, &out) }); err != nil {
+		return "", err
+	}
+	if out.JobID == "" {
+		return "", &ProtocolError{Reason: "export answer has no jobId"}
+	}
+	return string(out.JobID), nil
+}
+
+// JobState is what a jobStatus code means for the exporter.
+type JobState string
+
+const (
+	JobRunning  JobState = "running"
+	JobFinished JobState = "finished"
+	JobFailed   JobState = "failed"
+)
+
+// JobStatus is a job's reported status.
+type JobStatus struct {
+	Code    int      `json:"jobStatus"`
+	State   JobState `json:"state"`
+	Message string   `json:"message,omitempty"`
+	// WithException is set for code 4, "success with exception": the report
+	// exists but AvePoint hit problems building it.
+	WithException bool `json:"withException,omitempty"`
+}
+
+// MapJobStatus maps a jobStatus code as the contract says: documented 1, 2,
+// 3 and the older SDK's 0 to 6. Any other value is a ProtocolError naming it.
+func MapJobStatus(code int) (JobState, error) {
+	switch code {
+	case 0, 1: // none, in progress
+		return JobRunning, nil
+	case 2, 4: // successful, success with exception
+		return JobFinished, nil
+	case 3, 5, 6: // failed, stopping, stopped
+		return JobFailed, nil
+	}
+	return "", &ProtocolError{Reason: fmt.Sprintf("unknown jobStatus %d", code)}
+}
+
+// JobStatus reads an export job's status.
+func (c *Client) JobStatus(ctx context.Context, jobID string) (JobStatus, error) {
+	u := c.endpoint("/insights/job/"+escapeSegment(jobID)+"/exportstatus", nil)
+	var out struct {
+		envelope
+		JobStatus *int `json:"jobStatus"`
+	}
+	if err := c.retry(ctx, "status", func(ctx context.Context) error { return c.getJSON(ctx, u, &out) }); err != nil {
+		return JobStatus{}, err
+	}
+	if out.JobStatus == nil {
+		return JobStatus{}, &ProtocolError{Reason: "status answer has no jobStatus"}
+	}
+	state, err := MapJobStatus(*out.JobStatus)
+	if err != nil {
+		return JobStatus{}, err
+	}
+	return JobStatus{Code: *out.JobStatus, State: state, Message: cleanMessage(out.Message), WithException: *out.JobStatus == 4}, nil
+}
+
+// Report is an export file being downloaded. Close Body when done.
+type Report struct {
+	Body          io.ReadCloser
+	ContentLength int64 // -1 when unknown
+	ContentType   string
+}
+
+// ExportFile opens a finished job's report (a ZIP) as a stream; nothing is
+// buffered beyond the transport's own buffers. Read errors on Body come
+// back as *TransientError: a cut stream is worth another try.
+func (c *Client) ExportFile(ctx context.Context, jobID string) (*Report, error) {
+	u := c.endpoint("/insights/job/"+escapeSegment(jobID)+"/exportfile", nil)
+	var rep *Report
+	err := c.retry(ctx, "file", func(ctx context.Context) error {
+		resp, err := c.get(ctx, u)
+		if err != nil {
+			return err
+		}
+		ct := resp.Header.Get("Content-Type")
+		if strings.HasPrefix(strings.ToLower(ct), "application/json") {
+			// A JSON body where a ZIP belongs is an error envelope, even
+			// under HTTP 200.
+			defer resp.Body.Close()
+			var env envelope
+			if err := decodeJSON(resp.Body, &env); err != nil {
+				return err
+			}
+			if env.Status == 0 || isSuccess(env.Status) {
+				return &ProtocolError{Reason: "export file answered with JSON instead of a report"}
+			}
+			return statusError(env.Status, env.Message, resp.Header, c.now())
+		}
+		rep = &Report{Body: &streamBody{rc: resp.Body}, ContentLength: resp.ContentLength, ContentType: ct}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// streamBody turns a broken download into a TransientError so the state
+// machine retries the store step instead of failing the export.
+type streamBody struct{ rc io.ReadCloser }
+
+func (s *streamBody) Read(p []byte) (int, error) {
+	n, err := s.rc.Read(p)
+	if err != nil && err != io.EOF {
+		return n, &TransientError{Reason: "report download interrupted: " + errorText(err)}
+	}
+	return n, err
+}
+
+func (s *streamBody) Close() error { return s.rc.Close() }
+
+func (c *Client) endpoint(escapedPath string, q url.Values) string {
+	u := c.api.String() + escapedPath
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// get sends one GET and returns the response when the HTTP status is 2xx;
+// any other status becomes a typed error built from the error envelope.
+func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, &ValidationError{Reason: "cannot build request URL"}
+	}
+	req.Header.Set("Accept", "application/json, application/zip, application/octet-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// Token failures arrive here wrapped in *url.Error: keep their type.
+		if typed := Typed(err); typed != nil {
+			return nil, typed
+		}
+		return nil, &TransientError{Reason: "network: " + errorText(err)}
+	}
+	if isSuccess(resp.StatusCode) {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	var env envelope
+	_ = decodeJSON(resp.Body, &env) // the HTTP status decides; the body only explains
+	return nil, statusError(resp.StatusCode, env.Message, resp.Header, c.now())
+}
+
+func (c *Client) getJSON(ctx context.Context, rawURL string, out enveloped) error {
+	resp, err := c.get(ctx, rawURL)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := decodeJSON(resp.Body, out); err != nil {
+		return err
+	}
+	if env := out.envelopeStatus(); env.Status != 0 && !isSuccess(env.Status) {
+		// AvePoint reports failures in the body, sometimes under HTTP 200.
+		return statusError(env.Status, env.Message, resp.Header, c.now())
+	}
+	return nil
+}
+
+// maxJSONBody bounds what we read of a JSON answer: they are tiny, and a
+// misbehaving server must not make us buffer without limit.
+const maxJSONBody = 1 << 20
+
+func decodeJSON(r io.Reader, out any) error {
+	lr := &io.LimitedReader{R: r, N: maxJSONBody + 1}
+	if err := json.NewDecoder(lr).Decode(out); err != nil {
+		if lr.N <= 0 {
+			return &ProtocolError{Reason: "JSON answer larger than 1 MiB"}
+		}
+		var netErr net.Error
+		if errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return &TransientError{Reason: "answer cut short: " + errorText(err)}
+		}
+		return &ProtocolError{Reason: "answer is not the documented JSON"}
+	}
+	return nil
+}
+
+func isSuccess(code int) bool { return code >= 200 && code < 300 }
+
+// statusError maps an HTTP-style status code to the error vocabulary.
+func statusError(code int, message string, h http.Header, now time.Time) error {
+	msg := cleanMessage(message)
+	if msg == "" {
+		msg = http.StatusText(code)
+	}
+	switch {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return &AuthError{Status: code, Reason: msg}
+	case code == http.StatusNotFound:
+		return &NotFoundError{Reason: msg}
+	case code == http.StatusTooManyRequests:
+		return &ThrottledError{RetryAfter: retryAfter(h.Get("Retry-After"), now), Reason: msg}
+	case code == http.StatusRequestTimeout || code >= 500:
+		return &TransientError{Status: code, Reason: msg}
+	case code >= 400:
+		return &ValidationError{Reason: fmt.Sprintf("AvePoint rejected the request (%d): %s", code, msg)}
+	}
+	return &ProtocolError{Reason: fmt.Sprintf("unexpected status %d: %s", code, msg)}
+}
+
+// cleanMessage keeps AvePoint's message readable and bounded: no control
+// characters (log injection), at most 300 runes.
+func cleanMessage(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
+	}
+	return s
+}
+
+// errorText renders a transport error without the request URL, which
+// carries the user's email.
+func errorText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return cleanMessage(err.Error())
+}
+
+// EncodeEmailPath encodes a user principal name for the export path the way
+// AvePoint's own sample does: percent-encoded twice, so a guest UPN
+// "x_y.com#EXT#@t.onmicrosoft.com" becomes
+// "x_y.com%2523EXT%2523%2540t.onmicrosoft.com".
+func EncodeEmailPath(email string) string { return escapeSegment(escapeSegment(email)) }
+
+// escapeSegment percent-encodes every byte but RFC 3986's unreserved ones.
+// url.PathEscape would leave '@' alone, which AvePoint's sample encodes.
+func escapeSegment(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) * 3)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}

@@ -1,0 +1,537 @@
+// Package avesim is a self-contained fake of the AvePoint Insights Graph API
+// (export, job status, report file) and of its OAuth 2.0 token endpoint.
+//
+// It is strict on purpose: wherever the real API has a trap (the email path
+// segment percent-encoded twice, the exact time format, the jwt-bearer client
+// assertion), the fake rejects the mistake instead of tolerating it, so a
+// client that passes against avesim is unlikely to fail against AvePoint for
+// the same reason. One handler serves both the API and the token endpoint.
+package avesim
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Scope is the only scope the token endpoint grants.
+const Scope = "insights.graph.readwrite.all"
+
+// FirstJobID is the id of the first job a fresh Server creates; later jobs
+// count up from it, so job ids are predictable in tests.
+const FirstJobID = 67890
+
+const (
+	tokenPath          = "/connect/token"
+	defaultTTL         = time.Hour
+	defaultPolls       = 2
+	defaultReportRows  = 50
+	defaultRetryAfter  = time.Second
+	defaultErrorStatus = http.StatusTooManyRequests
+)
+
+// Call endpoint names.
+const (
+	EndpointToken   = "token"
+	EndpointExport  = "export"
+	EndpointStatus  = "status"
+	EndpointFile    = "file"
+	EndpointBlob    = "blob" // redirected file download (Options.RedirectFiles)
+	EndpointUnknown = "unknown"
+)
+
+// Call.Auth values.
+const (
+	AuthNone      = "none"
+	AuthBearerOK  = "bearer-ok"
+	AuthBearerBad = "bearer-bad" // any Authorization header that is not a live bearer token
+	AuthBasic     = "basic"      // HTTP Basic (client authentication at the token endpoint)
+)
+
+// Outcome is what a job does after it has been started.
+type Outcome int
+
+const (
+	// Finish ends the job with jobStatus 2 (or JobPlan.FinalStatus).
+	Finish Outcome = iota
+	// Fail ends the job with jobStatus 3 (or JobPlan.FinalStatus) and a message.
+	Fail
+	// Never keeps the job at jobStatus 1 forever.
+	Never
+	// RejectExport answers the export call with HTTP 200 but a body whose
+	// status is not 2xx (JobPlan.FinalStatus, default 500) and no job: the
+	// documented "failure inside a 200" shape.
+	RejectExport
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Finish:
+		return "finish"
+	case Fail:
+		return "fail"
+	case Never:
+		return "never"
+	case RejectExport:
+		return "reject-export"
+	default:
+		return "outcome(" + strconv.Itoa(int(o)) + ")"
+	}
+}
+
+// JobPlan overrides the behaviour of jobs for one email.
+type JobPlan struct {
+	Outcome Outcome
+	// FinalStatus is the jobStatus reported when the job ends (0 = default:
+	// 2 for Finish, 3 for Fail). E.g. 4 success with exception (file
+	// available), 5/6 stopping/stopped, 99 an undocumented code. For
+	// RejectExport it is the body status of the export answer (default 500).
+	FinalStatus int
+	// Message accompanies a non-2 final status (default "export job failed"
+	// for Fail).
+	Message string
+	// PollsToFinish, when set, is the number of status polls answered 1
+	// before the job ends (0 = ends at the first poll); it wins over
+	// Options.JobDuration for this email.
+	PollsToFinish *int
+	// ErrorCalls makes the first ErrorCalls authorised API calls concerning
+	// this email (export, status, file) answer HTTP ErrorStatus with an
+	// error body instead of being served.
+	ErrorCalls int
+	// ErrorStatus is the HTTP status of injected errors (default 429).
+	ErrorStatus int
+	// RetryAfter is sent as Retry-After (whole seconds) with injected 429
+	// and 503 answers; default 1s, negative omits the header.
+	RetryAfter time.Duration
+}
+
+// Options configure a Server.
+type Options struct {
+	ClientID     string            // accepted client id (required)
+	ClientSecret string            // accepted secret ("" = secret auth disabled)
+	Certificate  *x509.Certificate // accepted cert for JWT client assertions (nil = disabled)
+	TokenTTL     time.Duration     // expires_in of issued tokens (default 1h)
+	// PollsToFinish is the number of status polls answered "in progress"
+	// (1) before a job ends (0 = default 2; negative = ends at first poll).
+	PollsToFinish int
+	// JobDuration, if > 0, is the wall-clock time until a job ends; it wins
+	// over PollsToFinish (but not over JobPlan.PollsToFinish).
+	JobDuration time.Duration
+	// ReportRows is the number of activity rows in each generated workbook
+	// (0 = default 50; negative = header only).
+	ReportRows int
+	// Plans overrides job behaviour per email (keys are matched lower-cased).
+	Plans map[string]JobPlan
+	// Logger receives one debug record per request (default: discard).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now); tests may inject a fake one.
+	Now func() time.Time
+	// RedirectFiles makes exportfile answer 307 to a pre-signed URL under
+	// BlobBaseURL (path /blob/{jobId}?sig=…) instead of serving the ZIP
+	// inline, so clients can be checked for not leaking the bearer token to
+	// another host. /blob/ needs no Authorization; its Call records whether
+	// one arrived anyway.
+	RedirectFiles bool
+	// BlobBaseURL is the base of redirected downloads ("" = the API host
+	// itself; Start serves it on a second listener named "localhost").
+	BlobBaseURL string
+}
+
+// Call is one request as the server saw it.
+type Call struct {
+	Method   string
+	Path     string // as received, escaped (r.URL.EscapedPath())
+	RawQuery string
+	Query    url.Values
+	Auth     string // AuthNone, AuthBearerOK, AuthBearerBad, AuthBasic
+	Status   int    // HTTP status answered
+	Endpoint string // EndpointToken, EndpointExport, EndpointStatus, EndpointFile, EndpointBlob, EndpointUnknown
+	Email    string // decoded email (export: only when the segment was validly double-encoded; job endpoints: the job's email)
+	JobID    string
+	Message  string // error message answered, if any
+}
+
+// Server is the fake API. It is safe for concurrent use.
+type Server struct {
+	opts       Options
+	log        *slog.Logger
+	now        func() time.Time
+	polls      int
+	ttl        time.Duration
+	reportRows int
+	plans      map[string]JobPlan
+
+	mu           sync.Mutex
+	tokens       map[string]time.Time // access token -> expiry
+	tokensIssued int
+	jtis         map[string]struct{} // client-assertion ids already used
+	calls        []Call
+	jobs         map[string]*job
+	jobOrder     []string
+	nextJob      int
+	active       int
+	peak         int
+	errorsUsed   map[string]int // email -> injected errors already answered
+	blobBase     string
+}
+
+// New validates opts and returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.ClientID == "" {
+		return nil, errors.New("avesim: ClientID is required")
+	}
+	if opts.ClientSecret == "" && opts.Certificate == nil {
+		return nil, errors.New("avesim: set ClientSecret, Certificate or both")
+	}
+	if c := opts.Certificate; c != nil {
+		if err := checkCertificate(c); err != nil {
+			return nil, err
+		}
+	}
+	if opts.TokenTTL < 0 {
+		return nil, errors.New("avesim: TokenTTL must not be negative")
+	}
+	if opts.JobDuration < 0 {
+		return nil, errors.New("avesim: JobDuration must not be negative")
+	}
+	s := &Server{
+		opts:       opts,
+		log:        opts.Logger,
+		now:        opts.Now,
+		polls:      opts.PollsToFinish,
+		ttl:        opts.TokenTTL,
+		reportRows: opts.ReportRows,
+		plans:      make(map[string]JobPlan, len(opts.Plans)),
+		tokens:     make(map[string]time.Time),
+		jtis:       make(map[string]struct{}),
+		jobs:       make(map[string]*job),
+		nextJob:    FirstJobID,
+		errorsUsed: make(map[string]int),
+		blobBase:   strings.TrimRight(opts.BlobBaseURL, "/"),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	switch {
+	case s.polls == 0:
+		s.polls = defaultPolls
+	case s.polls < 0:
+		s.polls = 0
+	}
+	if s.ttl == 0 {
+		s.ttl = defaultTTL
+	}
+	switch {
+	case s.reportRows == 0:
+		s.reportRows = defaultReportRows
+	case s.reportRows < 0:
+		s.reportRows = 0
+	}
+	for email, p := range opts.Plans {
+		if p.PollsToFinish != nil && *p.PollsToFinish < 0 {
+			return nil, fmt.Errorf("avesim: plan %q: PollsToFinish must not be negative", email)
+		}
+		s.plans[strings.ToLower(email)] = p
+	}
+	return s, nil
+}
+
+// TokenPath is the path of the token endpoint.
+func (s *Server) TokenPath() string { return tokenPath }
+
+// SetBlobBaseURL sets where redirected downloads point (see
+// Options.RedirectFiles); useful when the blob server is started after New.
+func (s *Server) SetBlobBaseURL(base string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blobBase = strings.TrimRight(base, "/")
+}
+
+// Calls returns the recorded requests in arrival order.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Call, len(s.calls))
+	for i, c := range s.calls {
+		c.Query = cloneValues(c.Query)
+		out[i] = c
+	}
+	return out
+}
+
+// TokensIssued counts access tokens issued so far.
+func (s *Server) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokensIssued
+}
+
+// RevokeTokens invalidates every token issued so far, as expiry or secret
+// rotation would: API calls with them answer 401 until a new token is used.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+// PeakConcurrentJobs is the largest number of jobs that were in progress at
+// the same time. A job counts from its export call until the status poll
+// that reports it ended (or until its file is fetched).
+func (s *Server) PeakConcurrentJobs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+// response is an answer decided by a handler; ServeHTTP records the call
+// before writing it so that Calls() is complete as soon as a client has
+// the response.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func jsonResponse(status int, v any) response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only fixed, marshalable types are passed in; keep the server up anyway.
+		b = []byte(`{"status":500,"message":"internal error"}`)
+		status = http.StatusInternalServerError
+	}
+	h := http.Header{}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	return response{status: status, header: h, body: b}
+}
+
+// apiBody is AvePoint's envelope for errors and plain answers.
+type apiBody struct {
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+func apiError(rec *Call, status int, msg string) response {
+	rec.Message = msg
+	return jsonResponse(status, apiBody{Status: status, Message: msg})
+}
+
+// ServeHTTP serves the token endpoint, the three Insights job endpoints and
+// (with RedirectFiles) the blob downloads.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := Call{
+		Method:   r.Method,
+		Path:     r.URL.EscapedPath(),
+		RawQuery: r.URL.RawQuery,
+		Auth:     s.classifyAuth(r),
+	}
+	resp := s.route(r, &rec)
+	rec.Status = resp.status
+
+	s.mu.Lock()
+	s.calls = append(s.calls, rec)
+	s.mu.Unlock()
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "avesim request",
+		slog.String("method", rec.Method), slog.String("path", rec.Path),
+		slog.String("endpoint", rec.Endpoint), slog.String("auth", rec.Auth),
+		slog.Int("status", rec.Status), slog.String("jobId", rec.JobID),
+		slog.String("message", rec.Message))
+
+	for k, vs := range resp.header {
+		w.Header()[k] = vs
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)))
+	w.WriteHeader(resp.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(resp.body) // the client may have gone; nothing to do about it
+	}
+}
+
+func (s *Server) route(r *http.Request, rec *Call) response {
+	path := rec.Path
+	q, qerr := url.ParseQuery(r.URL.RawQuery)
+	rec.Query = q
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var (
+		method  = http.MethodGet
+		handler func(*http.Request, *Call) response
+	)
+	switch {
+	case path == tokenPath:
+		rec.Endpoint, method, handler = EndpointToken, http.MethodPost, s.handleToken
+	case len(segs) == 5 && segs[0] == "insights" && segs[1] == "users" && segs[3] == "activities" && segs[4] == "export":
+		rec.Endpoint, handler = EndpointExport, s.handleExport
+	case len(segs) == 4 && segs[0] == "insights" && segs[1] == "job" && segs[3] == "exportstatus":
+		rec.Endpoint, handler = EndpointStatus, s.handleStatus
+	case len(segs) == 4 && segs[0] == "insights" && segs[1] == "job" && segs[3] == "exportfile":
+		rec.Endpoint, handler = EndpointFile, s.handleFile
+	case len(segs) == 2 && segs[0] == "blob":
+		rec.Endpoint, handler = EndpointBlob, s.handleBlob
+	default:
+		rec.Endpoint = EndpointUnknown
+		return apiError(rec, http.StatusNotFound, "no such endpoint: "+path)
+	}
+	if r.Method != method {
+		resp := apiError(rec, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		resp.header.Set("Allow", method)
+		return resp
+	}
+	if rec.Endpoint != EndpointToken && rec.Endpoint != EndpointBlob && rec.Auth != AuthBearerOK {
+		resp := apiError(rec, http.StatusUnauthorized, "missing, invalid or expired bearer token")
+		resp.header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		return resp
+	}
+	if qerr != nil {
+		return apiError(rec, http.StatusBadRequest, "malformed query string: "+qerr.Error())
+	}
+	return handler(r, rec)
+}
+
+// classifyAuth looks at the Authorization header without judging whether
+// the endpoint needs it.
+func (s *Server) classifyAuth(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return AuthNone
+	}
+	scheme, tok, _ := strings.Cut(h, " ")
+	switch {
+	case strings.EqualFold(scheme, "Basic"):
+		return AuthBasic
+	case strings.EqualFold(scheme, "Bearer") && s.tokenValid(strings.TrimSpace(tok)):
+		return AuthBearerOK
+	default:
+		return AuthBearerBad
+	}
+}
+
+// injectedError answers a planned error for email, if any are left.
+func (s *Server) injectedError(rec *Call, email string) (response, bool) {
+	plan := s.plans[strings.ToLower(email)]
+	if plan.ErrorCalls <= 0 {
+		return response{}, false
+	}
+	key := strings.ToLower(email)
+	s.mu.Lock()
+	used := s.errorsUsed[key]
+	if used >= plan.ErrorCalls {
+		s.mu.Unlock()
+		return response{}, false
+	}
+	s.errorsUsed[key] = used + 1
+	s.mu.Unlock()
+	status := plan.ErrorStatus
+	if status == 0 {
+		status = defaultErrorStatus
+	}
+	resp := apiError(rec, status, fmt.Sprintf("injected error %d of %d", used+1, plan.ErrorCalls))
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		ra := plan.RetryAfter
+		if ra == 0 {
+			ra = defaultRetryAfter
+		}
+		if ra > 0 {
+			secs := int((ra + time.Second - 1) / time.Second)
+			resp.header.Set("Retry-After", strconv.Itoa(secs))
+		}
+	}
+	return resp, true
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// Running is a Server listening on 127.0.0.1.
+type Running struct {
+	URL      string // API base, e.g. http://127.0.0.1:41234
+	TokenURL string // URL + /connect/token
+	BlobURL  string // base of redirected downloads (only with Options.RedirectFiles)
+	Server   *Server
+
+	once  sync.Once
+	https []*http.Server
+}
+
+// Start serves a new Server on a free 127.0.0.1 port until ctx ends or
+// Close is called. With RedirectFiles and no BlobBaseURL it also serves the
+// blob downloads on a second port, addressed as "localhost" so that HTTP
+// clients see a different host than the API's 127.0.0.1.
+func Start(ctx context.Context, opts Options) (*Running, error) {
+	s, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	rn := &Running{Server: s}
+	apiAddr, err := rn.listen(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	rn.URL = "http://" + apiAddr
+	rn.TokenURL = rn.URL + tokenPath
+	if opts.RedirectFiles {
+		if opts.BlobBaseURL == "" {
+			blobAddr, err := rn.listen(ctx, s)
+			if err != nil {
+				rn.Close()
+				return nil, err
+			}
+			_, port, _ := net.SplitHostPort(blobAddr)
+			s.SetBlobBaseURL("http://localhost:" + port)
+		}
+		s.mu.Lock()
+		rn.BlobURL = s.blobBase
+		s.mu.Unlock()
+	}
+	// The registration is not undone by Close: a late second Close is a no-op.
+	context.AfterFunc(ctx, rn.Close)
+	return rn, nil
+}
+
+func (rn *Running) listen(ctx context.Context, h http.Handler) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("avesim: listen: %w", err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	rn.https = append(rn.https, hs)
+	go func() {
+		// Serve returns ErrServerClosed on Close; any other error means the
+		// listener died, which callers notice as refused connections.
+		_ = hs.Serve(ln)
+	}()
+	return ln.Addr().String(), nil
+}
+
+// Close stops the listeners; it is safe to call more than once.
+func (rn *Running) Close() {
+	rn.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, hs := range rn.https {
+			if err := hs.Shutdown(ctx); err != nil {
+				_ = hs.Close()
+			}
+		}
+	})
+}

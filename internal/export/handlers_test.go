@@ -1,0 +1,259 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/storage"
+)
+
+// Fakes are structs of function fields: each test says exactly what the
+// dependency does.
+type fakeAPI struct {
+	start  func(avepoint.ExportRequest) (string, error)
+	status func(string) (avepoint.JobStatus, error)
+	file   func(string) (*avepoint.Report, error)
+	calls  int
+}
+
+func (f *fakeAPI) StartExport(_ context.Context, r avepoint.ExportRequest) (string, error) {
+	f.calls++
+	return f.start(r)
+}
+
+func (f *fakeAPI) JobStatus(_ context.Context, id string) (avepoint.JobStatus, error) {
+	f.calls++
+	return f.status(id)
+}
+
+func (f *fakeAPI) ExportFile(_ context.Context, id string) (*avepoint.Report, error) {
+	f.calls++
+	return f.file(id)
+}
+
+type fakeStore struct {
+	put func(storage.Object, io.Reader) (storage.Result, error)
+}
+
+func (f *fakeStore) Put(_ context.Context, o storage.Object, r io.Reader) (storage.Result, error) {
+	return f.put(o, r)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// errorName is what Step Functions will see: the error's type name.
+func errorName(err error) string {
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+func TestStarter(t *testing.T) {
+	t.Run("starts the export with the normalized query", func(t *testing.T) {
+		var got avepoint.ExportRequest
+		api := &fakeAPI{start: func(r avepoint.ExportRequest) (string, error) { got = r; return "67890", nil }}
+		s := &Starter{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		job, err := s.Handle(context.Background(), json.RawMessage(`{"email":"Bob@Contoso.com","startTime":"2026-11-01T00:00:00","eventTypes":["B","A"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Email != "bob@contoso.com" || got.Start != time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC) || !got.Finish.Equal(testNow) || strings.Join(got.EventTypes, ",") != "A,B" {
+			t.Fatalf("AvePoint got %+v", got)
+		}
+		if job.JobID != "67890" || job.Status != "running" || job.WaitSeconds != 5 || !job.StartedAt.Equal(testNow) || job.Request.FinishTime != "2026-11-25T12:00:00" {
+			t.Fatalf("job = %+v", job)
+		}
+	})
+	t.Run("bad input never reaches AvePoint", func(t *testing.T) {
+		api := &fakeAPI{}
+		s := &Starter{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		_, err := s.Handle(context.Background(), json.RawMessage(`{"email":"nope"}`))
+		if errorName(err) != "ValidationError" || api.calls != 0 {
+			t.Fatalf("err %v (%s), calls %d", err, errorName(err), api.calls)
+		}
+	})
+	t.Run("AvePoint errors come back unwrapped", func(t *testing.T) {
+		api := &fakeAPI{start: func(avepoint.ExportRequest) (string, error) {
+			return "", &avepoint.NotFoundError{Reason: "user not found"}
+		}}
+		s := &Starter{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		_, err := s.Handle(context.Background(), json.RawMessage(`{"email":"a@b.co"}`))
+		if errorName(err) != "NotFoundError" {
+			t.Fatalf("got %v (%s)", err, errorName(err))
+		}
+	})
+}
+
+func TestChecker(t *testing.T) {
+	started := testNow.Add(-10 * time.Minute)
+	base := Job{Request: Query{Email: "a@b.co", FinishTime: "2026-11-25T11:50:00"}, JobID: "7", StartedAt: started, Status: "running"}
+	tests := []struct {
+		name     string
+		status   avepoint.JobStatus
+		err      error
+		deadline time.Duration
+		wantErr  string
+		want     Job
+	}{
+		{name: "running job waits a fifth of its age", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning},
+			want: Job{Status: "running", JobStatus: 1, Polls: 1, WaitSeconds: 120}},
+		{name: "finished", status: avepoint.JobStatus{Code: 2, State: avepoint.JobFinished},
+			want: Job{Status: "finished", JobStatus: 2, Polls: 1}},
+		{name: "success with exception is finished", status: avepoint.JobStatus{Code: 4, State: avepoint.JobFinished, WithException: true, Message: "partial"},
+			want: Job{Status: "finished", JobStatus: 4, Polls: 1, Message: "partial"}},
+		{name: "failed job", status: avepoint.JobStatus{Code: 3, State: avepoint.JobFailed, Message: "quota"}, wantErr: "JobFailedError"},
+		{name: "stopped job", status: avepoint.JobStatus{Code: 6, State: avepoint.JobFailed}, wantErr: "JobFailedError"},
+		{name: "past the deadline", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning}, deadline: 5 * time.Minute, wantErr: "JobDeadlineExceededError"},
+		{name: "transient error passes through", err: &avepoint.TransientError{Status: 503, Reason: "x"}, wantErr: "TransientError"},
+		{name: "unknown status", err: &avepoint.ProtocolError{Reason: "unknown jobStatus 9"}, wantErr: "ProtocolError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &fakeAPI{status: func(id string) (avepoint.JobStatus, error) {
+				if id != "7" {
+					t.Errorf("polled job %q", id)
+				}
+				return tt.status, tt.err
+			}}
+			p := DefaultWaitPolicy
+			if tt.deadline > 0 {
+				p.Deadline = tt.deadline
+			}
+			c := &Checker{API: api, Policy: p, Log: quiet, Now: fixedNow(testNow)}
+			got, err := c.Handle(context.Background(), base)
+			if tt.wantErr != "" {
+				if errorName(err) != tt.wantErr {
+					t.Fatalf("err = %v (%s), want %s", err, errorName(err), tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tt.want.Status || got.JobStatus != tt.want.JobStatus || got.Polls != tt.want.Polls || got.WaitSeconds != tt.want.WaitSeconds || got.Message != tt.want.Message {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	t.Run("failed job's cause carries AvePoint's message", func(t *testing.T) {
+		api := &fakeAPI{status: func(string) (avepoint.JobStatus, error) {
+			return avepoint.JobStatus{Code: 3, State: avepoint.JobFailed, Message: "export quota exceeded"}, nil
+		}}
+		c := &Checker{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		_, err := c.Handle(context.Background(), base)
+		if err == nil || !strings.Contains(err.Error(), "export quota exceeded") || !strings.Contains(err.Error(), "jobStatus 3") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func finishedJob() Job {
+	return Job{Request: Query{Email: "a@b.co", StartTime: "2026-11-01T00:00:00", FinishTime: "2026-11-02T00:00:00", EventTypes: []string{"FileAccessed"}},
+		JobID: "9", StartedAt: testNow, Status: "finished"}
+}
+
+func report(body io.Reader, n int64) *avepoint.Report {
+	return &avepoint.Report{Body: io.NopCloser(body), ContentLength: n, ContentType: "application/zip"}
+}
+
+func TestStorer(t *testing.T) {
+	zipBytes := []byte("PK\x03\x04 rest of a zip")
+	t.Run("streams the report under the query's key", func(t *testing.T) {
+		var gotObj storage.Object
+		var gotBody []byte
+		st := &fakeStore{put: func(o storage.Object, r io.Reader) (storage.Result, error) {
+			gotObj = o
+			gotBody, _ = io.ReadAll(r)
+			return storage.Result{Bucket: "b", Key: o.Key, Bytes: int64(len(gotBody)), SHA256: "abc"}, nil
+		}}
+		api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+			return report(bytes.NewReader(zipBytes), int64(len(zipBytes))), nil
+		}}
+		s := &Storer{API: api, Store: st, Prefix: "reports", Log: quiet, Now: fixedNow(testNow)}
+		out, err := s.Handle(context.Background(), finishedJob())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantKey := "reports/user=a@b.co/window=20261101T000000Z--20261102T000000Z/events=FileAccessed/activities.zip"
+		if gotObj.Key != wantKey || out.Key != wantKey || out.Bucket != "b" || out.Bytes != int64(len(zipBytes)) || out.JobID != "9" || out.SHA256 != "abc" {
+			t.Fatalf("out %+v obj %+v", out, gotObj)
+		}
+		if !bytes.Equal(gotBody, zipBytes) {
+			t.Fatalf("stored %q", gotBody)
+		}
+		if gotObj.Metadata["job-id"] != "9" || gotObj.Metadata["event-types"] != "FileAccessed" || gotObj.Metadata["email"] != "a@b.co" {
+			t.Fatalf("metadata %v", gotObj.Metadata)
+		}
+	})
+	t.Run("a body that is not a ZIP is refused before upload", func(t *testing.T) {
+		st := &fakeStore{put: func(storage.Object, io.Reader) (storage.Result, error) {
+			t.Fatal("nothing may be uploaded")
+			return storage.Result{}, nil
+		}}
+		api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+			return report(strings.NewReader("<html>error</html>"), -1), nil
+		}}
+		s := &Storer{API: api, Store: st, Prefix: "r", Log: quiet, Now: fixedNow(testNow)}
+		_, err := s.Handle(context.Background(), finishedJob())
+		if errorName(err) != "CorruptReportError" {
+			t.Fatalf("err = %v (%s)", err, errorName(err))
+		}
+	})
+	t.Run("a cut download is transient even though the upload failed", func(t *testing.T) {
+		st := &fakeStore{put: func(o storage.Object, r io.Reader) (storage.Result, error) {
+			_, err := io.ReadAll(r)
+			// The real Store wraps the body's error (StorageError.Unwrap).
+			return storage.Result{}, errors.Join(&storage.StorageError{Op: storage.OpRead, Bucket: "b", Key: o.Key, Reason: "upload aborted"}, err)
+		}}
+		body := io.MultiReader(bytes.NewReader(zipBytes), errReader{&avepoint.TransientError{Reason: "connection reset"}})
+		api := &fakeAPI{file: func(string) (*avepoint.Report, error) { return report(body, 1000), nil }}
+		s := &Storer{API: api, Store: st, Prefix: "r", Log: quiet, Now: fixedNow(testNow)}
+		_, err := s.Handle(context.Background(), finishedJob())
+		if errorName(err) != "TransientError" {
+			t.Fatalf("err = %v (%s)", err, errorName(err))
+		}
+	})
+	t.Run("a job that is not finished is refused", func(t *testing.T) {
+		j := finishedJob()
+		j.Status = "running"
+		s := &Storer{API: &fakeAPI{}, Store: &fakeStore{}, Log: quiet, Now: fixedNow(testNow)}
+		if _, err := s.Handle(context.Background(), j); errorName(err) != "ValidationError" {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestLambdaErrorUnwrapsToTheVocabulary(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errors.Join(errors.New("context"), &avepoint.AuthError{Reason: "x"}), "AuthError"},
+		{&JobDeadlineExceededError{JobID: "1"}, "JobDeadlineExceededError"},
+		{errors.New("boom"), "InternalError"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := errorName(LambdaError(tt.err)); got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,74 @@
+package export
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/insights-export/insights-export/internal/avepoint"
+)
+
+// ObjectKey is where a query's report is stored. The key is derived only
+// from the normalized query, so rerunning the same request replaces the
+// object instead of adding a second one:
+//
+//	<prefix>/user=<email>/window=<start>--<finish>/events=<types>/activities.zip
+//
+// email is lower-cased with every character but letters, digits and
+// ".-_@~" percent-encoded (a guest's "#EXT#" becomes "%23EXT%23"); start
+// and finish are compact UTC (20230101T013757Z), start "earliest" when the
+// request had none; types are the sorted event types joined by '+', "all"
+// for no filter, or "sha256-<16 hex>" of that list when it would make the
+// key longer than is comfortable (more than 200 characters).
+func ObjectKey(prefix string, q Query) string {
+	start := "earliest"
+	if q.StartTime != "" {
+		start = compactTime(q.StartTime)
+	}
+	events := "all"
+	if len(q.EventTypes) > 0 {
+		events = strings.Join(q.EventTypes, "+")
+		if len(events) > 200 {
+			sum := sha256.Sum256([]byte(events))
+			events = "sha256-" + hex.EncodeToString(sum[:8])
+		}
+	}
+	return path.Join(strings.Trim(prefix, "/"),
+		"user="+keyEscape(q.Email),
+		"window="+start+"--"+compactTime(q.FinishTime),
+		"events="+events,
+		"activities.zip")
+}
+
+func compactTime(v string) string {
+	t, err := time.Parse(avepoint.TimeLayout, v)
+	if err != nil {
+		return "invalid"
+	}
+	return t.Format("20060102T150405Z")
+}
+
+func keyEscape(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isAlnum(c) || strings.IndexByte(".-_@~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+// UserRef stands in for an email in info-level logs: stable, so one user's
+// lines can be found together, but not the address itself.
+func UserRef(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(email)))
+	return "u-" + hex.EncodeToString(sum[:6])
+}

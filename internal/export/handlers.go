@@ -196,7 +196,9 @@ func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
 		// that does not.
 		return Output{}, &avepoint.TransientError{Reason: fmt.Sprintf("report was %d bytes, AvePoint announced %d", res.Bytes, rep.ContentLength)}
 	}
-	s.Log.InfoContext(ctx, "report stored", "user", UserRef(q.Email), "jobId", job.JobID, "bucket", res.Bucket, "key", key, "bytes", res.Bytes)
+	// The key holds the email, so it is logged at debug level only.
+	s.Log.InfoContext(ctx, "report stored", "user", UserRef(q.Email), "jobId", job.JobID, "bucket", res.Bucket, "bytes", res.Bytes)
+	s.Log.DebugContext(ctx, "report location", "key", key)
 	return Output{
 		Bucket:      res.Bucket,
 		Key:         res.Key,

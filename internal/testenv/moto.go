@@ -211,6 +211,11 @@ func (m *MotoServer) Close() error {
 // of the machine running the tests cannot leak in.
 func (m *MotoServer) AWSConfig(t testing.TB) aws.Config {
 	t.Helper()
+	return m.Config()
+}
+
+// Config is AWSConfig for callers outside tests (the local stack).
+func (m *MotoServer) Config() aws.Config {
 	return aws.Config{
 		Region:       motoRegion,
 		Credentials:  credentials.NewStaticCredentialsProvider(motoAccessKey, motoSecretKey, ""),

@@ -1,0 +1,257 @@
+package devstack
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/insights-export/insights-export/internal/avesim"
+)
+
+// End-to-end runs of statemachine/export.asl.json: the real ASL under the
+// interpreter, the three real bootstraps under the RIE, S3 and Secrets
+// Manager on moto_server, AvePoint simulated.
+
+const (
+	e2eClientID = "e2e-client"
+	e2eSecret   = "e2e-Secret-value-0123456789"
+)
+
+var (
+	bootOnce sync.Once
+	boots    map[string]string
+	bootErr  error
+)
+
+func exportBootstraps(t *testing.T) map[string]string {
+	t.Helper()
+	bootOnce.Do(func() {
+		boots, bootErr = BuildBootstraps(context.Background(), artefacts+"/export")
+	})
+	if bootErr != nil {
+		t.Fatal(bootErr)
+	}
+	return boots
+}
+
+func startExportStack(t *testing.T, sim avesim.Options, env map[string]string) *Stack {
+	t.Helper()
+	sim.ClientID, sim.ClientSecret = e2eClientID, e2eSecret
+	st, err := StartStack(t.Context(), StackOptions{Simulator: &sim, Env: env, Bootstraps: exportBootstraps(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, f := range st.Functions {
+			closeAndCheck(t, f)
+		}
+		st.Close()
+		assertNoSecretsLogged(t, st)
+	})
+	return st
+}
+
+// assertNoSecretsLogged scans every function log line for the client
+// secret.
+func assertNoSecretsLogged(t *testing.T, st *Stack) {
+	t.Helper()
+	logs := st.Logs()
+	if logs == "" {
+		t.Error("no function logs collected")
+	}
+	if strings.Contains(logs, e2eSecret) {
+		t.Error("a function logged the client secret")
+	}
+}
+
+func run(t *testing.T, st *Stack, input any) *Execution {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	exec, err := st.Run(ctx, RunOptions{Input: input, WaitOverride: 50 * time.Millisecond, RetryOverride: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exec
+}
+
+func bucketKeys(t *testing.T, st *Stack) []string {
+	t.Helper()
+	out, err := st.S3.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	mp, err := st.S3.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(st.Bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mp.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left open", len(mp.Uploads))
+	}
+	return keys
+}
+
+func apiCalls(st *Stack, endpoint string) int {
+	n := 0
+	for _, c := range st.Sim.Server.Calls() {
+		if c.Endpoint == endpoint {
+			n++
+		}
+	}
+	return n
+}
+
+type exportOutput struct {
+	Bucket, Key, JobID, SHA256, Email, FinishTime string
+	Bytes                                         int64
+}
+
+func TestExportSucceeds(t *testing.T) {
+	st := startExportStack(t, avesim.Options{PollsToFinish: 2}, nil)
+	guest := "megan_fabrikam.com#EXT#@contoso.onmicrosoft.com"
+	input := map[string]any{"email": guest, "startTime": "2026-10-01T00:00:00", "finishTime": "2026-11-01T00:00:00", "eventTypes": []string{"FileAccessed", "ListViewed"}}
+	exec := run(t, st, input)
+	if exec.Status != StatusSucceeded {
+		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
+	}
+	// start → wait → check → choice, twice more while running, → store → succeed
+	want := []string{"StartExport", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "StoreReport", "Done"}
+	if got := enteredStates(exec.Events); !slices.Equal(got, want) {
+		t.Fatalf("states %v\nwant   %v", got, want)
+	}
+	var out exportOutput
+	if err := json.Unmarshal(exec.Output, &out); err != nil {
+		t.Fatal(err)
+	}
+	wantKey := "reports/user=megan_fabrikam.com%23ext%23@contoso.onmicrosoft.com/window=20261001T000000Z--20261101T000000Z/events=FileAccessed+ListViewed/activities.zip"
+	if out.Bucket != st.Bucket || out.Key != wantKey || out.JobID == "" || out.Email != strings.ToLower(guest) {
+		t.Fatalf("output %s", exec.Output)
+	}
+	// The stored object is byte for byte the report AvePoint served.
+	obj, err := st.S3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: &out.Bucket, Key: &out.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	served, err := st.Sim.Server.ReportZIP(out.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if !bytes.Equal(body, served) || out.Bytes != int64(len(body)) || out.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("stored %d bytes (sha %s), served %d, output %+v", len(body), hex.EncodeToString(sum[:]), len(served), out)
+	}
+	if _, err := zip.NewReader(bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatalf("stored report is not a ZIP: %v", err)
+	}
+	if obj.Metadata["job-id"] != out.JobID || obj.Metadata["event-types"] != "FileAccessed,ListViewed" || obj.ServerSideEncryption != "AES256" {
+		t.Fatalf("metadata %v, sse %q", obj.Metadata, obj.ServerSideEncryption)
+	}
+	// The simulator saw the guest UPN double-encoded and decoded it back.
+	jobs := st.Sim.Server.Jobs()
+	if len(jobs) != 1 || jobs[0].Email != strings.ToLower(guest) || jobs[0].StartTime != "2026-10-01T00:00:00" {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	// Three functions, one secret read and one token each: cold starts only.
+	if n := st.Sim.Server.TokensIssued(); n != 3 {
+		t.Errorf("tokens issued = %d, want 3 (one per function container)", n)
+	}
+	for _, line := range strings.Split(st.Logs(), "\n") {
+		if strings.Contains(line, "megan_fabrikam") {
+			t.Errorf("an email was logged in clear at info level: %s", line)
+		}
+	}
+
+	t.Run("rerun replaces, never duplicates", func(t *testing.T) {
+		again := run(t, st, input)
+		if again.Status != StatusSucceeded {
+			t.Fatalf("rerun %s: %s %s", again.Status, again.Error, again.Cause)
+		}
+		var out2 exportOutput
+		_ = json.Unmarshal(again.Output, &out2)
+		if out2.Key != out.Key || out2.JobID == out.JobID {
+			t.Fatalf("rerun output %+v (first %+v)", out2, out)
+		}
+		if keys := bucketKeys(t, st); len(keys) != 1 || keys[0] != out.Key {
+			t.Fatalf("bucket holds %v", keys)
+		}
+		// Warm containers reuse their tokens.
+		if n := st.Sim.Server.TokensIssued(); n != 3 {
+			t.Errorf("tokens issued after a warm rerun = %d, want 3", n)
+		}
+	})
+}
+
+func TestExportFailedJob(t *testing.T) {
+	email := "failing.user@contoso.com"
+	st := startExportStack(t, avesim.Options{Plans: map[string]avesim.JobPlan{email: {Outcome: avesim.Fail, Message: "Export failed: mailbox unavailable"}}}, nil)
+	exec := run(t, st, map[string]any{"email": email})
+	if exec.Status != StatusFailed || exec.Error != "JobFailedError" || !strings.Contains(exec.Cause, "mailbox unavailable") {
+		t.Fatalf("got %s %s %s", exec.Status, exec.Error, exec.Cause)
+	}
+	if last := enteredStates(exec.Events); last[len(last)-1] != "JobFailed" {
+		t.Fatalf("states %v", last)
+	}
+	if keys := bucketKeys(t, st); len(keys) != 0 {
+		t.Fatalf("bucket holds %v", keys)
+	}
+	if n := apiCalls(st, avesim.EndpointFile); n != 0 {
+		t.Fatalf("%d report downloads for a failed job", n)
+	}
+}
+
+func TestExportDeadlineExceeded(t *testing.T) {
+	email := "endless@contoso.com"
+	st := startExportStack(t, avesim.Options{Plans: map[string]avesim.JobPlan{email: {Outcome: avesim.Never}}},
+		map[string]string{"JOB_DEADLINE_SECONDS": "2", "POLL_MIN_SECONDS": "1"})
+	exec := run(t, st, map[string]any{"email": email})
+	if exec.Status != StatusFailed || exec.Error != "JobDeadlineExceededError" || !strings.Contains(exec.Cause, "deadline is 2s") {
+		t.Fatalf("got %s %s %s", exec.Status, exec.Error, exec.Cause)
+	}
+	if polls := apiCalls(st, avesim.EndpointStatus); polls < 2 {
+		t.Fatalf("only %d polls before the deadline", polls)
+	}
+	if keys := bucketKeys(t, st); len(keys) != 0 {
+		t.Fatalf("bucket holds %v", keys)
+	}
+}
+
+func TestExportRefusesBadInputWithoutCallingAvePoint(t *testing.T) {
+	st := startExportStack(t, avesim.Options{}, nil)
+	for _, tt := range []struct {
+		name  string
+		input any
+	}{
+		{"path trick", map[string]any{"email": "../admin@contoso.com"}},
+		{"unknown field", map[string]any{"email": "a@contoso.com", "bucket": "elsewhere"}},
+		{"zone suffix", map[string]any{"email": "a@contoso.com", "startTime": "2026-01-01T00:00:00Z"}},
+		{"not an object", "a@contoso.com"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			exec := run(t, st, tt.input)
+			if exec.Status != StatusFailed || exec.Error != "ValidationError" {
+				t.Fatalf("got %s %s %s", exec.Status, exec.Error, exec.Cause)
+			}
+		})
+	}
+	if calls := st.Sim.Server.Calls(); len(calls) != 0 {
+		t.Fatalf("%d calls reached AvePoint", len(calls))
+	}
+}

@@ -1,0 +1,231 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/testenv"
+)
+
+// The deployed shape, on one machine: three functions, each a real
+// bootstrap under its own RIE, the real ASL, S3 and Secrets Manager on
+// moto_server, and AvePoint simulated (or real).
+
+// Functions maps the state machine's substitution names to the function
+// folders under functions/.
+var Functions = []struct{ Substitution, Dir, Name string }{
+	{"StartExportFunctionArn", "startexport", "insights-export-StartExport"},
+	{"CheckJobFunctionArn", "checkjob", "insights-export-CheckJob"},
+	{"StoreReportFunctionArn", "storereport", "insights-export-StoreReport"},
+}
+
+// Names used for the emulated AWS resources.
+const (
+	DefaultBucket   = "insights-export-reports"
+	DefaultPrefix   = "reports"
+	DefaultSecretID = "insights-export/avepoint"
+	awsRegion       = "us-east-1"
+	awsAccount      = "123456789012"
+)
+
+// RealTenant points the stack at a real AvePoint tenant instead of the
+// simulator.
+type RealTenant struct {
+	Region, APIURL, TokenURL string
+	Credentials              avepoint.Credentials
+}
+
+// StackOptions configure StartStack. Exactly one of Simulator and Real is set.
+type StackOptions struct {
+	Simulator *avesim.Options
+	Real      *RealTenant
+	Bucket    string            // default DefaultBucket
+	Prefix    string            // default DefaultPrefix
+	Env       map[string]string // extra function environment (POLL_*, JOB_DEADLINE_SECONDS, LOG_LEVEL, KMS_KEY_ID)
+	// Bootstraps are prebuilt binaries by function folder; missing ones are
+	// built into a temporary folder.
+	Bootstraps map[string]string
+	// FunctionLogs, when set, receives every function's log lines live.
+	FunctionLogs io.Writer
+}
+
+// Stack is a running local deployment. Close it.
+type Stack struct {
+	Sim       *avesim.Running // nil against a real tenant
+	Moto      *testenv.MotoServer
+	S3        *s3.Client
+	Bucket    string
+	Prefix    string
+	Functions map[string]*Function // by folder name
+	asl       string
+	subs      map[string]string
+	tasks     map[string]string
+	tmp       string
+}
+
+// StartStack starts everything. On error, whatever was started is stopped.
+func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
+	if (opts.Simulator == nil) == (opts.Real == nil) {
+		return nil, errors.New("devstack: set exactly one of Simulator and Real")
+	}
+	dir, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Dir(dir)
+	st = &Stack{Bucket: orDefault(opts.Bucket, DefaultBucket), Prefix: orDefault(opts.Prefix, DefaultPrefix),
+		Functions: map[string]*Function{}, asl: filepath.Join(root, "statemachine", "export.asl.json"),
+		subs: map[string]string{}, tasks: map[string]string{}}
+	defer func() {
+		if err != nil {
+			st.Close()
+			st = nil
+		}
+	}()
+	if st.tmp, err = os.MkdirTemp("", "insights-export-stack-"); err != nil {
+		return st, err
+	}
+
+	creds, apiURL, tokenURL, region := avepoint.Credentials{}, "", "", ""
+	if opts.Simulator != nil {
+		if st.Sim, err = avesim.Start(context.WithoutCancel(ctx), *opts.Simulator); err != nil {
+			return st, err
+		}
+		apiURL, tokenURL = st.Sim.URL, st.Sim.TokenURL
+		creds = avepoint.Credentials{ClientID: opts.Simulator.ClientID, ClientSecret: opts.Simulator.ClientSecret}
+	} else {
+		creds, apiURL, tokenURL, region = opts.Real.Credentials, opts.Real.APIURL, opts.Real.TokenURL, opts.Real.Region
+	}
+
+	if st.Moto, err = testenv.StartMoto(ctx); err != nil {
+		return st, err
+	}
+	awsCfg := st.Moto.Config()
+	st.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err = st.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(st.Bucket)}); err != nil {
+		return st, fmt.Errorf("devstack: create bucket: %w", err)
+	}
+	secret, _ := json.Marshal(creds)
+	if _, err = secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(DefaultSecretID), SecretString: aws.String(string(secret)),
+	}); err != nil {
+		return st, fmt.Errorf("devstack: create secret: %w", err)
+	}
+
+	env := map[string]string{
+		"AVEPOINT_SECRET_ID":        DefaultSecretID,
+		"AVEPOINT_REGION":           region,
+		"AVEPOINT_API_URL":          apiURL,
+		"AVEPOINT_TOKEN_URL":        tokenURL,
+		"REPORT_BUCKET":             st.Bucket,
+		"REPORT_PREFIX":             st.Prefix,
+		"AWS_ENDPOINT_URL":          st.Moto.URL,
+		"AWS_REGION":                awsRegion,
+		"AWS_ACCESS_KEY_ID":         "test",
+		"AWS_SECRET_ACCESS_KEY":     "test",
+		"AWS_EC2_METADATA_DISABLED": "true",
+		"S3_FORCE_PATH_STYLE":       "true",
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	for _, fn := range Functions {
+		bin := opts.Bootstraps[fn.Dir]
+		if bin == "" {
+			if bin, err = BuildBootstrap(ctx, filepath.Join(root, "functions", fn.Dir), filepath.Join(st.tmp, fn.Dir)); err != nil {
+				return st, err
+			}
+		}
+		f, err := StartFunction(ctx, FunctionSpec{Name: fn.Name, Bootstrap: bin, Env: env, Timeout: 900 * time.Second,
+			Stdout: opts.FunctionLogs, Stderr: opts.FunctionLogs})
+		if err != nil {
+			return st, err
+		}
+		st.Functions[fn.Dir] = f
+		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", awsRegion, awsAccount, fn.Name)
+		st.subs[fn.Substitution] = arn
+		st.tasks[arn] = f.InvokeURL()
+	}
+	return st, nil
+}
+
+// BuildBootstraps builds the three functions once, for callers that start
+// several stacks (tests).
+func BuildBootstraps(ctx context.Context, outDir string) (map[string]string, error) {
+	dir, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, fn := range Functions {
+		bin, err := BuildBootstrap(ctx, filepath.Join(filepath.Dir(dir), "functions", fn.Dir), filepath.Join(outDir, fn.Dir))
+		if err != nil {
+			return nil, err
+		}
+		out[fn.Dir] = bin
+	}
+	return out, nil
+}
+
+// RunOptions shape one execution.
+type RunOptions struct {
+	Input         any
+	WaitOverride  time.Duration // 0: the real waits
+	RetryOverride time.Duration // 0: the real retry intervals
+	OnEvent       func(Event)
+}
+
+// Run executes statemachine/export.asl.json once.
+func (s *Stack) Run(ctx context.Context, o RunOptions) (*Execution, error) {
+	return RunStateMachine(ctx, RunSpec{
+		DefinitionFile: s.asl, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
+		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
+	})
+}
+
+// Logs returns every function's log lines so far.
+func (s *Stack) Logs() string {
+	var b strings.Builder
+	for _, fn := range Functions {
+		if f := s.Functions[fn.Dir]; f != nil {
+			b.WriteString(f.Logs())
+		}
+	}
+	return b.String()
+}
+
+// Close stops every process the stack started and removes its files.
+func (s *Stack) Close() {
+	for _, f := range s.Functions {
+		_ = f.Close()
+	}
+	if s.Moto != nil {
+		_ = s.Moto.Close()
+	}
+	if s.Sim != nil {
+		s.Sim.Close()
+	}
+	if s.tmp != "" {
+		_ = os.RemoveAll(s.tmp)
+	}
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}

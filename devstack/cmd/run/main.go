@@ -1,0 +1,240 @@
+// Command run is `make run`: the deployed shape of insights-export on one
+// machine, with no AWS account. It starts the AvePoint simulator (or points
+// at a real tenant), moto_server for S3 and Secrets Manager, the three
+// function bootstraps each under the Lambda Runtime Interface Emulator, and
+// executes statemachine/export.asl.json under a real ASL interpreter. It
+// prints each state as it runs, then where the report was stored.
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/insights-export/insights-export/devstack"
+	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/avesim"
+)
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "run:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		email      = flag.String("email", "alex.wilber@contoso.onmicrosoft.com", "user principal name to export")
+		start      = flag.String("start", "", "startTime, yyyy-MM-ddTHH:mm:ss UTC (optional)")
+		finish     = flag.String("finish", "", "finishTime, yyyy-MM-ddTHH:mm:ss UTC (optional)")
+		inputFile  = flag.String("input", "", "execution input JSON file (e.g. events/single-user.json); overrides -email/-start/-finish/-event-type")
+		out        = flag.String("out", "dist/run", "folder the stored report is downloaded to")
+		wait       = flag.Duration("wait", 200*time.Millisecond, "every Wait state lasts this long (0: the real waits)")
+		polls      = flag.Int("sim-polls", 3, "simulator: status polls a job stays in progress")
+		rows       = flag.Int("sim-rows", 200, "simulator: activity rows in the report")
+		real       = flag.Bool("real", false, "use a real AvePoint tenant: credentials from AVEPOINT_CLIENT_ID and AVEPOINT_CLIENT_SECRET or AVEPOINT_CERTIFICATE_FILE")
+		region     = flag.String("region", "us", "real tenant: AvePoint region code")
+		apiURL     = flag.String("api-url", "", "real tenant: API base URL (overrides -region)")
+		tokenURL   = flag.String("token-url", "", "real tenant: token URL (overrides -region)")
+		verbose    = flag.Bool("v", false, "print the functions' log lines")
+		eventTypes stringList
+	)
+	flag.Var(&eventTypes, "event-type", "event type filter (repeatable)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	input, err := buildInput(*inputFile, *email, *start, *finish, eventTypes)
+	if err != nil {
+		return err
+	}
+	opts := devstack.StackOptions{Env: map[string]string{"LOG_LEVEL": "info"}}
+	if *verbose {
+		opts.FunctionLogs = prefixWriter{w: os.Stderr, prefix: "  | "}
+	}
+	if *real {
+		creds, err := realCredentials()
+		if err != nil {
+			return err
+		}
+		ep, err := avepoint.ResolveEndpoints(*region, *apiURL, *tokenURL)
+		if err != nil {
+			return err
+		}
+		opts.Real = &devstack.RealTenant{APIURL: ep.APIURL, TokenURL: ep.TokenURL, Credentials: creds}
+		if !isFlagSet("wait") {
+			*wait = 0 // a real job takes real time
+		}
+	} else {
+		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, ReportRows: *rows}
+	}
+
+	began := time.Now()
+	fmt.Println("starting: simulator, moto_server, 3 functions under the Lambda RIE (building bootstraps)...")
+	if err := devstack.EnsureTools(ctx); err != nil {
+		return err
+	}
+	st, err := devstack.StartStack(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if st.Sim != nil {
+		fmt.Printf("  AvePoint simulator  %s\n", st.Sim.URL)
+	}
+	fmt.Printf("  moto_server         %s (bucket %s)\n", st.Moto.URL, st.Bucket)
+	for _, fn := range devstack.Functions {
+		fmt.Printf("  %-19s %s\n", fn.Dir, st.Functions[fn.Dir].InvokeURL())
+	}
+	fmt.Printf("ready in %s; input %s\n\n", time.Since(began).Round(time.Millisecond), input)
+
+	exec, err := st.Run(ctx, devstack.RunOptions{Input: input, WaitOverride: *wait, OnEvent: printEvent(time.Now())})
+	if err != nil {
+		return err
+	}
+	if exec.Status != devstack.StatusSucceeded {
+		return fmt.Errorf("execution %s: %s: %s", exec.Status, exec.Error, exec.Cause)
+	}
+	var res struct {
+		Bucket, Key, JobID, SHA256 string
+		Bytes                      int64
+	}
+	if err := json.Unmarshal(exec.Output, &res); err != nil {
+		return fmt.Errorf("execution output: %w", err)
+	}
+	path, entries, err := download(ctx, st.S3, res.Bucket, res.Key, *out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nstored s3://%s/%s\n  %d bytes, sha256 %s, job %s\n", res.Bucket, res.Key, res.Bytes, res.SHA256, res.JobID)
+	fmt.Printf("downloaded to %s: valid ZIP holding %s\n", path, strings.Join(entries, ", "))
+	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+func buildInput(file, email, start, finish string, eventTypes []string) (json.RawMessage, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(b) {
+			return nil, fmt.Errorf("%s is not JSON", file)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	in := map[string]any{"email": email}
+	if start != "" {
+		in["startTime"] = start
+	}
+	if finish != "" {
+		in["finishTime"] = finish
+	}
+	if len(eventTypes) > 0 {
+		in["eventTypes"] = eventTypes
+	}
+	return json.Marshal(in)
+}
+
+func realCredentials() (avepoint.Credentials, error) {
+	c := avepoint.Credentials{ClientID: os.Getenv("AVEPOINT_CLIENT_ID"), ClientSecret: os.Getenv("AVEPOINT_CLIENT_SECRET")}
+	if f := os.Getenv("AVEPOINT_CERTIFICATE_FILE"); f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return c, err
+		}
+		c.Certificate = string(pem)
+	}
+	return c, c.Validate()
+}
+
+func isFlagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// printEvent prints top-level state entries and the execution's end.
+func printEvent(t0 time.Time) func(devstack.Event) {
+	return func(e devstack.Event) {
+		at := time.Since(t0).Seconds()
+		switch {
+		case e.Type == "StateEntered" && e.ParentState == "":
+			fmt.Printf("%7.2fs  %-14s %s\n", at, e.State, e.StateType)
+		case e.Type == "StateRetried":
+			fmt.Printf("%7.2fs  %-14s retry %d after %s\n", at, e.State, e.RetryAttempt, e.Error)
+		case e.Type == "ExecutionSucceeded":
+			fmt.Printf("%7.2fs  SUCCEEDED\n", at)
+		case e.Type == "ExecutionFailed":
+			fmt.Printf("%7.2fs  FAILED %s: %s\n", at, e.Error, e.Cause)
+		}
+	}
+}
+
+// download fetches the stored object and proves it is a readable ZIP.
+func download(ctx context.Context, client *s3.Client, bucket, key, dir string) (string, []string, error) {
+	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return "", nil, fmt.Errorf("download s3://%s/%s: %w", bucket, key, err)
+	}
+	defer obj.Body.Close()
+	body, err := io.ReadAll(obj.Body)
+	if err != nil {
+		return "", nil, err
+	}
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		return "", nil, fmt.Errorf("stored report is not a valid ZIP: %w", err)
+	}
+	var entries []string
+	for _, f := range zr.File {
+		entries = append(entries, fmt.Sprintf("%s (%d bytes)", f.Name, f.UncompressedSize64))
+	}
+	if len(entries) == 0 {
+		return "", nil, errors.New("stored report ZIP is empty")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "activities.zip")
+	return path, entries, os.WriteFile(path, body, 0o644)
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line != "" {
+			fmt.Fprint(p.w, p.prefix+line)
+		}
+	}
+	return len(b), nil
+}

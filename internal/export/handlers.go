@@ -146,6 +146,10 @@ func (c *Checker) Handle(ctx context.Context, job Job) (Job, error) {
 	return job, nil
 }
 
+// uploadAbortMargin is the time left for aborting a multipart upload when
+// the invocation runs out of time.
+const uploadAbortMargin = 10 * time.Second
+
 // Storer streams the finished job's report into S3.
 type Storer struct {
 	API    reportOpener
@@ -162,6 +166,14 @@ func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
 	}
 	if job.Status != string(avepoint.JobFinished) {
 		return Output{}, &avepoint.ValidationError{Field: "status", Reason: fmt.Sprintf("job %s is %q, not finished", job.JobID, job.Status)}
+	}
+	// Stop the transfer a little before the invocation's deadline: a
+	// function killed mid-upload cannot abort its multipart upload, one that
+	// gives up in time can.
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-uploadAbortMargin))
+		defer cancel()
 	}
 	rep, err := s.API.ExportFile(ctx, job.JobID)
 	if err != nil {

@@ -257,3 +257,33 @@ func TestLambdaErrorUnwrapsToTheVocabulary(t *testing.T) {
 		})
 	}
 }
+
+func TestStorerStopsBeforeTheInvocationDeadline(t *testing.T) {
+	var gotDeadline time.Time
+	st := &fakeStore{put: func(o storage.Object, r io.Reader) (storage.Result, error) {
+		return storage.Result{Bucket: "b", Key: o.Key, Bytes: 4}, nil
+	}}
+	api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+		return report(strings.NewReader("PK\x03\x04"), 4), nil
+	}}
+	s := &Storer{API: deadlineSpy{api, &gotDeadline}, Store: st, Prefix: "r", Log: quiet, Now: fixedNow(testNow)}
+	lambdaDeadline := time.Now().Add(time.Minute)
+	ctx, cancel := context.WithDeadline(context.Background(), lambdaDeadline)
+	defer cancel()
+	if _, err := s.Handle(ctx, finishedJob()); err != nil {
+		t.Fatal(err)
+	}
+	if want := lambdaDeadline.Add(-uploadAbortMargin); !gotDeadline.Equal(want) {
+		t.Fatalf("transfer deadline %v, want %v", gotDeadline, want)
+	}
+}
+
+type deadlineSpy struct {
+	*fakeAPI
+	got *time.Time
+}
+
+func (d deadlineSpy) ExportFile(ctx context.Context, id string) (*avepoint.Report, error) {
+	*d.got, _ = ctx.Deadline()
+	return d.fakeAPI.ExportFile(ctx, id)
+}

@@ -5,13 +5,11 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
@@ -40,9 +38,9 @@ func Load(ctx context.Context, getenv func(string) string) (*App, error) {
 		return nil, err
 	}
 	log := NewLogger(cfg.LogLevel)
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := AWSConfig(getenv)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
+		return nil, err
 	}
 	creds, err := secrets.New(secretsmanager.NewFromConfig(awsCfg), cfg.SecretID, SecretTTL, time.Now)
 	if err != nil {

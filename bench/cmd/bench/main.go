@@ -1,0 +1,203 @@
+// Command bench runs every benchmark of issue 5 and writes BENCHMARKS.md:
+//
+//  1. cold start — each function's bootstrap (deployment flags, host arch)
+//     under the Lambda RIE, launch → first successful response, against a
+//     hello-world aws-lambda-go bootstrap in the same run; binary sizes of
+//     the arm64 deployment build; no network call at init;
+//  2. store streaming — bench/storebench (its own Markdown fragment);
+//  3. polling cost — the wait policy priced in Step Functions transitions,
+//     history events and detection delay against a fixed 10-second poller,
+//     from a model checked against real runs of the ASL;
+//  4. `go test -bench` of the client's hot paths, each with a baseline.
+//
+// `make bench` runs it from the repository root:
+//
+//	go run ./bench/cmd/bench -out BENCHMARKS.md
+//
+// Every section runs even when an earlier one fails; the document says what
+// failed and the command exits 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	out             string
+	sections        map[string]bool
+	coldRuns        int
+	storeArgs       string
+	sizeBaselineRev string
+	benchCount      int
+	benchTime       string
+	realPolling     bool
+	timeout         time.Duration
+}
+
+// row is one line of the summary table.
+type row struct {
+	Section, Figure, Value, Baseline, Ratio, Target, Met string
+}
+
+// report collects what the sections produce.
+type report struct {
+	started  time.Time
+	opts     options
+	machine  machineInfo
+	commands []string
+	rows     []row
+	sections []section
+	failures []string
+
+	// baseTree is the size-baseline revision extracted once (baselineTree).
+	baseTree, baseDir string
+	baseErr           error
+	baseDone          bool
+}
+
+// baselineTree extracts revision opts.sizeBaselineRev with git archive
+// (read-only for the repository) once per run.
+func (r *report) baselineTree(ctx context.Context) (string, error) {
+	if r.baseDone {
+		return r.baseTree, r.baseErr
+	}
+	r.baseDone = true
+	if r.opts.sizeBaselineRev == "" {
+		r.baseErr = errors.New("no baseline revision")
+		return "", r.baseErr
+	}
+	root, err := repoRoot()
+	if err == nil {
+		r.baseDir, err = os.MkdirTemp("", "bench-baseline-")
+	}
+	if err == nil {
+		r.baseTree = filepath.Join(r.baseDir, "tree")
+		err = gitArchive(ctx, root, r.opts.sizeBaselineRev, r.baseTree)
+	}
+	if err != nil {
+		r.baseTree, r.baseErr = "", fmt.Errorf("baseline %s: %w", r.opts.sizeBaselineRev, err)
+	}
+	return r.baseTree, r.baseErr
+}
+
+type section struct {
+	order int
+	title string
+	body  string
+	took  time.Duration
+}
+
+var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store"}
+
+func main() {
+	var o options
+	var sections string
+	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "write the report here")
+	flag.StringVar(&sections, "sections", strings.Join(allSections, ","), "sections to run: "+strings.Join(allSections, ","))
+	flag.IntVar(&o.coldRuns, "coldstart-runs", 20, "cold-start launches per function and request kind (≥ 10)")
+	flag.StringVar(&o.storeArgs, "store-args", "", "extra flags for go run ./bench/storebench (e.g. \"-sizes 100MiB,1GiB\")")
+	flag.StringVar(&o.sizeBaselineRev, "size-baseline-rev", "6644b55", "git revision whose bootstraps are the size baseline (read with git archive; empty = skip)")
+	flag.IntVar(&o.benchCount, "bench-count", 5, "go test -count for the Go benchmarks (medians are reported)")
+	flag.StringVar(&o.benchTime, "bench-time", "500ms", "go test -benchtime")
+	flag.BoolVar(&o.realPolling, "polling-real", true, "check the polling model against real runs of the ASL (≈ 1.5 min)")
+	flag.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up after this long")
+	flag.Parse()
+	o.sections = map[string]bool{}
+	for _, s := range strings.Split(sections, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !contains(allSections, s) {
+			fmt.Fprintf(os.Stderr, "bench: unknown section %q (want %s)\n", s, strings.Join(allSections, ","))
+			os.Exit(2)
+		}
+		o.sections[s] = true
+	}
+	if o.coldRuns < 10 && o.sections["coldstart"] {
+		fmt.Fprintln(os.Stderr, "bench: -coldstart-runs must be ≥ 10")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+
+	r := &report{started: time.Now().UTC(), opts: o, machine: readMachine()}
+	var shown []string
+	for _, a := range os.Args[1:] {
+		if a == "" || strings.ContainsAny(a, " \t\"'") {
+			a = strconv.Quote(a)
+		}
+		shown = append(shown, a)
+	}
+	r.commands = append(r.commands, "make bench  # = go run ./bench/cmd/bench "+strings.Join(shown, " "))
+	steps := []struct {
+		name string
+		run  func(context.Context, *report) error
+	}{
+		{"sizes", runSizes},
+		{"coldstart", runColdStart},
+		{"polling", runPolling},
+		{"gobench", runGoBench},
+		{"store", runStore},
+	}
+	for _, s := range steps {
+		if !o.sections[s.name] {
+			continue
+		}
+		logf("== %s", s.name)
+		began := time.Now()
+		if err := s.run(ctx, r); err != nil {
+			logf("%s failed: %v", s.name, err)
+			r.failures = append(r.failures, fmt.Sprintf("%s: %v", s.name, err))
+		}
+		logf("== %s done in %s", s.name, time.Since(began).Round(time.Second))
+	}
+	if r.baseDir != "" {
+		_ = os.RemoveAll(r.baseDir)
+	}
+	r.machine.loadAfter = loadAvg()
+	if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	logf("wrote %s in %s", o.out, time.Since(r.started).Round(time.Second))
+	if len(r.failures) > 0 {
+		os.Exit(1)
+	}
+}
+
+func (r *report) add(order int, title, body string, took time.Duration) {
+	r.sections = append(r.sections, section{order: order, title: title, body: body, took: took})
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}

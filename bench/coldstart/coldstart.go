@@ -1,0 +1,203 @@
+// Package coldstart measures the functions' cold starts under the Lambda
+// RIE, against a hello-world aws-lambda-go bootstrap in the same run, and
+// checks that no function opens a connection while it initialises.
+//
+// What a sample measures: from just before aws-lambda-rie is launched with
+// the bootstrap to the end of the first invocation's response. That covers
+// the RIE's own start (the same for every binary), the bootstrap's process
+// start and Go runtime init, main() (config, logger, AWS config, clients)
+// and the handler. The RIE starts the runtime on the first invoke, as
+// Lambda does, so "init" and "first invoke" are both inside the figure.
+package coldstart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/insights-export/insights-export/devstack"
+)
+
+// Target is one bootstrap and the invocations that measure it.
+type Target struct {
+	Name      string
+	Bootstrap string
+	Env       map[string]string
+	// Success is the cheapest invocation that succeeds: its first answer
+	// ends a cold-start sample. Check validates the result.
+	Success any
+	Check   func(json.RawMessage) error
+	// Refused, if set, is an invocation the handler refuses before any
+	// network call (a ValidationError): launch → that answer is init
+	// without the first call's network round trips.
+	Refused any
+}
+
+// ErrEmulator marks a launch that failed in the emulator or the harness
+// (the RIE not starting, an invoke answered 502 with no function error)
+// rather than in the function: such a sample may be repeated.
+var ErrEmulator = errors.New("emulator error")
+
+// Sample is one launch.
+type Sample struct {
+	// First: launch → first response. Warm: the same request again on
+	// the warm instance.
+	First, Warm time.Duration
+	// Init and Invoke are the emulator's own REPORT figures for the first
+	// invocation, zero when it printed no REPORT line in time. In this RIE
+	// version "Duration" runs from starting the runtime through its init
+	// and the handler (everything but the emulator's own start), while
+	// "Init Duration" only times an asynchronous call and reads ~0.
+	Init, Invoke time.Duration
+}
+
+// Launch starts the RIE with t's bootstrap, invokes payload once (the
+// cold start) and once more (warm), and stops it. wantErr names the
+// function error type the invocations must return ("" = success, checked
+// by t.Check).
+func Launch(ctx context.Context, t Target, payload any, wantErr string) (Sample, error) {
+	start := time.Now()
+	f, err := devstack.StartFunction(ctx, devstack.FunctionSpec{Name: "coldstart-" + t.Name, Bootstrap: t.Bootstrap, Env: t.Env, Timeout: 60 * time.Second})
+	if err != nil {
+		return Sample{}, fmt.Errorf("%w: %w", ErrEmulator, err)
+	}
+	defer f.Close()
+	check := func(out json.RawMessage, fnErr *devstack.FunctionError) error {
+		switch {
+		case wantErr == "" && fnErr != nil:
+			return fmt.Errorf("%s: %v\n%s", t.Name, fnErr, tail(f.Logs()))
+		case wantErr != "" && (fnErr == nil || fnErr.Type != wantErr):
+			return fmt.Errorf("%s: want a %s, got result %s error %v", t.Name, wantErr, out, fnErr)
+		case wantErr == "" && t.Check != nil:
+			return t.Check(out)
+		}
+		return nil
+	}
+	out, fnErr, err := f.Invoke(ctx, payload)
+	var s Sample
+	s.First = time.Since(start)
+	if err != nil {
+		return s, fmt.Errorf("%w: %w\n%s", ErrEmulator, err, tail(f.Logs()))
+	}
+	if err := check(out, fnErr); err != nil {
+		return s, err
+	}
+	warmStart := time.Now()
+	out, fnErr, err = f.Invoke(ctx, payload)
+	s.Warm = time.Since(warmStart)
+	if err != nil {
+		return s, fmt.Errorf("%w: %w\n%s", ErrEmulator, err, tail(f.Logs()))
+	}
+	// The first REPORT line is printed around the first answer; by the end
+	// of the second invocation it is in the log, or very nearly.
+	for wait := 0; wait < 20; wait++ {
+		if s.Init, s.Invoke = ParseReport(f.Logs()); s.Init > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s, check(out, fnErr)
+}
+
+var (
+	reInit     = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
+	reDuration = regexp.MustCompile(`\tDuration: ([0-9.]+) ms`)
+)
+
+// ParseReport reads the first REPORT line of an RIE log: its Init
+// Duration and Duration (zero when absent).
+func ParseReport(logs string) (initDur, invoke time.Duration) {
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "REPORT RequestId:") {
+			continue
+		}
+		if m := reInit.FindStringSubmatch(line); m != nil {
+			initDur = msDuration(m[1])
+		}
+		if m := reDuration.FindStringSubmatch(line); m != nil {
+			invoke = msDuration(m[1])
+		}
+		return initDur, invoke
+	}
+	return 0, 0
+}
+
+func msDuration(v string) time.Duration {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(f * float64(time.Millisecond))
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "…" + s[len(s)-2000:]
+	}
+	return s
+}
+
+// Stats summarises samples.
+type Stats struct {
+	N                int
+	Median, Min, Max time.Duration
+	P25, P75         time.Duration
+	MedianWarm       time.Duration
+	// Medians of the emulator's Init Duration and first-invoke Duration,
+	// over the samples that have them (InitN).
+	MedianInit, MedianInvoke time.Duration
+	InitN                    int
+	Samples, WarmTimes       []time.Duration
+}
+
+// Summarise computes the order statistics (nearest-rank quartiles).
+func Summarise(samples []Sample) Stats {
+	st := Stats{N: len(samples)}
+	if st.N == 0 {
+		return st
+	}
+	for _, s := range samples {
+		st.Samples = append(st.Samples, s.First)
+		st.WarmTimes = append(st.WarmTimes, s.Warm)
+	}
+	first := slices.Clone(st.Samples)
+	warm := slices.Clone(st.WarmTimes)
+	slices.Sort(first)
+	slices.Sort(warm)
+	st.Min, st.Max = first[0], first[len(first)-1]
+	st.Median = Quantile(first, 0.5)
+	st.P25, st.P75 = Quantile(first, 0.25), Quantile(first, 0.75)
+	st.MedianWarm = Quantile(warm, 0.5)
+	var inits, invokes []time.Duration
+	for _, s := range samples {
+		if s.Init > 0 {
+			inits = append(inits, s.Init)
+			invokes = append(invokes, s.Invoke)
+		}
+	}
+	slices.Sort(inits)
+	slices.Sort(invokes)
+	st.InitN = len(inits)
+	st.MedianInit, st.MedianInvoke = Quantile(inits, 0.5), Quantile(invokes, 0.5)
+	return st
+}
+
+// Quantile of sorted values by linear interpolation between closest ranks.
+func Quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	pos := q * float64(len(sorted)-1)
+	lo := int(pos)
+	if lo >= len(sorted)-1 {
+		return sorted[len(sorted)-1]
+	}
+	frac := pos - float64(lo)
+	return sorted[lo] + time.Duration(frac*float64(sorted[lo+1]-sorted[lo]))
+}

@@ -1,0 +1,196 @@
+package coldstart
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/testenv"
+)
+
+const (
+	clientID     = "coldstart-client"
+	clientSecret = "coldstart-secret"
+	secretID     = "insights-export/coldstart"
+	bucket       = "coldstart-reports"
+	runningEmail = "running.user@contoso.com"
+	// finishedEmail's job ends at its first status poll.
+	finishedEmail = "finished.user@contoso.com"
+)
+
+// Env is what the functions need to answer a real request locally: the
+// AvePoint simulator, moto_server for Secrets Manager and S3, a running job
+// (for checkjob) and a finished one (for storereport).
+type Env struct {
+	Sim  *avesim.Running
+	Moto *testenv.MotoServer
+	// FunctionEnv is the deployment environment pointed at them.
+	FunctionEnv map[string]string
+	Running     export.Job
+	Finished    export.Job
+}
+
+// StartEnv starts the simulator and moto and prepares the two jobs.
+func StartEnv(ctx context.Context) (_ *Env, err error) {
+	e := &Env{}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	zero := 0
+	e.Sim, err = avesim.Start(context.WithoutCancel(ctx), avesim.Options{
+		ClientID: clientID, ClientSecret: clientSecret,
+		// Jobs keep running unless their plan says otherwise, so every
+		// check-job sample reads a running job.
+		PollsToFinish: 1 << 30,
+		Plans:         map[string]avesim.JobPlan{finishedEmail: {PollsToFinish: &zero}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if e.Moto, err = testenv.StartMoto(ctx); err != nil {
+		return nil, err
+	}
+	cfg := e.Moto.Config()
+	if _, err = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		return nil, fmt.Errorf("coldstart: create bucket: %w", err)
+	}
+	secret, _ := json.Marshal(avepoint.Credentials{ClientID: clientID, ClientSecret: clientSecret})
+	if _, err = secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(secretID), SecretString: aws.String(string(secret)),
+	}); err != nil {
+		return nil, fmt.Errorf("coldstart: create secret: %w", err)
+	}
+	e.FunctionEnv = map[string]string{
+		"AVEPOINT_SECRET_ID":    secretID,
+		"AVEPOINT_API_URL":      e.Sim.URL,
+		"AVEPOINT_TOKEN_URL":    e.Sim.TokenURL,
+		"REPORT_BUCKET":         bucket,
+		"REPORT_PREFIX":         "reports",
+		"S3_FORCE_PATH_STYLE":   "true",
+		"AWS_ENDPOINT_URL":      e.Moto.URL,
+		"AWS_REGION":            "us-east-1",
+		"AWS_ACCESS_KEY_ID":     "test",
+		"AWS_SECRET_ACCESS_KEY": "test",
+		"AWS_SESSION_TOKEN":     "test-session",
+	}
+
+	client, err := avepoint.New(avepoint.Config{
+		Endpoints:   avepoint.Endpoints{APIURL: e.Sim.URL, TokenURL: e.Sim.TokenURL},
+		Credentials: avepoint.StaticCredentials(avepoint.Credentials{ClientID: clientID, ClientSecret: clientSecret}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if e.Running, err = startJob(ctx, client, runningEmail); err != nil {
+		return nil, err
+	}
+	if e.Finished, err = startJob(ctx, client, finishedEmail); err != nil {
+		return nil, err
+	}
+	st, err := client.JobStatus(ctx, e.Finished.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if st.State != avepoint.JobFinished {
+		return nil, fmt.Errorf("coldstart: job %s is %s after one poll, want finished", e.Finished.JobID, st.State)
+	}
+	e.Finished.Status, e.Finished.JobStatus = string(st.State), st.Code
+	return e, nil
+}
+
+func startJob(ctx context.Context, client *avepoint.Client, email string) (export.Job, error) {
+	now := time.Now().UTC()
+	q, err := export.ParseRequest(json.RawMessage(`{"email":"`+email+`"}`), now)
+	if err != nil {
+		return export.Job{}, err
+	}
+	start, finish := q.Window()
+	id, err := client.StartExport(ctx, avepoint.ExportRequest{Email: q.Email, Start: start, Finish: finish})
+	if err != nil {
+		return export.Job{}, err
+	}
+	return export.Job{Request: q, JobID: id, StartedAt: now, Status: string(avepoint.JobRunning), WaitSeconds: 5}, nil
+}
+
+// Close stops the simulator and moto.
+func (e *Env) Close() {
+	if e.Moto != nil {
+		_ = e.Moto.Close()
+	}
+	if e.Sim != nil {
+		e.Sim.Close()
+	}
+}
+
+// Targets are the hello-world baseline and the three functions with their
+// cheapest successful request:
+//   - startexport: a valid input → secret (moto), token and export call
+//     (simulator); result: a running job.
+//   - checkjob: a running job → secret, token, one status call; result:
+//     the job with its next wait.
+//   - storereport: a finished job → secret, token, report download (a
+//     ~10 KB ZIP) and PutObject into moto; result: bucket/key/sha256.
+//
+// Refused requests fail validation before any network call.
+func (e *Env) Targets(hello string, bootstraps map[string]string) ([]Target, error) {
+	for _, fn := range []string{"startexport", "checkjob", "storereport"} {
+		if bootstraps[fn] == "" {
+			return nil, fmt.Errorf("coldstart: no bootstrap for %s", fn)
+		}
+	}
+	wantJob := func(status string) func(json.RawMessage) error {
+		return func(raw json.RawMessage) error {
+			var j export.Job
+			if err := json.Unmarshal(raw, &j); err != nil || j.JobID == "" || j.Status != status {
+				return fmt.Errorf("unexpected result %s (want a %s job)", raw, status)
+			}
+			return nil
+		}
+	}
+	return []Target{
+		{
+			Name: "hello", Bootstrap: hello, Env: map[string]string{},
+			Success: map[string]string{"name": "cold"},
+			Check: func(raw json.RawMessage) error {
+				var r struct{ Greeting string }
+				if err := json.Unmarshal(raw, &r); err != nil || r.Greeting == "" {
+					return fmt.Errorf("unexpected hello result %s", raw)
+				}
+				return nil
+			},
+		},
+		{
+			Name: "startexport", Bootstrap: bootstraps["startexport"], Env: e.FunctionEnv,
+			Success: map[string]any{"email": "cold.start@contoso.com"},
+			Check:   wantJob("running"),
+			Refused: map[string]any{"email": "not-an-address"},
+		},
+		{
+			Name: "checkjob", Bootstrap: bootstraps["checkjob"], Env: e.FunctionEnv,
+			Success: e.Running, Check: wantJob("running"),
+			Refused: map[string]any{},
+		},
+		{
+			Name: "storereport", Bootstrap: bootstraps["storereport"], Env: e.FunctionEnv,
+			Success: e.Finished,
+			Check: func(raw json.RawMessage) error {
+				var o export.Output
+				if err := json.Unmarshal(raw, &o); err != nil || o.Key == "" || o.SHA256 == "" || o.Bytes <= 0 {
+					return fmt.Errorf("unexpected store result %s", raw)
+				}
+				return nil
+			},
+			Refused: map[string]any{},
+		},
+	}, nil
+}

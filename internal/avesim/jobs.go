@@ -1,11 +1,13 @@
 package avesim
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -70,6 +72,7 @@ type job struct {
 
 	zipOnce sync.Once
 	zip     []byte
+	large   *largeReport // instead of zip when the job has a ReportSize
 	zipErr  error
 }
 
@@ -388,7 +391,7 @@ func (s *Server) handleBlob(_ *http.Request, rec *Call) response {
 }
 
 func (s *Server) serveZIP(rec *Call, j *job) response {
-	b, err := s.jobZIP(j)
+	b, large, err := s.jobReport(j)
 	if err != nil {
 		return apiError(rec, http.StatusInternalServerError, "building report: "+err.Error())
 	}
@@ -402,34 +405,96 @@ func (s *Server) serveZIP(rec *Call, j *job) response {
 	h := http.Header{}
 	h.Set("Content-Type", "application/zip")
 	h.Set("Content-Disposition", `attachment; filename="`+ReportZIPName(j.id)+`"`)
-	return response{status: http.StatusOK, header: h, body: b}
+	if large != nil {
+		rate := s.opts.ReportRate
+		if j.plan.ReportRate > 0 {
+			rate = j.plan.ReportRate
+		}
+		stream := func(w io.Writer) (int64, error) { return large.writeTo(w, rate) }
+		return s.damageReport(rec, j, response{status: http.StatusOK, header: h, stream: stream, length: large.size()})
+	}
+	return s.damageReport(rec, j, response{status: http.StatusOK, header: h, body: b})
 }
 
-// jobZIP builds the job's report once; later downloads get identical bytes.
-func (s *Server) jobZIP(j *job) ([]byte, error) {
+// jobReport builds the job's report once; later downloads get identical
+// bytes. A job with a report size gets a largeReport (nil bytes), any
+// other its ZIP bytes.
+func (s *Server) jobReport(j *job) ([]byte, *largeReport, error) {
 	j.zipOnce.Do(func() {
-		j.zip, j.zipErr = buildReportZIP(reportSpec{
+		sp := reportSpec{
 			jobID:      j.id,
 			email:      j.email,
 			start:      j.windowStart,
 			finish:     j.windowTo,
 			eventTypes: j.eventTypes,
 			rows:       s.reportRows,
-		})
+		}
+		size := s.opts.ReportSize
+		if j.plan.ReportSize > 0 {
+			size = j.plan.ReportSize
+		}
+		if size > 0 {
+			j.large, j.zipErr = buildLargeReport(sp, size)
+			return
+		}
+		j.zip, j.zipErr = buildReportZIP(sp)
 	})
-	return j.zip, j.zipErr
+	return j.zip, j.large, j.zipErr
 }
 
-// ReportZIP returns the bytes exportfile serves (or would serve) for jobID,
-// so tests can compare what a client stored with what was sent.
-func (s *Server) ReportZIP(jobID string) ([]byte, error) {
+func (s *Server) lookupReport(jobID string) ([]byte, *largeReport, error) {
 	s.mu.Lock()
 	j := s.jobs[jobID]
 	s.mu.Unlock()
 	if j == nil {
-		return nil, fmt.Errorf("avesim: no job %q", jobID)
+		return nil, nil, fmt.Errorf("avesim: no job %q", jobID)
 	}
-	return s.jobZIP(j)
+	return s.jobReport(j)
+}
+
+// ReportZIP returns the bytes exportfile serves (or would serve) for jobID,
+// so tests can compare what a client stored with what was sent. A report
+// with a ReportSize is materialised in memory here; use WriteReport or
+// ReportReaderAt for large ones.
+func (s *Server) ReportZIP(jobID string) ([]byte, error) {
+	b, large, err := s.lookupReport(jobID)
+	if err != nil || large == nil {
+		return b, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(large.size()))
+	if _, err := large.writeTo(&buf, 0); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteReport streams the bytes exportfile serves for jobID to w, without
+// holding a large report in memory, and returns how many were written.
+func (s *Server) WriteReport(jobID string, w io.Writer) (int64, error) {
+	b, large, err := s.lookupReport(jobID)
+	if err != nil {
+		return 0, err
+	}
+	if large != nil {
+		return large.writeTo(w, 0)
+	}
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+// ReportReaderAt gives random access to the report exportfile serves for
+// jobID, and its size, without generating it (archive/zip.NewReader can
+// open it directly).
+func (s *Server) ReportReaderAt(jobID string) (io.ReaderAt, int64, error) {
+	b, large, err := s.lookupReport(jobID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if large != nil {
+		return large, large.size(), nil
+	}
+	return bytes.NewReader(b), int64(len(b)), nil
 }
 
 // Jobs returns a snapshot of all jobs in creation order.

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -113,6 +114,34 @@ type JobPlan struct {
 	// RetryAfter is sent as Retry-After (whole seconds) with injected 429
 	// and 503 answers; default 1s, negative omits the header.
 	RetryAfter time.Duration
+	// ErrorStatuses, when set, are the statuses of the injected errors in
+	// turn, cycled (a burst of 500, 502, 503); ErrorCalls defaults to its
+	// length.
+	ErrorStatuses []int
+	// RetryAfterDate sends Retry-After as an HTTP date (now + RetryAfter)
+	// instead of whole seconds.
+	RetryAfterDate bool
+	// RevokeCalls makes the first RevokeCalls API calls concerning this
+	// email revoke every token issued so far as they arrive, so they answer
+	// 401 for a token that was valid a moment ago (expiry or a rotated
+	// secret on AvePoint's side); the next token works again.
+	RevokeCalls int
+	// Delay holds every answer concerning this email back this long: a
+	// slow API.
+	Delay time.Duration
+	// FaultEndpoints limits ErrorCalls, RevokeCalls and Delay to these
+	// endpoints (EndpointExport, EndpointStatus, EndpointFile); nil = all.
+	FaultEndpoints []string
+	// ReportFault damages the report downloads of this email: cut by a
+	// connection reset, shorter than its Content-Length, a corrupt ZIP, or
+	// not a ZIP at all (see ReportFault).
+	ReportFault ReportFault
+	// ReportFaultCalls limits ReportFault to the first downloads (0 = all).
+	ReportFaultCalls int
+	// ReportSize, when > 0, overrides Options.ReportSize for this email.
+	ReportSize int64
+	// ReportRate, when > 0, overrides Options.ReportRate for this email.
+	ReportRate int64
 }
 
 // Options configure a Server.
@@ -145,6 +174,22 @@ type Options struct {
 	// BlobBaseURL is the base of redirected downloads ("" = the API host
 	// itself; Start serves it on a second listener named "localhost").
 	BlobBaseURL string
+	// TokenFault makes the first token requests fail (see TokenFault;
+	// SetTokenFault changes it later).
+	TokenFault TokenFault
+	// ReportSize, when > 0, makes every report ZIP exactly this many bytes
+	// (JobPlan.ReportSize wins per email): the usual workbook entry, then a
+	// stored entry ReportPaddingName of pseudo-random filler, zip64 when
+	// the size needs it. Such reports are generated while they are sent,
+	// never held in memory, so multi-GiB downloads cost the simulator
+	// little more than the write syscalls (for benchmarks). The size must
+	// leave room for the workbook (a few KiB with the default ReportRows).
+	ReportSize int64
+	// ReportRate, when > 0, paces the download of such sized reports to
+	// about this many bytes per second, as a WAN link to AvePoint would,
+	// so benchmarks can tell a client that keeps up with its source from
+	// one that is merely CPU-bound on a fast loopback (0 = unpaced).
+	ReportRate int64
 }
 
 // Call is one request as the server saw it.
@@ -159,6 +204,8 @@ type Call struct {
 	Email    string // decoded email (export: only when the segment was validly double-encoded; job endpoints: the job's email)
 	JobID    string
 	Message  string // error message answered, if any
+	// RetryAfter is the Retry-After header answered, if any.
+	RetryAfter string
 }
 
 // Server is the fake API. It is safe for concurrent use.
@@ -183,6 +230,7 @@ type Server struct {
 	peak         int
 	errorsUsed   map[string]int // email -> injected errors already answered
 	blobBase     string
+	faults       faultState
 }
 
 // New validates opts and returns a Server.
@@ -204,6 +252,12 @@ func New(opts Options) (*Server, error) {
 	if opts.JobDuration < 0 {
 		return nil, errors.New("avesim: JobDuration must not be negative")
 	}
+	if opts.ReportSize < 0 || opts.ReportRate < 0 {
+		return nil, errors.New("avesim: ReportSize and ReportRate must not be negative")
+	}
+	if err := validateTokenFault(opts.TokenFault); err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger,
@@ -217,6 +271,7 @@ func New(opts Options) (*Server, error) {
 		jobs:       make(map[string]*job),
 		nextJob:    FirstJobID,
 		errorsUsed: make(map[string]int),
+		faults:     newFaultState(opts),
 		blobBase:   strings.TrimRight(opts.BlobBaseURL, "/"),
 	}
 	if s.log == nil {
@@ -243,6 +298,12 @@ func New(opts Options) (*Server, error) {
 	for email, p := range opts.Plans {
 		if p.PollsToFinish != nil && *p.PollsToFinish < 0 {
 			return nil, fmt.Errorf("avesim: plan %q: PollsToFinish must not be negative", email)
+		}
+		if p.ReportSize < 0 || p.ReportRate < 0 {
+			return nil, fmt.Errorf("avesim: plan %q: ReportSize and ReportRate must not be negative", email)
+		}
+		if err := validatePlanFaults(email, p); err != nil {
+			return nil, err
 		}
 		s.plans[strings.ToLower(email)] = p
 	}
@@ -303,6 +364,15 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	// stream, when set, writes a body of exactly length bytes instead of
+	// body (large reports, generated while sent).
+	stream func(io.Writer) (int64, error)
+	length int64
+	// Injected faults (faults.go): cut the streamed body after cutAfter
+	// bytes (with a TCP reset when reset), flip the byte at flipAt, or drop
+	// the connection without answering.
+	cutAfter, flipAt int64
+	reset, drop      bool
 }
 
 func jsonResponse(status int, v any) response {
@@ -349,8 +419,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", rec.Status), slog.String("jobId", rec.JobID),
 		slog.String("message", rec.Message))
 
+	wait(r.Context(), s.delayFor(&rec))
+	if resp.drop {
+		resetConnection(w)
+		return
+	}
 	for k, vs := range resp.header {
 		w.Header()[k] = vs
+	}
+	if resp.stream != nil {
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.length, 10))
+		w.WriteHeader(resp.status)
+		if r.Method != http.MethodHead {
+			// A write error means the client went away; net/http then
+			// drops the connection, which the client sees as a cut body.
+			writeStream(w, resp)
+		}
+		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)))
 	w.WriteHeader(resp.status)
@@ -388,6 +473,11 @@ func (s *Server) route(r *http.Request, rec *Call) response {
 		resp.header.Set("Allow", method)
 		return resp
 	}
+	if rec.Endpoint == EndpointToken {
+		if resp, ok := s.tokenFault(rec); ok {
+			return resp
+		}
+	}
 	if rec.Endpoint != EndpointToken && rec.Endpoint != EndpointBlob && rec.Auth != AuthBearerOK {
 		resp := apiError(rec, http.StatusUnauthorized, "missing, invalid or expired bearer token")
 		resp.header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
@@ -415,39 +505,6 @@ func (s *Server) classifyAuth(r *http.Request) string {
 	default:
 		return AuthBearerBad
 	}
-}
-
-// injectedError answers a planned error for email, if any are left.
-func (s *Server) injectedError(rec *Call, email string) (response, bool) {
-	plan := s.plans[strings.ToLower(email)]
-	if plan.ErrorCalls <= 0 {
-		return response{}, false
-	}
-	key := strings.ToLower(email)
-	s.mu.Lock()
-	used := s.errorsUsed[key]
-	if used >= plan.ErrorCalls {
-		s.mu.Unlock()
-		return response{}, false
-	}
-	s.errorsUsed[key] = used + 1
-	s.mu.Unlock()
-	status := plan.ErrorStatus
-	if status == 0 {
-		status = defaultErrorStatus
-	}
-	resp := apiError(rec, status, fmt.Sprintf("injected error %d of %d", used+1, plan.ErrorCalls))
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		ra := plan.RetryAfter
-		if ra == 0 {
-			ra = defaultRetryAfter
-		}
-		if ra > 0 {
-			secs := int((ra + time.Second - 1) / time.Second)
-			resp.header.Set("Retry-After", strconv.Itoa(secs))
-		}
-	}
-	return resp, true
 }
 
 func cloneValues(v url.Values) url.Values {

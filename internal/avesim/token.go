@@ -272,6 +272,7 @@ func (s *Server) issueToken(jti string) (string, error) {
 	}
 	s.tokens[tok] = s.now().Add(s.ttl)
 	s.tokensIssued++
+	s.faults.issued = append(s.faults.issued, tok)
 	return tok, nil
 }
 

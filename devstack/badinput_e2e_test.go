@@ -1,0 +1,58 @@
+package devstack
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/export/badinput"
+)
+
+// TestBadInputEndToEnd runs the representative subset of the shared
+// bad-input table (internal/export/badinput, cases marked E2E) through the
+// deployed shape: each execution fails with a ValidationError naming the
+// field, in the state machine's ExportFailed state, and the simulator
+// proves not one request reached AvePoint. The whole table runs through
+// ParseRequest and the start step in internal/export.
+func TestBadInputEndToEnd(t *testing.T) {
+	st := startExportStack(t, avesim.Options{}, nil)
+	var cases []badinput.Case
+	for _, c := range badinput.Cases() {
+		if c.E2E {
+			cases = append(cases, c)
+		}
+	}
+	if len(cases) < 8 {
+		t.Fatalf("only %d end-to-end cases", len(cases))
+	}
+	var wg sync.WaitGroup
+	t.Run("cases", func(t *testing.T) {
+		for _, c := range cases {
+			wg.Add(1)
+			t.Run(c.Name, func(t *testing.T) {
+				// Each execution is its own interpreter process; the RIE
+				// queues the invocations, so running them side by side
+				// only overlaps the interpreters' start-up.
+				t.Parallel()
+				defer wg.Done()
+				exec := run(t, st, json.RawMessage(c.Body))
+				field := c.Field
+				if field == "" {
+					field = "request"
+				}
+				if exec.Status != StatusFailed || exec.Error != "ValidationError" || !strings.Contains(exec.Cause, "invalid "+field+":") {
+					t.Fatalf("got %s %s %s; want ValidationError naming %q", exec.Status, exec.Error, exec.Cause, field)
+				}
+				if states := enteredStates(exec.Events); len(states) != 2 || states[1] != "ExportFailed" {
+					t.Fatalf("states %v", states)
+				}
+			})
+		}
+	})
+	wg.Wait()
+	if calls := st.Sim.Server.Calls(); len(calls) != 0 {
+		t.Fatalf("%d requests reached AvePoint (first %+v)", len(calls), calls[0])
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,18 @@ var Functions = []struct{ Substitution, Dir, Name string }{
 	{"CheckJobFunctionArn", "checkjob", "insights-export-CheckJob"},
 	{"StoreReportFunctionArn", "storereport", "insights-export-StoreReport"},
 }
+
+// BatchFunctions are the batch state machine's own functions
+// (statemachine/batch.asl.json), started when StackOptions.Batch is set.
+var BatchFunctions = []struct{ Substitution, Dir, Name string }{
+	{"PrepareBatchFunctionArn", "preparebatch", "insights-export-PrepareBatch"},
+	{"WriteManifestFunctionArn", "writemanifest", "insights-export-WriteManifest"},
+}
+
+// ExportStateMachineArn is the export state machine as the batch state
+// machine names it (its ${ExportStateMachineArn}); RunBatch runs
+// statemachine/export.asl.json for it.
+const ExportStateMachineArn = "arn:aws:states:" + awsRegion + ":" + awsAccount + ":stateMachine:insights-export-Export"
 
 // Names used for the emulated AWS resources.
 const (
@@ -60,6 +73,13 @@ type StackOptions struct {
 	Bootstraps map[string]string
 	// FunctionLogs, when set, receives every function's log lines live.
 	FunctionLogs io.Writer
+	// Certificate, with the simulator, stores certificate credentials in
+	// the secret instead of the client secret: a PEM bundle (CERTIFICATE
+	// and PRIVATE KEY blocks) whose certificate Simulator.Certificate holds.
+	Certificate string
+	// Batch also starts BatchFunctions, so that RunBatch works. Their
+	// environment is the same (set MAX_CONCURRENCY, STATE_PREFIX in Env).
+	Batch bool
 }
 
 // Stack is a running local deployment. Close it.
@@ -71,6 +91,7 @@ type Stack struct {
 	Prefix    string
 	Functions map[string]*Function // by folder name
 	asl       string
+	batchASL  string
 	subs      map[string]string
 	tasks     map[string]string
 	tmp       string
@@ -88,7 +109,8 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	root := filepath.Dir(dir)
 	st = &Stack{Bucket: orDefault(opts.Bucket, DefaultBucket), Prefix: orDefault(opts.Prefix, DefaultPrefix),
 		Functions: map[string]*Function{}, asl: filepath.Join(root, "statemachine", "export.asl.json"),
-		subs: map[string]string{}, tasks: map[string]string{}}
+		batchASL: filepath.Join(root, "statemachine", "batch.asl.json"),
+		subs:     map[string]string{}, tasks: map[string]string{}}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -106,6 +128,9 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 		}
 		apiURL, tokenURL = st.Sim.URL, st.Sim.TokenURL
 		creds = avepoint.Credentials{ClientID: opts.Simulator.ClientID, ClientSecret: opts.Simulator.ClientSecret}
+		if opts.Certificate != "" {
+			creds = avepoint.Credentials{ClientID: opts.Simulator.ClientID, Certificate: opts.Certificate}
+		}
 	} else {
 		creds, apiURL, tokenURL, region = opts.Real.Credentials, opts.Real.APIURL, opts.Real.TokenURL, opts.Real.Region
 	}
@@ -142,7 +167,12 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	for k, v := range opts.Env {
 		env[k] = v
 	}
-	for _, fn := range Functions {
+	fns := Functions
+	if opts.Batch {
+		fns = slices.Concat(Functions, BatchFunctions)
+		st.subs["ExportStateMachineArn"] = ExportStateMachineArn
+	}
+	for _, fn := range fns {
 		bin := opts.Bootstraps[fn.Dir]
 		if bin == "" {
 			if bin, err = BuildBootstrap(ctx, filepath.Join(root, "functions", fn.Dir), filepath.Join(st.tmp, fn.Dir)); err != nil {
@@ -180,6 +210,23 @@ func BuildBootstraps(ctx context.Context, outDir string) (map[string]string, err
 	return out, nil
 }
 
+// BuildBatchBootstraps builds BatchFunctions once (see BuildBootstraps).
+func BuildBatchBootstraps(ctx context.Context, outDir string) (map[string]string, error) {
+	dir, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, fn := range BatchFunctions {
+		bin, err := BuildBootstrap(ctx, filepath.Join(filepath.Dir(dir), "functions", fn.Dir), filepath.Join(outDir, fn.Dir))
+		if err != nil {
+			return nil, err
+		}
+		out[fn.Dir] = bin
+	}
+	return out, nil
+}
+
 // RunOptions shape one execution.
 type RunOptions struct {
 	Input         any
@@ -196,10 +243,25 @@ func (s *Stack) Run(ctx context.Context, o RunOptions) (*Execution, error) {
 	})
 }
 
+// RunBatch executes statemachine/batch.asl.json once (the stack must have
+// been started with StackOptions.Batch). Its per-user export executions
+// run statemachine/export.asl.json in the same interpreter; the Map's
+// ItemReader reads the work list from the stack's S3.
+func (s *Stack) RunBatch(ctx context.Context, o RunOptions) (*Execution, error) {
+	if _, ok := s.subs["PrepareBatchFunctionArn"]; !ok {
+		return nil, errors.New("devstack: RunBatch needs a stack started with StackOptions.Batch")
+	}
+	return RunStateMachine(ctx, RunSpec{
+		DefinitionFile: s.batchASL, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
+		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
+		StateMachines: map[string]string{ExportStateMachineArn: s.asl}, S3Endpoint: s.Moto.URL,
+	})
+}
+
 // Logs returns every function's log lines so far.
 func (s *Stack) Logs() string {
 	var b strings.Builder
-	for _, fn := range Functions {
+	for _, fn := range slices.Concat(Functions, BatchFunctions) {
 		if f := s.Functions[fn.Dir]; f != nil {
 			b.WriteString(f.Logs())
 		}

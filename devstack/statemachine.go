@@ -44,6 +44,15 @@ type RunSpec struct {
 	RetryOverride time.Duration
 	// ExecutionName is $$.Execution.Name (default: devstack-<uuid>).
 	ExecutionName string
+	// StateMachines maps state machine ARNs to ASL files for Tasks that
+	// start nested executions (arn:aws:states:::states:startExecution.sync
+	// and .sync:2): each runs in-process with the same Substitutions and
+	// Tasks, and its events come through with Event.Execution set.
+	StateMachines map[string]string
+	// S3Endpoint is the S3 (moto) base URL from which Distributed Map
+	// ItemReaders (s3:getObject, JSON) read their items. A ResultWriter is
+	// ignored: the Map's result is the inline array of item results.
+	S3Endpoint string
 	// OnEvent, if set, is called for each event as it happens (from the
 	// goroutine running RunStateMachine).
 	OnEvent func(Event)
@@ -70,6 +79,9 @@ type Event struct {
 	Input        json.RawMessage `json:"input,omitempty"`
 	Output       json.RawMessage `json:"output,omitempty"`
 	RetryAttempt int             `json:"retryAttempt,omitempty"`
+	// Execution is the name of the nested execution (RunSpec.StateMachines)
+	// the event belongs to; empty for the execution RunStateMachine started.
+	Execution string `json:"execution,omitempty"`
 }
 
 // Execution is the outcome of RunStateMachine.
@@ -89,6 +101,8 @@ type nodeSpec struct {
 	WaitOverrideMs  *int64            `json:"waitOverrideMs,omitempty"`
 	RetryOverrideMs *int64            `json:"retryOverrideMs,omitempty"`
 	ExecutionName   string            `json:"executionName,omitempty"`
+	StateMachines   map[string]string `json:"stateMachines,omitempty"`
+	S3Endpoint      string            `json:"s3Endpoint,omitempty"`
 	Input           json.RawMessage   `json:"input"`
 }
 
@@ -125,7 +139,18 @@ func RunStateMachine(ctx context.Context, spec RunSpec) (*Execution, error) {
 		WaitOverrideMs:  overrideMs(spec.WaitOverride),
 		RetryOverrideMs: overrideMs(spec.RetryOverride),
 		ExecutionName:   spec.ExecutionName,
+		S3Endpoint:      spec.S3Endpoint,
 		Input:           input,
+	}
+	for arn, file := range spec.StateMachines {
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return nil, fmt.Errorf("devstack: definition %s: %w", file, err)
+		}
+		if ns.StateMachines == nil {
+			ns.StateMachines = map[string]string{}
+		}
+		ns.StateMachines[arn] = abs
 	}
 	specFile, err := writeTemp(ns)
 	if err != nil {

@@ -11,8 +11,26 @@
 //   "waitOverrideMs": 1,      // optional: applied to every Wait state (nested ones too)
 //   "retryOverrideMs": 1,     // optional: applied to every Retry of every state
 //   "executionName": "name",  // optional: $$.Execution.Name
+//   "stateMachines": {"<state machine ARN>": "/abs/statemachine/export.asl.json"},
+//                             // optional: children for arn:aws:states:::states:startExecution.sync[:2]
+//                             // Tasks, run in-process with the same substitutions and tasks
+//   "s3Endpoint": "http://127.0.0.1:PORT", // optional: S3 (moto) for Distributed Map ItemReaders
 //   "input": {...}
 // }
+//
+// Distributed Map, as far as the library lacks it (it runs every Map
+// inline): an ItemReader (s3:getObject, InputType JSON) becomes a Task state
+// "<Map> (ItemReader)" inserted before the Map that reads the list from
+// s3Endpoint into $.__devstack_items, which the Map then iterates; a
+// ResultWriter is dropped, so the Map's result is the inline array of
+// item results instead of {MapRunArn, ResultWriterDetails}.
+// ToleratedFailure* are not honoured: any failed item fails the Map.
+//
+// A startExecution.sync:2 Task runs the child definition to completion and
+// returns a DescribeExecution-like object (Output parsed; ".sync" keeps it
+// a string); a child that fails, times out or aborts fails the Task with
+// States.TaskFailed whose Cause is that object as JSON, as Step Functions
+// does. Child events are printed too, with "execution": the child's name.
 //
 // stdout: one JSON line per execution event
 //   {"type":"StateEntered","time":"<ISO>","state":"Name","stateType":"Task","index":0,"parentState":"Map",
@@ -221,8 +239,11 @@ function buildOverrides(definition, spec) {
         );
       }
       resourceByState.set(name, state.Resource);
+      const local = localResource(name, state, spec);
       const url = spec.tasks[state.Resource];
-      if (typeof url !== 'string' || url === '') {
+      if (local) {
+        taskResourceLocalHandlers[name] = local;
+      } else if (typeof url !== 'string' || url === '') {
         unmapped.push(`${name} (${state.Resource})`);
       } else {
         taskResourceLocalHandlers[name] = (input) => serialized(url, () => invoke(name, url, input));
@@ -241,9 +262,192 @@ function buildOverrides(definition, spec) {
   return { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides };
 }
 
-function toLine(ev) {
+// --- Distributed Map emulation -------------------------------------------------
+
+const ITEMS_PATH = '$.__devstack_items';
+
+// emulateDistributedMaps rewrites, in every States object (nested ones
+// too), each Map that has an ItemReader: see the header comment.
+function emulateDistributedMaps(definition) {
+  const states = definition.States ?? {};
+  for (const state of Object.values(states)) {
+    if (state.Type === 'Map') {
+      const processor = state.ItemProcessor ?? state.Iterator;
+      if (processor) emulateDistributedMaps(processor);
+    }
+    if (state.Type === 'Parallel') {
+      for (const branch of state.Branches ?? []) emulateDistributedMaps(branch);
+    }
+  }
+  for (const [name, state] of Object.entries(states)) {
+    if (state.Type !== 'Map') continue;
+    if (state.ItemBatcher) throw harness(`Map ${name}: ItemBatcher is not emulated`);
+    delete state.ResultWriter;
+    if (!state.ItemReader) continue;
+    const reader = state.ItemReader;
+    if (reader.Resource !== 'arn:aws:states:::s3:getObject' || (reader.ReaderConfig?.InputType ?? 'JSON') !== 'JSON') {
+      throw harness(`Map ${name}: only s3:getObject ItemReaders of InputType JSON are emulated`);
+    }
+    const readerName = `${name} (ItemReader)`;
+    if (Object.hasOwn(states, readerName)) throw harness(`state name ${readerName} is taken`);
+    states[readerName] = {
+      Type: 'Task',
+      Resource: reader.Resource,
+      Parameters: reader.Parameters ?? {},
+      ResultPath: ITEMS_PATH,
+      Next: name,
+      ...(state.Catch ? { Catch: state.Catch } : {}),
+    };
+    delete state.ItemReader;
+    state.ItemsPath = ITEMS_PATH;
+    // Whatever led to the Map now leads to its reader.
+    const redirect = (target) => (target === name ? readerName : target);
+    if (definition.StartAt === name) definition.StartAt = readerName;
+    for (const [other, st] of Object.entries(states)) {
+      if (other === readerName) continue;
+      if (st.Next) st.Next = redirect(st.Next);
+      if (st.Default) st.Default = redirect(st.Default);
+      for (const c of st.Choices ?? []) c.Next = redirect(c.Next);
+      for (const c of st.Catch ?? []) c.Next = redirect(c.Next);
+    }
+  }
+  return definition;
+}
+
+async function readItems(stateName, params, spec) {
+  if (!spec.s3Endpoint) throw harness(`state ${stateName}: spec.s3Endpoint is needed to emulate an ItemReader`);
+  const { Bucket: bucket, Key: key } = params ?? {};
+  if (typeof bucket !== 'string' || typeof key !== 'string') {
+    throw harness(`state ${stateName}: ItemReader Parameters must give Bucket and Key, got ${JSON.stringify(params)}`);
+  }
+  const url = `${spec.s3Endpoint.replace(/\/$/, '')}/${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  let res;
+  let text;
+  try {
+    // moto refuses anonymous reads of private objects but does not verify
+    // signatures: a well-formed SigV4 header with moto's static test key
+    // is enough, and saves the harness a signing implementation.
+    const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+    res = await fetch(url, {
+      headers: {
+        authorization: `AWS4-HMAC-SHA256 Credential=test/${day}/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
+      },
+    });
+    text = await res.text();
+  } catch (err) {
+    throw harness(`state ${stateName}: reading ${url}: ${err.cause?.message ?? err.message}`);
+  }
+  if (res.status !== 200) {
+    const err = new Error(`reading s3://${bucket}/${key}: HTTP ${res.status}`);
+    err.name = 'States.ItemReaderFailed';
+    throw err;
+  }
+  let items;
+  try {
+    items = JSON.parse(text);
+  } catch {
+    items = undefined;
+  }
+  if (!Array.isArray(items)) {
+    const err = new Error(`s3://${bucket}/${key} is not a JSON array`);
+    err.name = 'States.ItemReaderFailed';
+    throw err;
+  }
+  return items;
+}
+
+// --- nested executions (startExecution.sync) ------------------------------------
+
+const START_SYNC = new Set([
+  'arn:aws:states:::states:startExecution.sync',
+  'arn:aws:states:::states:startExecution.sync:2',
+]);
+const children = new Map(); // state machine ARN -> {definition, overrides}
+
+async function loadChildren(spec) {
+  for (const [arn, file] of Object.entries(spec.stateMachines ?? {})) {
+    const text = await readFile(file, 'utf8');
+    const definition = emulateDistributedMaps(JSON.parse(substitute(text, spec.substitutions, file)));
+    new StateMachine(definition); // validates, as for the top-level machine
+    children.set(arn, { definition, overrides: null });
+  }
+  // Overrides after every child is known, so children can start children.
+  for (const child of children.values()) child.overrides = buildOverrides(child.definition, spec);
+}
+
+function localResource(stateName, state, spec) {
+  if (START_SYNC.has(state.Resource)) {
+    const parsed = state.Resource.endsWith(':2');
+    return (input) => startExecutionSync(stateName, input, parsed);
+  }
+  if (state.Resource === 'arn:aws:states:::s3:getObject' && stateName.endsWith(' (ItemReader)')) {
+    return (input) => readItems(stateName, input, spec);
+  }
+  return null;
+}
+
+
+async function startExecutionSync(stateName, params, parsed) {
+  const arn = params?.StateMachineArn;
+  const child = children.get(arn);
+  if (!child) throw harness(`state ${stateName}: no spec.stateMachines entry for ${arn}`);
+  let input = params.Input ?? {};
+  if (typeof input === 'string') input = JSON.parse(input);
+  const name = params.Name ?? `${randomUUID()}`;
+  const smName = arn.split(':').pop();
+  const executionArn = `${arn.replace(':stateMachine:', ':execution:')}:${name}`;
+  const startDate = Date.now();
+  const execution = new StateMachine(child.definition, { validationOptions: { noValidate: true } }).run(input, {
+    overrides: child.overrides,
+    context: {
+      Execution: { Id: executionArn, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/devstack' },
+      StateMachine: { Id: arn, Name: smName },
+    },
+  });
+  const pump = (async () => {
+    for await (const ev of execution.eventLogs) emit(toLine(ev, name));
+  })();
+  let output;
+  let failure;
+  try {
+    output = await execution.result;
+  } catch (err) {
+    if (err instanceof ExecutionError) {
+      failure = { Status: 'FAILED', Error: err.cause?.name, Cause: stringifyCause(err.cause?.message) };
+    } else if (err instanceof ExecutionTimeoutError) {
+      failure = { Status: 'TIMED_OUT', Error: 'States.Timeout', Cause: err.message };
+    } else {
+      failure = { Status: 'ABORTED' };
+    }
+  }
+  await pump;
+  if (harnessFailure) throw harnessFailure;
+  const described = {
+    ExecutionArn: executionArn,
+    StateMachineArn: arn,
+    Name: name,
+    Status: failure ? failure.Status : 'SUCCEEDED',
+    StartDate: startDate,
+    StopDate: Date.now(),
+    Input: parsed ? input : JSON.stringify(input),
+    InputDetails: { Included: true },
+  };
+  if (!failure) {
+    described.Output = parsed ? output : JSON.stringify(output);
+    described.OutputDetails = { Included: true };
+    return described;
+  }
+  if (failure.Error !== undefined) described.Error = failure.Error;
+  if (failure.Cause !== undefined) described.Cause = failure.Cause;
+  const err = new Error(JSON.stringify(described));
+  err.name = 'States.TaskFailed';
+  throw err;
+}
+
+function toLine(ev, execution) {
   return {
     type: ev.type,
+    execution,
     time: new Date(ev.timestamp).toISOString(),
     state: ev.state?.name,
     stateType: ev.state?.type,
@@ -260,7 +464,8 @@ function toLine(ev) {
 async function main() {
   const spec = await loadSpec(process.argv[2]);
   const text = await readFile(spec.definitionFile, 'utf8');
-  const definition = JSON.parse(substitute(text, spec.substitutions, spec.definitionFile));
+  const definition = emulateDistributedMaps(JSON.parse(substitute(text, spec.substitutions, spec.definitionFile)));
+  await loadChildren(spec);
   const overrides = buildOverrides(definition, spec);
 
   const machine = new StateMachine(definition);

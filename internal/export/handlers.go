@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -186,6 +187,10 @@ func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
 		s.Log.ErrorContext(ctx, "report is not a ZIP", "jobId", job.JobID, "error", err.Error())
 		return Output{}, LambdaError(err)
 	}
+	// Verified while it streams: a short or corrupt report fails the read
+	// that would have ended it, so the upload is aborted, never completed.
+	verified := verifyReport(body, rep.ContentLength)
+	defer verified.Close()
 	q := job.Request
 	key := ObjectKey(s.Prefix, q)
 	res, err := s.Store.Put(ctx, storage.Object{
@@ -198,9 +203,17 @@ func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
 			"event-types": strings.Join(q.EventTypes, ","),
 			"job-id":      job.JobID,
 		},
-	}, body)
+	}, verified)
 	if err != nil {
-		s.Log.ErrorContext(ctx, "report not stored", "jobId", job.JobID, "error", err.Error())
+		msg := "report not stored"
+		if errors.As(err, new(*CorruptReportError)) {
+			msg = "report is not a valid ZIP archive; nothing stored"
+		}
+		// A StorageError names the object key, which holds the email; the
+		// runtime logs the returned error too. Both say whose report it
+		// was by reference only.
+		err = withoutEmail(err, key, q.Email)
+		s.Log.ErrorContext(ctx, msg, "user", UserRef(q.Email), "jobId", job.JobID, "error", err.Error())
 		return Output{}, LambdaError(err)
 	}
 	if rep.ContentLength >= 0 && res.Bytes != rep.ContentLength {

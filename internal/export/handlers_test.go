@@ -108,8 +108,8 @@ func TestChecker(t *testing.T) {
 		wantErr  string
 		want     Job
 	}{
-		{name: "running job waits a fifth of its age", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning},
-			want: Job{Status: "running", JobStatus: 1, Polls: 1, WaitSeconds: 120}},
+		{name: "running job waits 9% of its age", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning},
+			want: Job{Status: "running", JobStatus: 1, Polls: 1, WaitSeconds: 54}},
 		{name: "finished", status: avepoint.JobStatus{Code: 2, State: avepoint.JobFinished},
 			want: Job{Status: "finished", JobStatus: 2, Polls: 1}},
 		{name: "success with exception is finished", status: avepoint.JobStatus{Code: 4, State: avepoint.JobFinished, WithException: true, Message: "partial"},

@@ -27,20 +27,33 @@ func ObjectKey(prefix string, q Query) string {
 	if q.StartTime != "" {
 		start = compactTime(q.StartTime)
 	}
-	events := "all"
-	if len(q.EventTypes) > 0 {
-		events = strings.Join(q.EventTypes, "+")
-		if len(events) > 200 {
-			sum := sha256.Sum256([]byte(events))
-			events = "sha256-" + hex.EncodeToString(sum[:8])
-		}
-	}
 	return path.Join(strings.Trim(prefix, "/"),
 		"user="+keyEscape(q.Email),
 		"window="+start+"--"+compactTime(q.FinishTime),
-		"events="+events,
+		"events="+EventsKeyPart(q.EventTypes),
 		"activities.zip")
 }
+
+// UserKeyPart is the email as ObjectKey writes it (user=<this>); other
+// per-user objects (high-water marks) use the same spelling.
+func UserKeyPart(email string) string { return keyEscape(strings.ToLower(email)) }
+
+// EventsKeyPart is the event filter as ObjectKey writes it (events=<this>):
+// the sorted types joined by '+', "all", or a hash of a long list.
+func EventsKeyPart(eventTypes []string) string {
+	if len(eventTypes) == 0 {
+		return "all"
+	}
+	events := strings.Join(eventTypes, "+")
+	if len(events) > 200 {
+		sum := sha256.Sum256([]byte(events))
+		events = "sha256-" + hex.EncodeToString(sum[:8])
+	}
+	return events
+}
+
+// KeyEscape percent-encodes s for use in a key segment, as ObjectKey does.
+func KeyEscape(s string) string { return keyEscape(s) }
 
 func compactTime(v string) string {
 	t, err := time.Parse(avepoint.TimeLayout, v)

@@ -23,6 +23,10 @@ type Request struct {
 	StartTime  string   `json:"startTime,omitempty"`
 	FinishTime string   `json:"finishTime,omitempty"`
 	EventTypes []string `json:"eventTypes,omitempty"`
+	// StartedBy is the field Step Functions' console reads to link a child
+	// execution to the parent that started it (the batch state machine
+	// sets it). Accepted so the strict decoder does not refuse it; ignored.
+	StartedBy string `json:"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID,omitempty"`
 }
 
 // Query is a validated, normalized request: the email lower-cased (UPNs
@@ -58,7 +62,7 @@ func ParseRequest(raw []byte, now time.Time) (Query, error) {
 	dec.DisallowUnknownFields()
 	var req Request
 	if err := dec.Decode(&req); err != nil {
-		return Query{}, decodeError(err)
+		return Query{}, decodeError(err, "email, startTime, finishTime, eventTypes")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Query{}, &avepoint.ValidationError{Reason: "input must be one JSON object with nothing after it"}
@@ -66,7 +70,9 @@ func ParseRequest(raw []byte, now time.Time) (Query, error) {
 	return req.Validate(now)
 }
 
-func decodeError(err error) error {
+// decodeError names the field at fault in a json decoding error; allowed
+// lists the fields of the object being decoded, for unknown-field messages.
+func decodeError(err error, allowed string) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
@@ -80,7 +86,7 @@ func decodeError(err error) error {
 		return &avepoint.ValidationError{Reason: "input is not valid JSON"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &avepoint.ValidationError{Field: name, Reason: "unknown field (allowed: email, startTime, finishTime, eventTypes)"}
+		return &avepoint.ValidationError{Field: name, Reason: "unknown field (allowed: " + allowed + ")"}
 	}
 	return &avepoint.ValidationError{Reason: "input is not a valid request"}
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/insights-export/insights-export/devstack"
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/batch"
 )
 
 type stringList []string
@@ -57,10 +59,15 @@ func run() error {
 		apiURL     = flag.String("api-url", "", "real tenant: API base URL (overrides -region)")
 		tokenURL   = flag.String("token-url", "", "real tenant: token URL (overrides -region)")
 		verbose    = flag.Bool("v", false, "print the functions' log lines")
+		faultName  = flag.String("fault", "", "simulate a fault for the input's users (-fault list shows them)")
 		eventTypes stringList
 	)
 	flag.Var(&eventTypes, "event-type", "event type filter (repeatable)")
 	flag.Parse()
+	if *faultName == "list" {
+		printFaults()
+		return nil
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -90,8 +97,15 @@ func run() error {
 		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, ReportRows: *rows}
 	}
 
+	// Many users, or a rolling window: the batch state machine.
+	opts.Batch = isBatchInput(input)
+	afterStart, stopFault, err := setupFault(ctx, *faultName, &opts, input)
+	if err != nil {
+		return err
+	}
+	defer stopFault()
 	began := time.Now()
-	fmt.Println("starting: simulator, moto_server, 3 functions under the Lambda RIE (building bootstraps)...")
+	fmt.Println("starting: simulator, moto_server, the functions under the Lambda RIE (building bootstraps)...")
 	if err := devstack.EnsureTools(ctx); err != nil {
 		return err
 	}
@@ -100,14 +114,22 @@ func run() error {
 		return err
 	}
 	defer st.Close()
+	if err := afterStart(st); err != nil {
+		return err
+	}
 	if st.Sim != nil {
 		fmt.Printf("  AvePoint simulator  %s\n", st.Sim.URL)
 	}
 	fmt.Printf("  moto_server         %s (bucket %s)\n", st.Moto.URL, st.Bucket)
-	for _, fn := range devstack.Functions {
-		fmt.Printf("  %-19s %s\n", fn.Dir, st.Functions[fn.Dir].InvokeURL())
+	for _, fn := range slices.Concat(devstack.Functions, devstack.BatchFunctions) {
+		if f := st.Functions[fn.Dir]; f != nil {
+			fmt.Printf("  %-19s %s\n", fn.Dir, f.InvokeURL())
+		}
 	}
 	fmt.Printf("ready in %s; input %s\n\n", time.Since(began).Round(time.Millisecond), input)
+	if opts.Batch {
+		return runBatch(ctx, st, input, *wait, began)
+	}
 
 	exec, err := st.Run(ctx, devstack.RunOptions{Input: input, WaitOverride: *wait, OnEvent: printEvent(time.Now())})
 	if err != nil {
@@ -129,6 +151,49 @@ func run() error {
 	}
 	fmt.Printf("\nstored s3://%s/%s\n  %d bytes, sha256 %s, job %s\n", res.Bucket, res.Key, res.Bytes, res.SHA256, res.JobID)
 	fmt.Printf("downloaded to %s: valid ZIP holding %s\n", path, strings.Join(entries, ", "))
+	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// isBatchInput tells a batch input ("emails", or a rolling "window") from
+// a single export's.
+func isBatchInput(input json.RawMessage) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(input, &fields) != nil {
+		return false
+	}
+	_, emails := fields["emails"]
+	_, window := fields["window"]
+	return emails || window
+}
+
+// runBatch runs statemachine/batch.asl.json and prints every user's result
+// and the manifest.
+func runBatch(ctx context.Context, st *devstack.Stack, input json.RawMessage, wait time.Duration, began time.Time) error {
+	exec, err := st.RunBatch(ctx, devstack.RunOptions{Input: input, WaitOverride: wait, OnEvent: printEvent(time.Now())})
+	if err != nil {
+		return err
+	}
+	if exec.Status != devstack.StatusSucceeded {
+		return fmt.Errorf("execution %s: %s: %s", exec.Status, exec.Error, exec.Cause)
+	}
+	var out batch.Output
+	if err := json.Unmarshal(exec.Output, &out); err != nil {
+		return fmt.Errorf("execution output: %w", err)
+	}
+	fmt.Println()
+	for _, r := range out.Results {
+		switch r.Status {
+		case batch.StatusSucceeded:
+			fmt.Printf("  %-10s %s  s3://%s/%s (%d bytes)\n", r.Status, r.Email, r.Bucket, r.Key, r.Bytes)
+		case batch.StatusFailed:
+			fmt.Printf("  %-10s %s  %s: %s\n", r.Status, r.Email, r.Error, r.Message)
+		default:
+			fmt.Printf("  %-10s %s  (mark %s)\n", r.Status, r.Email, r.Watermark)
+		}
+	}
+	fmt.Printf("\n%d users: %d succeeded, %d failed, %d up to date; manifest %s\n",
+		out.Counts.Users, out.Counts.Succeeded, out.Counts.Failed, out.Counts.UpToDate, out.Manifest.URI)
 	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
 	return nil
 }
@@ -183,6 +248,12 @@ func isFlagSet(name string) bool {
 func printEvent(t0 time.Time) func(devstack.Event) {
 	return func(e devstack.Event) {
 		at := time.Since(t0).Seconds()
+		if e.Execution != "" { // a batch's per-user export execution
+			if e.Type == "ExecutionSucceeded" || e.Type == "ExecutionFailed" {
+				fmt.Printf("%7.2fs    export %s %s\n", at, e.Execution, strings.TrimPrefix(e.Type, "Execution"))
+			}
+			return
+		}
 		switch {
 		case e.Type == "StateEntered" && e.ParentState == "":
 			fmt.Printf("%7.2fs  %-14s %s\n", at, e.State, e.StateType)

@@ -1,0 +1,200 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/export"
+)
+
+// markReaders bounds concurrent mark reads of an incremental run (S3
+// answers a GET in tens of milliseconds: 5000 users take seconds).
+const markReaders = 16
+
+// Execution identifies the batch execution, from the context object.
+type Execution struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	StartTime string `json:"startTime"`
+}
+
+// PrepareInput is what the PrepareBatch state passes: the execution input
+// as the user wrote it, and the execution's identity.
+type PrepareInput struct {
+	Input     json.RawMessage `json:"input"`
+	Execution Execution       `json:"execution"`
+}
+
+// Item is one user's work in items.json: exactly the export state
+// machine's input. Every field is always present (startTime "" = from the
+// earliest activity) because the Map's parameters address each by path,
+// and a path to a missing field fails the state.
+type Item struct {
+	Email      string   `json:"email"`
+	StartTime  string   `json:"startTime"`
+	FinishTime string   `json:"finishTime"`
+	EventTypes []string `json:"eventTypes"`
+}
+
+// UpToDate is an incremental user with nothing new to export.
+type UpToDate struct {
+	Email     string `json:"email"`
+	Watermark string `json:"watermark"`
+}
+
+// Plan is plan.json: what the run was asked and what it decided, for the
+// manifest step and for people.
+type Plan struct {
+	Execution  Execution    `json:"execution"`
+	Request    export.Batch `json:"request"`
+	PreparedAt string       `json:"preparedAt"`
+	Users      int          `json:"users"`
+	UpToDate   []UpToDate   `json:"upToDate,omitempty"`
+}
+
+// Prepared is PrepareBatch's output and the batch state machine's working
+// state: small on purpose (the user list stays in S3), whatever the
+// number of users.
+type Prepared struct {
+	Execution      Execution `json:"execution"`
+	Bucket         string    `json:"bucket"`
+	RunPrefix      string    `json:"runPrefix"`
+	PlanKey        string    `json:"planKey"`
+	ItemsKey       string    `json:"itemsKey"`
+	ResultsPrefix  string    `json:"resultsPrefix"`
+	ManifestKey    string    `json:"manifestKey"`
+	Users          int       `json:"users"`
+	UpToDate       int       `json:"upToDate"`
+	MaxConcurrency int       `json:"maxConcurrency"`
+}
+
+// Preparer is the PrepareBatch function's handler.
+type Preparer struct {
+	Store          *Store
+	Marks          *Watermarks
+	Prefix         string // REPORT_PREFIX
+	MaxConcurrency int
+	Log            *slog.Logger
+	Now            func() time.Time
+}
+
+// Handle validates the input with the same code as the HTTP API, resolves
+// every user's window and writes plan.json and items.json.
+func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error) {
+	now := p.Now().UTC()
+	if in.Execution.Name == "" {
+		return Prepared{}, &avepoint.ValidationError{Field: "execution", Reason: "PrepareBatch needs the execution's name (the state's Parameters pass $$.Execution)"}
+	}
+	b, err := export.ParseBatch(in.Input, now)
+	if err != nil {
+		p.Log.WarnContext(ctx, "batch input refused", "error", err.Error())
+		return Prepared{}, export.LambdaError(err)
+	}
+	items, upToDate, err := p.items(ctx, b)
+	if err != nil {
+		p.Log.ErrorContext(ctx, "high-water marks unavailable", "error", err.Error())
+		return Prepared{}, export.LambdaError(err)
+	}
+
+	out := Prepared{
+		Execution:      in.Execution,
+		Bucket:         p.Store.Bucket,
+		RunPrefix:      RunPrefix(p.Prefix, in.Execution, now),
+		Users:          len(items),
+		UpToDate:       len(upToDate),
+		MaxConcurrency: p.MaxConcurrency,
+	}
+	out.PlanKey = out.RunPrefix + "/plan.json"
+	out.ItemsKey = out.RunPrefix + "/items.json"
+	out.ResultsPrefix = out.RunPrefix + "/results"
+	out.ManifestKey = out.RunPrefix + "/manifest.json"
+	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(b.Users()), UpToDate: upToDate}
+	if err := p.Store.PutJSON(ctx, out.PlanKey, plan); err != nil {
+		return Prepared{}, export.LambdaError(err)
+	}
+	if err := p.Store.PutJSON(ctx, out.ItemsKey, items); err != nil {
+		return Prepared{}, export.LambdaError(err)
+	}
+	p.Log.InfoContext(ctx, "batch prepared", "execution", in.Execution.Name, "users", len(b.Users()),
+		"toExport", len(items), "upToDate", len(upToDate), "incremental", b.Incremental(), "maxConcurrency", p.MaxConcurrency)
+	return out, nil
+}
+
+// items resolves each user's window: shared for fixed and rolling
+// windows, from the user's mark for incremental ones.
+func (p *Preparer) items(ctx context.Context, b export.Batch) ([]Item, []UpToDate, error) {
+	users := b.Users()
+	types := b.EventTypes
+	if types == nil {
+		types = []string{}
+	}
+	if !b.Incremental() {
+		start, finish := b.Fixed()
+		items := make([]Item, len(users))
+		for i, u := range users {
+			items[i] = Item{Email: u, StartTime: start, FinishTime: finish, EventTypes: types}
+		}
+		return items, nil, nil
+	}
+
+	spec, at := b.Window.Spec()
+	type decision struct {
+		item *Item
+		skip *UpToDate
+		err  error
+	}
+	decided := make([]decision, len(users))
+	sem := make(chan struct{}, markReaders)
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			mark, found, err := p.Marks.Get(ctx, u, b.EventTypes)
+			if err != nil {
+				decided[i].err = err
+				return
+			}
+			var from time.Time
+			if found {
+				from = mark.Time()
+			}
+			w, ok := spec.Incremental(at, from, b.Window.LookbackPeriods)
+			if !ok {
+				decided[i].skip = &UpToDate{Email: u, Watermark: mark.FinishTime}
+				return
+			}
+			decided[i].item = &Item{Email: u, StartTime: export.FormatTime(w.Start), FinishTime: export.FormatTime(w.Finish), EventTypes: types}
+		}()
+	}
+	wg.Wait()
+	items := make([]Item, 0, len(users))
+	var skipped []UpToDate
+	for _, d := range decided {
+		switch {
+		case d.err != nil:
+			return nil, nil, d.err
+		case d.skip != nil:
+			skipped = append(skipped, *d.skip)
+		default:
+			items = append(items, *d.item)
+		}
+	}
+	return items, skipped, nil
+}
+
+// RunPrefix is where a run's files go, beside the reports:
+// <prefix>/runs/<UTC date the execution started>/<execution name>.
+func RunPrefix(prefix string, e Execution, now time.Time) string {
+	day := now
+	if t, err := time.Parse(time.RFC3339Nano, e.StartTime); err == nil {
+		day = t
+	}
+	return path.Join(prefix, "runs", day.UTC().Format("2006-01-02"), export.KeyEscape(e.Name))
+}

@@ -1,0 +1,109 @@
+// Package batch holds the many-users side of the workflow: the steps
+// around the batch state machine's Map (PrepareBatch, WriteManifest), the
+// per-user incremental high-water marks, and their configuration.
+package batch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/insights-export/insights-export/internal/storage"
+)
+
+// maxJSONObject bounds what GetJSON reads: a result file of 5000 users
+// with their inputs and outputs is a few MiB.
+const maxJSONObject = 64 << 20
+
+// objectAPI is the part of the S3 client the batch steps use.
+type objectAPI interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// Store reads and writes the small JSON objects of a run (plan, work
+// list, manifest, marks). Reports themselves go through internal/storage.
+type Store struct {
+	Client   objectAPI
+	Bucket   string
+	KMSKeyID string // SSE-KMS key for what it writes; "" = the bucket default
+}
+
+// GetJSON decodes the object at key into into. found is false, with no
+// error, when the object does not exist. It reads from bucket, or from
+// the store's bucket when bucket is "".
+func (s *Store) GetJSON(ctx context.Context, bucket, key string, into any) (found bool, err error) {
+	if bucket == "" {
+		bucket = s.Bucket
+	}
+	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, storageError("get", bucket, key, err)
+	}
+	defer out.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(out.Body, maxJSONObject+1))
+	if err != nil {
+		return false, storageError("get", bucket, key, err)
+	}
+	if len(raw) > maxJSONObject {
+		return false, &storage.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: fmt.Sprintf("object is larger than %d bytes", maxJSONObject)}
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return false, &storage.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: "not the expected JSON: " + err.Error()}
+	}
+	return true, nil
+}
+
+// PutJSON writes v as JSON to key in the store's bucket.
+func (s *Store) PutJSON(ctx context.Context, key string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("batch: encode %s: %w", key, err)
+	}
+	in := &s3.PutObjectInput{
+		Bucket:      aws.String(s.Bucket),
+		Key:         aws.String(key),
+		Body:        bytes.NewReader(raw),
+		ContentType: aws.String("application/json"),
+	}
+	if s.KMSKeyID != "" {
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		in.SSEKMSKeyId = aws.String(s.KMSKeyID)
+	}
+	if _, err := s.Client.PutObject(ctx, in); err != nil {
+		return storageError("put", s.Bucket, key, err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")
+}
+
+// storageError keeps the SDK's text (operation, status, request id; never
+// credentials), which is what an operator needs.
+func storageError(op, bucket, key string, err error) error {
+	return &storage.StorageError{Op: op, Bucket: bucket, Key: key, Reason: err.Error()}
+}
+
+// NewStore returns the run store for cfg, with an S3 client built from
+// awsCfg (app.AWSConfig in the functions).
+func NewStore(awsCfg aws.Config, cfg Config) *Store {
+	return &Store{Client: storage.NewS3Client(awsCfg, cfg.ForcePathStyle), Bucket: cfg.Bucket, KMSKeyID: cfg.KMSKeyID}
+}

@@ -1,0 +1,82 @@
+package batch
+
+import (
+	"context"
+	"path"
+	"time"
+
+	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/export"
+)
+
+// Mark is a user's incremental high-water mark: their activity is stored
+// up to FinishTime (exclusive). It is kept per user and event filter, so
+// two schedules watching the same user with different filters do not move
+// each other's mark, while two with the same filter share it (they export
+// the same data).
+type Mark struct {
+	Email      string   `json:"email"`
+	EventTypes []string `json:"eventTypes,omitempty"`
+	// FinishTime is the end of the last stored report, AvePoint format.
+	FinishTime string `json:"finishTime"`
+	// Where that report is and who stored it, for whoever reads the mark.
+	ReportKey string `json:"reportKey,omitempty"`
+	JobID     string `json:"jobId,omitempty"`
+	Execution string `json:"execution,omitempty"`
+	UpdatedAt string `json:"updatedAt,omitempty"`
+}
+
+// Time returns FinishTime as an instant.
+func (m Mark) Time() time.Time {
+	t, _ := time.Parse(avepoint.TimeLayout, m.FinishTime)
+	return t
+}
+
+// Watermarks keeps marks as JSON objects in S3:
+//
+//	<prefix>/watermarks/user=<email>/events=<filter>.json
+//
+// S3 rather than DynamoDB: the marks are read once per user per run,
+// written once per stored report, and the bucket already exists with the
+// right encryption, versioning (the previous mark survives as a
+// noncurrent version) and IAM scoping.
+type Watermarks struct {
+	Store  *Store
+	Prefix string
+}
+
+// Key is where the mark of email for the given event filter lives.
+func (w *Watermarks) Key(email string, eventTypes []string) string {
+	return path.Join(w.Prefix, "watermarks", "user="+export.UserKeyPart(email), "events="+export.EventsKeyPart(eventTypes)+".json")
+}
+
+// Get reads a mark; found is false for a user without one.
+func (w *Watermarks) Get(ctx context.Context, email string, eventTypes []string) (m Mark, found bool, err error) {
+	found, err = w.Store.GetJSON(ctx, "", w.Key(email, eventTypes), &m)
+	if err != nil || !found {
+		return Mark{}, false, err
+	}
+	if m.Time().IsZero() {
+		// A mark nobody can read is treated as absent rather than
+		// blocking the user forever; the lookback then applies.
+		return Mark{}, false, nil
+	}
+	return m, true, nil
+}
+
+// Advance stores m unless the stored mark is already at or past it: a
+// late or repeated run must never move a mark backwards (that would
+// re-export, not lose data, but still). advanced reports a write.
+func (w *Watermarks) Advance(ctx context.Context, m Mark) (advanced bool, err error) {
+	cur, found, err := w.Get(ctx, m.Email, m.EventTypes)
+	if err != nil {
+		return false, err
+	}
+	if found && !cur.Time().Before(m.Time()) {
+		return false, nil
+	}
+	if err := w.Store.PutJSON(ctx, w.Key(m.Email, m.EventTypes), m); err != nil {
+		return false, err
+	}
+	return true, nil
+}

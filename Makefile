@@ -6,6 +6,12 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO ?= go
+# The machine's Go (1.26.8) has standard-library vulnerabilities fixed in
+# 1.26.10 (govulncheck: net/http, crypto/tls, crypto/x509). Its go.env sets
+# GOTOOLCHAIN=local, which ignores go.mod's toolchain line, so every go
+# command run through make asks for the patched toolchain explicitly; the go
+# command fetches it once from the module proxy.
+export GOTOOLCHAIN ?= go1.26.10
 
 # Lambda builds: static arm64 Linux binaries named `bootstrap` for provided.al2023.
 # lambda.norpc drops the legacy net/rpc mode that provided.* runtimes never use.
@@ -18,7 +24,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 lambda-build = $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(2) ./functions/$(1)
 
 # Function directories; SAM logical ids map onto them below.
-FUNCTIONS := startexport checkjob storereport
+FUNCTIONS := startexport checkjob storereport preparebatch writemanifest api
 DIST      := dist
 
 ASL_FILES := $(wildcard statemachine/*.asl.json)
@@ -30,7 +36,8 @@ GO_SOURCES_CMD := find . -type d \( -name node_modules -o -name testdata -o -nam
 	-o -name '$(DIST)' -o -name '.?*' \) -prune -o -type f -name '*.go' -print0
 
 .PHONY: help build clean tools lint fmt-check vet cfn-lint asl-lint test bench run deploy FORCE \
-	build-StartExportFunction build-CheckJobFunction build-StoreReportFunction
+	build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
+	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,17 +45,21 @@ help: ## List the targets
 # --- sam build (BuildMethod: makefile) ---------------------------------------
 # sam build runs `make build-<LogicalId>` with ARTIFACTS_DIR set; the target-
 # specific FN picks the package, one recipe builds them all.
-SAM_TARGETS := build-StartExportFunction build-CheckJobFunction build-StoreReportFunction
-build-StartExportFunction: FN := startexport
-build-CheckJobFunction:    FN := checkjob
-build-StoreReportFunction: FN := storereport
+SAM_TARGETS := build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
+	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction
+build-StartExportFunction:   FN := startexport
+build-CheckJobFunction:      FN := checkjob
+build-StoreReportFunction:   FN := storereport
+build-PrepareBatchFunction:  FN := preparebatch
+build-WriteManifestFunction: FN := writemanifest
+build-ApiFunction:           FN := api
 
 $(SAM_TARGETS):
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
 	$(call lambda-build,$(FN),$(ARTIFACTS_DIR)/bootstrap)
 
 # --- local builds --------------------------------------------------------------
-build: $(FUNCTIONS:%=$(DIST)/%/bootstrap) ## Build the three arm64 bootstraps into dist/<function>/
+build: $(FUNCTIONS:%=$(DIST)/%/bootstrap) ## Build the arm64 bootstraps of every function into dist/<function>/
 
 # Always handed to go: its build cache knows the real dependencies, make doesn't.
 $(DIST)/%/bootstrap: FORCE
@@ -83,8 +94,36 @@ asl-lint: tools ## Validate statemachine/*.asl.json with asl-validator
 test: tools ## Run all Go tests (integration tests need the tools)
 	$(GO) test -count=1 -timeout 30m ./...
 
-bench: ## Run the Go benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Fuzz targets as <package>:<target>; `make fuzz` runs each for FUZZTIME and
+# prints the executions it managed. A crasher lands in the package's
+# testdata/fuzz/<target>/ and fails the run.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./internal/export:FuzzParseRequest \
+	./internal/avepoint:FuzzEncodeEmailPath \
+	./internal/avepoint:FuzzRetryAfter \
+	./internal/avepoint:FuzzMapJobStatus \
+	./internal/avepoint:FuzzJobStatusAnswer \
+	./internal/zipcheck:FuzzVerify
+
+.PHONY: fuzz vulncheck
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each; prints execs per target
+	@for t in $(FUZZ_TARGETS); do \
+		pkg="$${t%%:*}"; name="$${t##*:}"; \
+		out="$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" 2>&1)" || { printf '%s\n' "$$out"; exit 1; }; \
+		execs="$$(printf '%s\n' "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2)"; \
+		echo "fuzz: $$name ($$pkg): $${execs:-0} execs in $(FUZZTIME)"; \
+	done
+
+vulncheck: ## govulncheck ./... (database built from golang.org/x/vulndb, fetched through the Go module proxy)
+	bash .ci/vulncheck.sh
+
+# bench/cmd/bench runs every section (sizes, cold start, polling cost, go test
+# -bench, and store streaming through `go run ./bench/storebench`) and writes
+# BENCHMARKS.md. BENCH_ARGS passes its flags (e.g. -sections coldstart,polling),
+# STORE_ARGS the store benchmark's (e.g. -sizes 100MiB,1GiB).
+bench: tools ## Run every benchmark and write BENCHMARKS.md (flags: BENCH_ARGS="...", STORE_ARGS="...")
+	$(GO) run ./bench/cmd/bench -out BENCHMARKS.md -store-args "$(STORE_ARGS)" $(BENCH_ARGS)
 
 # --- local run and deploy --------------------------------------------------------
 run: tools ## Run the workflow locally (moto + AvePoint simulator + RIE); pass flags in ARGS="..."

@@ -21,6 +21,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/batch"
 	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/export/badinput"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -604,4 +605,40 @@ func TestLoadConfig(t *testing.T) {
 	if _, err := LoadConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "BATCH_STATE_MACHINE_ARN") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestSharedBadInputTable sends every batch/API case of the shared
+// bad-input table (internal/export/badinput) as a POST /exports body: each
+// is refused with the field it names, and no execution starts.
+func TestSharedBadInputTable(t *testing.T) {
+	env := stepFunctions(t)
+	a := newAPI(t, env, machine(t, env, "Done", passing(map[string]any{})), machine(t, env, "Done", passing(map[string]any{})))
+	n := 0
+	for _, c := range badinput.Cases() {
+		if !c.Batch {
+			continue
+		}
+		n++
+		t.Run(c.Name, func(t *testing.T) {
+			ans := a.do(t, http.MethodPost, "/exports", string(c.Body), nil)
+			var e apiError
+			ans.decode(t, &e)
+			if len(c.Body) > export.MaxBatchInputBytes {
+				if ans.code != http.StatusRequestEntityTooLarge || e.Name != "PayloadTooLarge" {
+					t.Fatalf("HTTP %d %s; want 413 PayloadTooLarge", ans.code, ans.body)
+				}
+				return
+			}
+			if ans.code != http.StatusBadRequest || e.Name != "ValidationError" || e.Field != c.BatchField || e.Message == "" {
+				t.Fatalf("HTTP %d %s; want 400 ValidationError field %q", ans.code, ans.body, c.BatchField)
+			}
+		})
+	}
+	if n < 40 {
+		t.Fatalf("only %d API cases in the shared table", n)
+	}
+	if got := a.executions(t, a.user) + a.executions(t, a.batch); got != 0 {
+		t.Fatalf("%d executions started by refused requests", got)
+	}
+	t.Logf("%d malformed API bodies refused", n)
 }

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/insights-export/insights-export/internal/crc32x"
 )
 
 // MinPartSize is S3's minimum size of every part but the last.
@@ -346,7 +348,7 @@ func (s *Sink) assemble(u *upload, id string, req completeRequest) (Object, erro
 		if i == 0 {
 			o.PartSize = p.size
 		}
-		o.CRC32 = crc32Combine(o.CRC32, p.crc, p.size)
+		o.CRC32 = crc32x.Combine(o.CRC32, p.crc, p.size)
 		o.Size += p.size
 	}
 	o.ETag = fmt.Sprintf(`"%08x%016x-%d"`, o.CRC32, o.Size, o.Parts)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/insights-export/insights-export/internal/crc32x"
 )
 
 // ReportPaddingName is the second ZIP entry of a report served with a
@@ -210,7 +212,7 @@ func (lay layout) build(padLen int64, commentLen int) (*largeReport, error) {
 	}
 	tail := block[:padLen%int64(len(block))]
 	padCRC := crc32Repeat(blockCRC, int64(len(block)), padLen/int64(len(block)))
-	padCRC = crc32Combine(padCRC, crc32.ChecksumIEEE(tail), int64(len(tail)))
+	padCRC = crc32x.Combine(padCRC, crc32.ChecksumIEEE(tail), int64(len(tail)))
 	if w, err = zw.CreateRaw(&zip.FileHeader{
 		Name:               ReportPaddingName,
 		Method:             zip.Store,
@@ -265,66 +267,15 @@ func (r *splitRecorder) Write(p []byte) (int, error) {
 	return total, nil
 }
 
-// CRC-32 (IEEE) arithmetic in GF(2), after zlib's crc32_combine: it gives
-// the CRC of gigabytes of repeated padding in microseconds instead of
-// hashing every byte.
-
-const crcPoly = 0xedb88320 // IEEE, reflected
-
-// crcX2n[k] is x^(2^k) mod P.
-var crcX2n = func() (t [32]uint32) {
-	p := uint32(1) << 30 // x^1
-	t[0] = p
-	for k := 1; k < 32; k++ {
-		p = crcMulModP(p, p)
-		t[k] = p
-	}
-	return t
-}()
-
-// crcMulModP multiplies a and b modulo P; a must not be zero.
-func crcMulModP(a, b uint32) uint32 {
-	var p uint32
-	for m := uint32(1) << 31; ; m >>= 1 {
-		if a&m != 0 {
-			p ^= b
-			if a&(m-1) == 0 {
-				return p
-			}
-		}
-		if b&1 != 0 {
-			b = b>>1 ^ crcPoly
-		} else {
-			b >>= 1
-		}
-	}
-}
-
-// crcX8n is x^(8n) mod P: the shift a CRC undergoes over n bytes.
-func crcX8n(n int64) uint32 {
-	p := uint32(1) << 31 // x^0
-	for k := 3; n != 0; n, k = n>>1, k+1 {
-		if n&1 != 0 {
-			p = crcMulModP(crcX2n[k&31], p)
-		}
-	}
-	return p
-}
-
-// crc32Combine returns the CRC-32 of A‖B from crcA, crcB and len(B).
-func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
-	return crcMulModP(crcX8n(lenB), crcA) ^ crcB
-}
-
 // crc32Repeat returns the CRC-32 of a block of blockLen bytes (CRC
 // blockCRC) repeated n times.
 func crc32Repeat(blockCRC uint32, blockLen, n int64) uint32 {
 	var crc uint32 // CRC of the empty string
 	for pw, pwLen := blockCRC, blockLen; n > 0; n >>= 1 {
 		if n&1 != 0 {
-			crc = crc32Combine(crc, pw, pwLen)
+			crc = crc32x.Combine(crc, pw, pwLen)
 		}
-		pw = crc32Combine(pw, pw, pwLen)
+		pw = crc32x.Combine(pw, pw, pwLen)
 		pwLen *= 2
 	}
 	return crc

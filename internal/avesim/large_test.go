@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/insights-export/insights-export/internal/crc32x"
 )
 
 func TestCRC32Combine(t *testing.T) {
@@ -23,7 +25,7 @@ func TestCRC32Combine(t *testing.T) {
 	for _, lens := range [][2]int{{0, 0}, {0, 17}, {17, 0}, {1, 1}, {100, 3}, {3, 100}, {4096, 904}, {1234, 3766}} {
 		a, b := buf[:lens[0]], buf[lens[0]:lens[0]+lens[1]]
 		t.Run(strconv.Itoa(lens[0])+"+"+strconv.Itoa(lens[1]), func(t *testing.T) {
-			got := crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b)))
+			got := crc32x.Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b)))
 			if want := crc32.ChecksumIEEE(append(slices.Clone(a), b...)); got != want {
 				t.Fatalf("combine = %08x, want %08x", got, want)
 			}

@@ -232,26 +232,3 @@ func TestExportDeadlineExceeded(t *testing.T) {
 		t.Fatalf("bucket holds %v", keys)
 	}
 }
-
-func TestExportRefusesBadInputWithoutCallingAvePoint(t *testing.T) {
-	st := startExportStack(t, avesim.Options{}, nil)
-	for _, tt := range []struct {
-		name  string
-		input any
-	}{
-		{"path trick", map[string]any{"email": "../admin@contoso.com"}},
-		{"unknown field", map[string]any{"email": "a@contoso.com", "bucket": "elsewhere"}},
-		{"zone suffix", map[string]any{"email": "a@contoso.com", "startTime": "2026-01-01T00:00:00Z"}},
-		{"not an object", "a@contoso.com"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			exec := run(t, st, tt.input)
-			if exec.Status != StatusFailed || exec.Error != "ValidationError" {
-				t.Fatalf("got %s %s %s", exec.Status, exec.Error, exec.Cause)
-			}
-		})
-	}
-	if calls := st.Sim.Server.Calls(); len(calls) != 0 {
-		t.Fatalf("%d calls reached AvePoint", len(calls))
-	}
-}

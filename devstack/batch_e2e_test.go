@@ -51,19 +51,7 @@ func batchBootstraps(t *testing.T) map[string]string {
 
 func startBatchStack(t *testing.T, sim avesim.Options, env map[string]string) *Stack {
 	t.Helper()
-	sim.ClientID, sim.ClientSecret = e2eClientID, e2eSecret
-	st, err := StartStack(t.Context(), StackOptions{Simulator: &sim, Env: env, Bootstraps: batchBootstraps(t), Batch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, f := range st.Functions {
-			closeAndCheck(t, f)
-		}
-		st.Close()
-		assertNoSecretsLogged(t, st)
-	})
-	return st
+	return startTestStack(t, sim, StackOptions{Env: env, Bootstraps: batchBootstraps(t), Batch: true})
 }
 
 func runBatch(t *testing.T, st *Stack, input any) (*Execution, batch.Output) {

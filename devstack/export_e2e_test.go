@@ -48,8 +48,17 @@ func exportBootstraps(t *testing.T) map[string]string {
 
 func startExportStack(t *testing.T, sim avesim.Options, env map[string]string) *Stack {
 	t.Helper()
+	return startTestStack(t, sim, StackOptions{Env: env, Bootstraps: exportBootstraps(t)})
+}
+
+// startTestStack starts a stack on the simulator with the e2e credentials
+// and registers a cleanup that stops it, proves its processes are gone and
+// scans its logs for secrets.
+func startTestStack(t *testing.T, sim avesim.Options, opts StackOptions) *Stack {
+	t.Helper()
 	sim.ClientID, sim.ClientSecret = e2eClientID, e2eSecret
-	st, err := StartStack(t.Context(), StackOptions{Simulator: &sim, Env: env, Bootstraps: exportBootstraps(t)})
+	opts.Simulator = &sim
+	st, err := StartStack(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func main() {
 	if err != nil {
 		app.Exit(err)
 	}
-	awsCfg, err := app.AWSConfig(os.Getenv)
+	awsCfg, err := app.AWSConfig()
 	if err != nil {
 		app.Exit(err)
 	}

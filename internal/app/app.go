@@ -38,7 +38,7 @@ func Load(ctx context.Context, getenv func(string) string) (*App, error) {
 		return nil, err
 	}
 	log := NewLogger(cfg.LogLevel)
-	awsCfg, err := AWSConfig(getenv)
+	awsCfg, err := AWSConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -13,13 +13,33 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
-func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+// awsVars are every variable these tests set; each test sets all of them
+// (absent ones to "", which the SDK reads as unset) so the machine's own
+// AWS_* settings cannot leak in.
+var awsVars = []string{
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY", "AWS_SECRET_KEY",
+	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+	"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_REQUEST_CHECKSUM_CALCULATION",
+	"AWS_RESPONSE_CHECKSUM_VALIDATION", "AWS_SDK_UA_APP_ID", "AWS_CA_BUNDLE", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT",
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+	"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+}
+
+// awsConfigWith is AWSConfig with exactly the variables in m set.
+func awsConfigWith(t *testing.T, m map[string]string) (aws.Config, error) {
+	t.Helper()
+	for _, k := range awsVars {
+		t.Setenv(k, m[k])
+	}
+	return AWSConfig()
+}
 
 func TestAWSConfigFromLambdaEnvironment(t *testing.T) {
 	base := map[string]string{"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "SECRET", "AWS_SESSION_TOKEN": "TOKEN", "AWS_REGION": "eu-west-1"}
@@ -73,8 +93,10 @@ func TestAWSConfigFromLambdaEnvironment(t *testing.T) {
 			if cfg.BaseEndpoint != nil {
 				t.Fatalf("base endpoint %s despite AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", aws.ToString(cfg.BaseEndpoint))
 			}
-			if v, found, _ := cfg.ConfigSources[0].(awsEnv).GetServiceBaseEndpoint(t.Context(), "S3"); found {
-				t.Fatalf("service endpoint %s despite AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", v)
+			// The service clients ask their config sources whether to ignore
+			// configured endpoints before reading AWS_ENDPOINT_URL_<SERVICE>.
+			if ignore, found, _ := cfg.ConfigSources[0].(config.EnvConfig).GetIgnoreConfiguredEndpoints(t.Context()); !found || !ignore {
+				t.Fatalf("config source does not report AWS_IGNORE_CONFIGURED_ENDPOINT_URLS (%v, %v)", ignore, found)
 			}
 		}},
 		{name: "bad AWS_MAX_ATTEMPTS", env: with("AWS_MAX_ATTEMPTS", "many"), wantErr: "AWS_MAX_ATTEMPTS"},
@@ -85,7 +107,7 @@ func TestAWSConfigFromLambdaEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := AWSConfig(envOf(tt.env))
+			cfg, err := awsConfigWith(t, tt.env)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
@@ -102,7 +124,13 @@ func TestAWSConfigFromLambdaEnvironment(t *testing.T) {
 
 func TestAWSConfigServiceEndpoints(t *testing.T) {
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1", "AWS_USE_FIPS_ENDPOINT": "true", "AWS_USE_DUALSTACK_ENDPOINT": "false"}
-	src := awsEnv(envOf(env))
+	for _, k := range awsVars {
+		t.Setenv(k, env[k])
+	}
+	src, err := config.NewEnvConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	tests := []struct {
 		sdkID string
@@ -133,13 +161,13 @@ func TestAWSConfigServiceEndpoints(t *testing.T) {
 // AWS_ENDPOINT_URL_SECRETS_MANAGER while AWS_ENDPOINT_URL points nowhere.
 func TestAWSConfigReachesMotoThroughServiceEndpoints(t *testing.T) {
 	moto := testenv.Moto(t)
-	cfg, err := AWSConfig(envOf(map[string]string{
+	cfg, err := awsConfigWith(t, map[string]string{
 		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
 		"AWS_ENDPOINT_URL":                 "http://127.0.0.1:1",
 		"AWS_ENDPOINT_URL_S3":              moto.URL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": moto.URL,
 		"AWS_MAX_ATTEMPTS":                 "1",
-	}))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +214,7 @@ func TestAWSConfigContainerCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			gotAuth = nil
-			cfg, err := AWSConfig(envOf(tt.env))
+			cfg, err := awsConfigWith(t, tt.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +236,7 @@ func TestAWSConfigCABundle(t *testing.T) {
 	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := AWSConfig(envOf(map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_CA_BUNDLE": bundle}))
+	cfg, err := awsConfigWith(t, map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_CA_BUNDLE": bundle})
 	if err != nil {
 		t.Fatal(err)
 	}

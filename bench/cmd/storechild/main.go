@@ -160,7 +160,7 @@ func store(ctx context.Context, log *slog.Logger) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	awsCfg, err := app.AWSConfig(os.Getenv)
+	awsCfg, err := app.AWSConfig()
 	if err != nil {
 		return Result{}, err
 	}

@@ -107,10 +107,19 @@ FUZZ_TARGETS := \
 	./internal/zipcheck:FuzzVerify
 
 .PHONY: fuzz vulncheck
+# A fuzz run fails on a failing input (written under testdata/fuzz/). The go
+# command sometimes also fails a run whose time ran out mid-shutdown with a
+# bare "context deadline exceeded" and no input; that is not a finding.
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each; prints execs per target
 	@for t in $(FUZZ_TARGETS); do \
 		pkg="$${t%%:*}"; name="$${t##*:}"; \
-		out="$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" 2>&1)" || { printf '%s\n' "$$out"; exit 1; }; \
+		if ! out="$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" 2>&1)"; then \
+			if printf '%s\n' "$$out" | grep -q 'Failing input written to' || \
+				! printf '%s\n' "$$out" | grep -q '^    context deadline exceeded$$'; then \
+				printf '%s\n' "$$out"; exit 1; \
+			fi; \
+			echo "fuzz: $$name: the go command reported 'context deadline exceeded' as -fuzztime ran out, with no failing input (a known race of the fuzzing coordinator on a loaded machine)"; \
+		fi; \
 		execs="$$(printf '%s\n' "$$out" | grep -o 'execs: [0-9]*' | tail -1 | cut -d' ' -f2)"; \
 		echo "fuzz: $$name ($$pkg): $${execs:-0} execs in $(FUZZTIME)"; \
 	done

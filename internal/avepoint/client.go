@@ -415,13 +415,17 @@ func EncodeEmailPath(email string) string { return escapeSegment(escapeSegment(e
 
 // escapeSegment percent-encodes every byte but RFC 3986's unreserved ones.
 // url.PathEscape would leave '@' alone, which AvePoint's sample encodes.
-func escapeSegment(s string) string {
+func escapeSegment(s string) string { return PercentEncode(s, "-._~") }
+
+// PercentEncode percent-encodes every byte of s but ASCII letters, digits
+// and the bytes in keep, with upper-case hex digits.
+func PercentEncode(s, keep string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(len(s) * 3)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 {
 			b.WriteByte(c)
 			continue
 		}

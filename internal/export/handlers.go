@@ -216,11 +216,6 @@ func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
 		s.Log.ErrorContext(ctx, msg, "user", UserRef(q.Email), "jobId", job.JobID, "error", err.Error())
 		return Output{}, LambdaError(err)
 	}
-	if rep.ContentLength >= 0 && res.Bytes != rep.ContentLength {
-		// net/http already fails a short body; this guards a transport
-		// that does not.
-		return Output{}, &avepoint.TransientError{Reason: fmt.Sprintf("report was %d bytes, AvePoint announced %d", res.Bytes, rep.ContentLength)}
-	}
 	// The key holds the email, so it is logged at debug level only.
 	s.Log.InfoContext(ctx, "report stored", "user", UserRef(q.Email), "jobId", job.JobID, "bucket", res.Bucket, "bytes", res.Bytes)
 	s.Log.DebugContext(ctx, "report location", "key", key)

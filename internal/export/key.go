@@ -28,7 +28,7 @@ func ObjectKey(prefix string, q Query) string {
 		start = compactTime(q.StartTime)
 	}
 	return path.Join(strings.Trim(prefix, "/"),
-		"user="+keyEscape(q.Email),
+		"user="+KeyEscape(q.Email),
 		"window="+start+"--"+compactTime(q.FinishTime),
 		"events="+EventsKeyPart(q.EventTypes),
 		"activities.zip")
@@ -36,7 +36,7 @@ func ObjectKey(prefix string, q Query) string {
 
 // UserKeyPart is the email as ObjectKey writes it (user=<this>); other
 // per-user objects (high-water marks) use the same spelling.
-func UserKeyPart(email string) string { return keyEscape(strings.ToLower(email)) }
+func UserKeyPart(email string) string { return KeyEscape(strings.ToLower(email)) }
 
 // EventsKeyPart is the event filter as ObjectKey writes it (events=<this>):
 // the sorted types joined by '+', "all", or a hash of a long list.
@@ -52,9 +52,6 @@ func EventsKeyPart(eventTypes []string) string {
 	return events
 }
 
-// KeyEscape percent-encodes s for use in a key segment, as ObjectKey does.
-func KeyEscape(s string) string { return keyEscape(s) }
-
 func compactTime(v string) string {
 	t, err := time.Parse(avepoint.TimeLayout, v)
 	if err != nil {
@@ -63,21 +60,9 @@ func compactTime(v string) string {
 	return t.Format("20060102T150405Z")
 }
 
-func keyEscape(s string) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if isAlnum(c) || strings.IndexByte(".-_@~", c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
-	}
-	return b.String()
-}
+// KeyEscape percent-encodes s for a key segment, as ObjectKey writes the
+// email: every byte but letters, digits and ".-_@~".
+func KeyEscape(s string) string { return avepoint.PercentEncode(s, ".-_@~") }
 
 // UserRef stands in for an email in info-level logs: stable, so one user's
 // lines can be found together, but not the address itself.

@@ -68,7 +68,7 @@ func withoutEmail(err error, key, email string) error {
 	if !ok || se.Key != key {
 		return err
 	}
-	safe := strings.Replace(key, "user="+keyEscape(email), "user="+UserRef(email), 1)
+	safe := strings.Replace(key, "user="+KeyEscape(email), "user="+UserRef(email), 1)
 	cp := *se // keeps the cause for Unwrap
 	cp.Key = safe
 	cp.Reason = strings.ReplaceAll(cp.Reason, key, safe)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/batch"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/schedule"
 )
 
@@ -54,7 +54,7 @@ func startBatchStack(t *testing.T, sim avesim.Options, env map[string]string) *S
 	return startTestStack(t, sim, StackOptions{Env: env, Bootstraps: batchBootstraps(t), Batch: true})
 }
 
-func runBatch(t *testing.T, st *Stack, input any) (*Execution, batch.Output) {
+func runBatch(t *testing.T, st *Stack, input any) (*Execution, request.BatchOutput) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -62,7 +62,7 @@ func runBatch(t *testing.T, st *Stack, input any) (*Execution, batch.Output) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out batch.Output
+	var out request.BatchOutput
 	if exec.Status == StatusSucceeded {
 		if err := json.Unmarshal(exec.Output, &out); err != nil {
 			t.Fatalf("output %s: %v", exec.Output, err)
@@ -134,7 +134,7 @@ func TestBatchTwentyUsersWithinTheConcurrencyCap(t *testing.T) {
 		t.Errorf("peak concurrent jobs = %d, want exactly the cap %d", peak, concurrency)
 	}
 
-	if out.Counts != (batch.Counts{Users: 20, Succeeded: 18, Failed: 2}) || out.ResultsOmitted != 0 || len(out.Results) != 20 {
+	if out.Counts != (request.Counts{Users: 20, Succeeded: 18, Failed: 2}) || out.ResultsOmitted != 0 || len(out.Results) != 20 {
 		t.Fatalf("counts %+v, %d results (%d omitted)", out.Counts, len(out.Results), out.ResultsOmitted)
 	}
 	keys := map[string]bool{}
@@ -147,16 +147,16 @@ func TestBatchTwentyUsersWithinTheConcurrencyCap(t *testing.T) {
 		}
 		switch r.Email {
 		case failing:
-			if r.Status != batch.StatusFailed || r.Error != "JobFailedError" || !strings.Contains(r.Message, "mailbox unavailable") || r.ExecutionArn == "" {
+			if r.Status != request.StatusFailed || r.Error != "JobFailedError" || !strings.Contains(r.Message, "mailbox unavailable") || r.ExecutionArn == "" {
 				t.Errorf("failing user: %+v", r)
 			}
 		case rejected:
-			if r.Status != batch.StatusFailed || r.Error != "AuthError" || !strings.Contains(r.Message, "not licensed") {
+			if r.Status != request.StatusFailed || r.Error != "AuthError" || !strings.Contains(r.Message, "not licensed") {
 				t.Errorf("rejected user: %+v", r)
 			}
 		default:
-			want := export.ObjectKey(st.Prefix, export.Query{Email: r.Email, StartTime: "2026-10-01T00:00:00", FinishTime: "2026-11-01T00:00:00", EventTypes: []string{"FileAccessed"}})
-			if r.Status != batch.StatusSucceeded || r.Key != want || !keys[r.Key] || r.DurationSeconds <= 0 {
+			want := request.ObjectKey(st.Prefix, request.Query{Email: r.Email, StartTime: "2026-10-01T00:00:00", FinishTime: "2026-11-01T00:00:00", EventTypes: []string{"FileAccessed"}})
+			if r.Status != request.StatusSucceeded || r.Key != want || !keys[r.Key] || r.DurationSeconds <= 0 {
 				t.Errorf("user %s: %+v (want key %s, stored: %v)", r.Email, r, want, keys[r.Key])
 				continue
 			}
@@ -251,14 +251,14 @@ func TestBatchIncrementalCatchesUpFromMarks(t *testing.T) {
 		return out
 	}
 	fmtW := func(start, finish time.Time) string {
-		return export.FormatTime(start) + "--" + export.FormatTime(finish)
+		return request.FormatTime(start) + "--" + request.FormatTime(finish)
 	}
 	end1, end2 := spec.Floor(at1), spec.Floor(at2)
 	lookback1 := spec.Prev(spec.Prev(end1))
 	lookback2 := spec.Prev(spec.Prev(end2))
 
 	exec, out := runBatch(t, st, input(at1))
-	if exec.Status != StatusSucceeded || out.Counts != (batch.Counts{Users: 3, Succeeded: 2, Failed: 1}) {
+	if exec.Status != StatusSucceeded || out.Counts != (request.Counts{Users: 3, Succeeded: 2, Failed: 1}) {
 		t.Fatalf("run 1: %s %s %s %+v", exec.Status, exec.Error, exec.Cause, out.Counts)
 	}
 	got := windows(0)
@@ -270,7 +270,7 @@ func TestBatchIncrementalCatchesUpFromMarks(t *testing.T) {
 
 	jobs := len(st.Sim.Server.Jobs())
 	exec, out = runBatch(t, st, input(at2))
-	if exec.Status != StatusSucceeded || out.Counts != (batch.Counts{Users: 3, Succeeded: 2, Failed: 1}) {
+	if exec.Status != StatusSucceeded || out.Counts != (request.Counts{Users: 3, Succeeded: 2, Failed: 1}) {
 		t.Fatalf("run 2: %s %s %+v", exec.Status, exec.Error, out.Counts)
 	}
 	got = windows(jobs)
@@ -285,13 +285,13 @@ func TestBatchIncrementalCatchesUpFromMarks(t *testing.T) {
 
 	jobs = len(st.Sim.Server.Jobs())
 	exec, out = runBatch(t, st, input(at2))
-	if exec.Status != StatusSucceeded || out.Counts != (batch.Counts{Users: 3, UpToDate: 2, Failed: 1}) {
+	if exec.Status != StatusSucceeded || out.Counts != (request.Counts{Users: 3, UpToDate: 2, Failed: 1}) {
 		t.Fatalf("run 3: %s %s %+v", exec.Status, exec.Error, out.Counts)
 	}
 	if got := windows(jobs); len(got) != 1 || got[failing] == "" {
 		t.Errorf("run 3 exported %v, want only the failing user", got)
 	}
-	if r := out.Results[0]; r.Status != batch.StatusUpToDate || r.Watermark != export.FormatTime(end2) {
+	if r := out.Results[0]; r.Status != request.StatusUpToDate || r.Watermark != request.FormatTime(end2) {
 		t.Errorf("run 3 result %+v", r)
 	}
 	// The marks are where the last stored reports end.
@@ -299,7 +299,7 @@ func TestBatchIncrementalCatchesUpFromMarks(t *testing.T) {
 	if err := json.Unmarshal(getObject(t, st, "state/watermarks/user=a@contoso.com/events=all.json"), &mark); err != nil {
 		t.Fatal(err)
 	}
-	if mark.FinishTime != export.FormatTime(end2) || mark.ReportKey == "" {
+	if mark.FinishTime != request.FormatTime(end2) || mark.ReportKey == "" {
 		t.Errorf("mark %+v", mark)
 	}
 	keys := bucketKeys(t, st)

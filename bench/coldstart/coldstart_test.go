@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/devstack"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 func TestSummarise(t *testing.T) {
@@ -77,7 +77,7 @@ func TestNoNetworkAtInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := export.Job{Request: export.Query{Email: "a@contoso.com", FinishTime: "2026-11-25T12:00:00"}, JobID: "1", StartedAt: time.Now().UTC(), Status: "running"}
+	job := request.Job{Request: request.Query{Email: "a@contoso.com", FinishTime: "2026-11-25T12:00:00"}, JobID: "1", StartedAt: time.Now().UTC(), Status: "running"}
 	finished := job
 	finished.Status = "finished"
 	e := &Env{

@@ -12,7 +12,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/avesim"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -34,8 +34,8 @@ type Env struct {
 	Moto *testenv.MotoServer
 	// FunctionEnv is the deployment environment pointed at them.
 	FunctionEnv map[string]string
-	Running     export.Job
-	Finished    export.Job
+	Running     request.Job
+	Finished    request.Job
 }
 
 // StartEnv starts the simulator and moto and prepares the two jobs.
@@ -108,18 +108,18 @@ func StartEnv(ctx context.Context) (_ *Env, err error) {
 	return e, nil
 }
 
-func startJob(ctx context.Context, client *avepoint.Client, email string) (export.Job, error) {
+func startJob(ctx context.Context, client *avepoint.Client, email string) (request.Job, error) {
 	now := time.Now().UTC()
-	q, err := export.ParseRequest(json.RawMessage(`{"email":"`+email+`"}`), now)
+	q, err := request.ParseRequest(json.RawMessage(`{"email":"`+email+`"}`), now)
 	if err != nil {
-		return export.Job{}, err
+		return request.Job{}, err
 	}
 	start, finish := q.Window()
 	id, err := client.StartExport(ctx, avepoint.ExportRequest{Email: q.Email, Start: start, Finish: finish})
 	if err != nil {
-		return export.Job{}, err
+		return request.Job{}, err
 	}
-	return export.Job{Request: q, JobID: id, StartedAt: now, Status: string(avepoint.JobRunning), WaitSeconds: 5}, nil
+	return request.Job{Request: q, JobID: id, StartedAt: now, Status: string(avepoint.JobRunning), WaitSeconds: 5}, nil
 }
 
 // Close stops the simulator and moto.
@@ -150,7 +150,7 @@ func (e *Env) Targets(hello string, bootstraps map[string]string) ([]Target, err
 	}
 	wantJob := func(status string) func(json.RawMessage) error {
 		return func(raw json.RawMessage) error {
-			var j export.Job
+			var j request.Job
 			if err := json.Unmarshal(raw, &j); err != nil || j.JobID == "" || j.Status != status {
 				return fmt.Errorf("unexpected result %s (want a %s job)", raw, status)
 			}
@@ -184,7 +184,7 @@ func (e *Env) Targets(hello string, bootstraps map[string]string) ([]Target, err
 			Name: "storereport", Bootstrap: bootstraps["storereport"], Env: e.FunctionEnv,
 			Success: e.Finished,
 			Check: func(raw json.RawMessage) error {
-				var o export.Output
+				var o request.ExportOutput
 				if err := json.Unmarshal(raw, &o); err != nil || o.Key == "" || o.SHA256 == "" || o.Bytes <= 0 {
 					return fmt.Errorf("unexpected store result %s", raw)
 				}

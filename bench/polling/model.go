@@ -56,7 +56,7 @@ const (
 )
 
 // Policy decides the wait before the next poll from the job's age
-// (export.WaitPolicy satisfies it).
+// (request.WaitPolicy satisfies it).
 type Policy interface {
 	Next(age time.Duration) time.Duration
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/devstack"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 func TestSimulateCountsTheASLLoop(t *testing.T) {
@@ -63,7 +63,7 @@ func TestSimulateStopsAtTheHistoryQuota(t *testing.T) {
 // The model asks the real policy, so its poll ages are exactly the loop
 // the check function runs: t(k+1) = t(k) + Next(t(k)) + latency.
 func TestSimulateFollowsTheWaitPolicy(t *testing.T) {
-	p := export.DefaultWaitPolicy
+	p := request.DefaultWaitPolicy
 	lat := 200 * time.Millisecond
 	r, err := Simulate(p, Job{Duration: 2 * time.Hour, Latency: lat, Deadline: p.Deadline})
 	if err != nil {

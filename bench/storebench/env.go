@@ -27,7 +27,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/avesim"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 const (
@@ -290,26 +290,26 @@ func emailFor(size, rate int64) string {
 
 // newJob runs the start and check steps' client calls against the
 // simulator and returns the Job the store step receives.
-func newJob(ctx context.Context, api *avepoint.Client, email string) (export.Job, error) {
+func newJob(ctx context.Context, api *avepoint.Client, email string) (request.Job, error) {
 	raw := fmt.Sprintf(`{"email":%q,"startTime":"2024-01-01T00:00:00","finishTime":"2024-01-31T00:00:00"}`, email)
 	now := time.Now().UTC()
-	q, err := export.ParseRequest([]byte(raw), now)
+	q, err := request.ParseRequest([]byte(raw), now)
 	if err != nil {
-		return export.Job{}, err
+		return request.Job{}, err
 	}
 	start, finish := q.Window()
 	id, err := api.StartExport(ctx, avepoint.ExportRequest{Email: q.Email, Start: start, Finish: finish})
 	if err != nil {
-		return export.Job{}, err
+		return request.Job{}, err
 	}
 	st, err := api.JobStatus(ctx, id)
 	if err != nil {
-		return export.Job{}, err
+		return request.Job{}, err
 	}
 	if st.State != avepoint.JobFinished {
-		return export.Job{}, fmt.Errorf("job %s is %s after one poll", id, st.State)
+		return request.Job{}, fmt.Errorf("job %s is %s after one poll", id, st.State)
 	}
-	return export.Job{Request: q, JobID: id, StartedAt: now, Polls: 1, Status: string(st.State), JobStatus: st.Code}, nil
+	return request.Job{Request: q, JobID: id, StartedAt: now, Polls: 1, Status: string(st.State), JobStatus: st.Code}, nil
 }
 
 // fetchToken gets a bearer token for curl, as any OAuth client would.

@@ -46,7 +46,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/avesim"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
@@ -161,7 +161,7 @@ type bench struct {
 
 type benchJob struct {
 	size int64
-	job  export.Job
+	job  request.Job
 	crc  uint32 // CRC-32 of the whole report, to check what the sink got
 }
 

@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 	"time"
+
 	// Requests may carry a window in any IANA time zone, and the
 	// provided.al2023 runtime does not promise a zoneinfo database.
 	_ "time/tzdata"

@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 	"time"
+
 	// Windows are computed in the schedule's time zone, and the
 	// provided.al2023 runtime does not promise a zoneinfo database.
 	_ "time/tzdata"

@@ -5,7 +5,7 @@
 //
 // It is an http.Handler, so it runs the same under API Gateway (see
 // LambdaHandler) and in tests. Request bodies are validated by the same
-// code the state machines run (export.ParseBatch), and every error is JSON
+// code the state machines run (request.ParseBatch), and every error is JSON
 // {"error": "<Name>", "message": "...", "field": "..."} that never carries
 // internal details (ARNs, SDK messages, stack traces): those are logged.
 package api
@@ -29,9 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/aws/smithy-go"
-
-	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // Kinds of export, and the prefix of their ids (the execution name).
@@ -130,8 +129,8 @@ type Started struct {
 	Replayed bool `json:"replayed,omitempty"`
 }
 
-// request is a validated POST body.
-type request struct {
+// parsedRequest is a validated POST body.
+type parsedRequest struct {
 	kind  string
 	input []byte // the normalized execution input sent to Step Functions
 	// comparable is the normalized input with what the server pinned
@@ -142,14 +141,14 @@ type request struct {
 
 func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	body, err := io.ReadAll(io.LimitReader(r.Body, export.MaxBatchInputBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, request.MaxBatchInputBytes+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, &apiError{Name: "ValidationError", Message: "the request body could not be read"})
 		return
 	}
-	if len(body) > export.MaxBatchInputBytes {
+	if len(body) > request.MaxBatchInputBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, &apiError{Name: "PayloadTooLarge",
-			Message: fmt.Sprintf("the request body is larger than %d bytes (Step Functions' input limit)", export.MaxBatchInputBytes)})
+			Message: fmt.Sprintf("the request body is larger than %d bytes (Step Functions' input limit)", request.MaxBatchInputBytes)})
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -165,7 +164,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	now := h.now().UTC()
 	req, err := parse(body, now)
 	if err != nil {
-		var ve *avepoint.ValidationError
+		var ve *failure.ValidationError
 		if errors.As(err, &ve) {
 			writeError(w, http.StatusBadRequest, &apiError{Name: "ValidationError", Message: ve.Error(), Field: ve.Field})
 			return
@@ -235,7 +234,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 // replay answers a request that maps onto an existing execution. With an
 // explicit key, that execution must have been started for the same
 // request; content-derived names match by construction.
-func (h *Handler) replay(ctx context.Context, w http.ResponseWriter, r *http.Request, req request, name string, d *sfn.DescribeExecutionOutput, checkInput bool) {
+func (h *Handler) replay(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, name string, d *sfn.DescribeExecutionOutput, checkInput bool) {
 	if checkInput {
 		prev, err := parse([]byte(aws.ToString(d.Input)), h.now())
 		if err != nil || prev.kind != req.kind || !bytes.Equal(blankLike(prev, req), req.comparable) {
@@ -261,16 +260,16 @@ func idempotencyConflict() *apiError {
 // parse validates a body and decides which state machine runs it: one
 // user with fixed times is a plain export; anything else (emails, a
 // window) runs the batch state machine.
-func parse(body []byte, now time.Time) (request, error) {
-	b, err := export.ParseBatch(body, now)
+func parse(body []byte, now time.Time) (parsedRequest, error) {
+	b, err := request.ParseBatch(body, now)
 	if err != nil {
-		return request{}, err
+		return parsedRequest{}, err
 	}
-	var raw export.BatchRequest
+	var raw request.BatchRequest
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return request{}, err
+		return parsedRequest{}, err
 	}
-	var rawWindow export.WindowRequest
+	var rawWindow request.WindowRequest
 	if len(raw.Window) > 0 {
 		_ = json.Unmarshal(raw.Window, &rawWindow)
 	}
@@ -283,7 +282,7 @@ func parse(body []byte, now time.Time) (request, error) {
 		w.At = ""
 		blank.Window = &w
 	}
-	req := request{kind: KindBatch}
+	req := parsedRequest{kind: KindBatch}
 	var input, comparable any = b, blank
 	if q, single := b.Single(); single {
 		req.kind = KindUser
@@ -292,18 +291,18 @@ func parse(body []byte, now time.Time) (request, error) {
 		comparable = cq
 	}
 	if req.input, err = json.Marshal(input); err != nil {
-		return request{}, err
+		return parsedRequest{}, err
 	}
 	if req.comparable, err = json.Marshal(comparable); err != nil {
-		return request{}, err
+		return parsedRequest{}, err
 	}
 	return req, nil
 }
 
 // blankLike blanks in prev what the new request left to the server, so
 // that an earlier execution of the same request compares equal.
-func blankLike(prev, req request) []byte {
-	var p, n export.Batch
+func blankLike(prev, req parsedRequest) []byte {
+	var p, n request.Batch
 	if json.Unmarshal(prev.input, &p) != nil || json.Unmarshal(req.comparable, &n) != nil {
 		return prev.input
 	}
@@ -317,7 +316,7 @@ func blankLike(prev, req request) []byte {
 	}
 	var v any = p
 	if prev.kind == KindUser {
-		v = export.Query{Email: p.Email, StartTime: p.StartTime, FinishTime: p.FinishTime, EventTypes: p.EventTypes}
+		v = request.Query{Email: p.Email, StartTime: p.StartTime, FinishTime: p.FinishTime, EventTypes: p.EventTypes}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

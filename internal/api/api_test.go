@@ -19,9 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/insights-export/insights-export/internal/batch"
-	"github.com/insights-export/insights-export/internal/export"
 	"github.com/insights-export/insights-export/internal/export/badinput"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -256,7 +255,7 @@ func TestStartAndDescribeOneUser(t *testing.T) {
 	}
 	// The input as understood: normalized, the open finish pinned.
 	wantInput := fmt.Sprintf(`{"email":"alice@contoso.com","startTime":"2026-11-01T00:00:00","finishTime":"%s","eventTypes":["FileAccessed","ListViewed"]}`,
-		export.FormatTime(a.clock.now()))
+		request.FormatTime(a.clock.now()))
 	if string(started.Input) != wantInput {
 		t.Fatalf("input %s\nwant  %s", started.Input, wantInput)
 	}
@@ -301,7 +300,7 @@ func TestStartAndDescribeOneUser(t *testing.T) {
 }
 
 func TestDescribeSucceededFailedTimedOut(t *testing.T) {
-	out := export.Output{Bucket: "reports-bucket", Key: "reports/user=a@x.io/window=earliest--20261101T000000Z/events=all/activities.zip",
+	out := request.ExportOutput{Bucket: "reports-bucket", Key: "reports/user=a@x.io/window=earliest--20261101T000000Z/events=all/activities.zip",
 		JobID: "77", Bytes: 1234, SHA256: "ab12", Email: "a@x.io", FinishTime: "2026-11-01T00:00:00", ContentType: "application/zip"}
 	cases := []struct {
 		name, status string
@@ -359,7 +358,7 @@ func TestStartAndDescribeBatch(t *testing.T) {
 	if ans.code != http.StatusAccepted {
 		t.Fatalf("HTTP %d %s", ans.code, ans.body)
 	}
-	var in export.Batch
+	var in request.Batch
 	if err := json.Unmarshal(started.Input, &in); err != nil {
 		t.Fatal(err)
 	}
@@ -385,13 +384,13 @@ func TestStartAndDescribeBatch(t *testing.T) {
 	}
 
 	t.Run("succeeded", func(t *testing.T) {
-		output := batch.Output{
-			Execution: "arn:x", Manifest: batch.Location{Bucket: "bk", Key: "reports/runs/2026-11-25/b-1/manifest.json", URI: "s3://bk/reports/runs/2026-11-25/b-1/manifest.json"},
-			Counts: batch.Counts{Users: 3, Succeeded: 1, Failed: 1, UpToDate: 1},
-			Results: []batch.Result{
-				{Email: "a@x.io", Status: batch.StatusSucceeded, Bucket: "bk", Key: "reports/user=a@x.io/k.zip", Bytes: 10},
-				{Email: "b@x.io", Status: batch.StatusFailed, Error: "JobFailedError", Message: "mailbox unavailable"},
-				{Email: "c@x.io", Status: batch.StatusUpToDate, Watermark: "2026-11-24T23:00:00"},
+		output := request.BatchOutput{
+			Execution: "arn:x", Manifest: request.Location{Bucket: "bk", Key: "reports/runs/2026-11-25/b-1/manifest.json", URI: "s3://bk/reports/runs/2026-11-25/b-1/manifest.json"},
+			Counts: request.Counts{Users: 3, Succeeded: 1, Failed: 1, UpToDate: 1},
+			Results: []request.Result{
+				{Email: "a@x.io", Status: request.StatusSucceeded, Bucket: "bk", Key: "reports/user=a@x.io/k.zip", Bytes: 10},
+				{Email: "b@x.io", Status: request.StatusFailed, Error: "JobFailedError", Message: "mailbox unavailable"},
+				{Email: "c@x.io", Status: request.StatusUpToDate, Watermark: "2026-11-24T23:00:00"},
 			},
 		}
 		env := stepFunctions(t)
@@ -514,7 +513,7 @@ func TestErrors(t *testing.T) {
 		{"bad overlap", "POST", "/exports", `{"email":"a@x.io","window":{"period":"day","overlapMinutes":-1}}`, nil, 400, "ValidationError", "window.overlapMinutes"},
 		{"bad lookback", "POST", "/exports", `{"email":"a@x.io","window":{"period":"day","lookbackPeriods":2}}`, nil, 400, "ValidationError", "window.lookbackPeriods"},
 		{"bad at", "POST", "/exports", `{"email":"a@x.io","window":{"period":"day","at":"yesterday"}}`, nil, 400, "ValidationError", "window.at"},
-		{"too large", "POST", "/exports", `{"email":"` + strings.Repeat("a", export.MaxBatchInputBytes) + `"}`, nil, 413, "PayloadTooLarge", ""},
+		{"too large", "POST", "/exports", `{"email":"` + strings.Repeat("a", request.MaxBatchInputBytes) + `"}`, nil, 413, "PayloadTooLarge", ""},
 		{"idempotency key with a space", "POST", "/exports", `{"email":"a@x.io"}`, map[string]string{"Idempotency-Key": "two words"}, 400, "ValidationError", "Idempotency-Key"},
 		{"idempotency key too long", "POST", "/exports", `{"email":"a@x.io"}`, map[string]string{"Idempotency-Key": strings.Repeat("k", 256)}, 400, "ValidationError", "Idempotency-Key"},
 		{"unknown id", "GET", "/exports/u-0123456789abcdef0123456789abcdef", "", nil, 404, "NotFoundError", "id"},
@@ -623,7 +622,7 @@ func TestSharedBadInputTable(t *testing.T) {
 			ans := a.do(t, http.MethodPost, "/exports", string(c.Body), nil)
 			var e apiError
 			ans.decode(t, &e)
-			if len(c.Body) > export.MaxBatchInputBytes {
+			if len(c.Body) > request.MaxBatchInputBytes {
 				if ans.code != http.StatusRequestEntityTooLarge || e.Name != "PayloadTooLarge" {
 					t.Fatalf("HTTP %d %s; want 413 PayloadTooLarge", ans.code, ans.body)
 				}

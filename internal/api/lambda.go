@@ -13,8 +13,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // prefixHeader carries the path prefix API Gateway strips (the stage) from
@@ -37,7 +36,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		level = "info"
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
-		return Config{}, &avepoint.ValidationError{Field: "LOG_LEVEL", Reason: "must be debug, info, warn or error"}
+		return Config{}, &failure.ValidationError{Field: "LOG_LEVEL", Reason: "must be debug, info, warn or error"}
 	}
 	return c, c.validate()
 }
@@ -45,7 +44,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 func (c Config) validate() error {
 	for name, arn := range map[string]string{"EXPORT_STATE_MACHINE_ARN": c.ExportStateMachineARN, "BATCH_STATE_MACHINE_ARN": c.BatchStateMachineARN} {
 		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":stateMachine:") {
-			return &avepoint.ValidationError{Field: name, Reason: "must be a state machine ARN (arn:…:states:…:stateMachine:NAME)"}
+			return &failure.ValidationError{Field: name, Reason: "must be a state machine ARN (arn:…:states:…:stateMachine:NAME)"}
 		}
 	}
 	return nil

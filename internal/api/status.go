@@ -9,9 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
-
-	"github.com/insights-export/insights-export/internal/batch"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // Statuses as the API names them.
@@ -44,10 +42,10 @@ type Status struct {
 	// the manifest has them all).
 	Reports []Report `json:"reports,omitempty"`
 	// Succeeded batch: the manifest, the counts and who failed.
-	Manifest       *batch.Location `json:"manifest,omitempty"`
-	Counts         *batch.Counts   `json:"counts,omitempty"`
-	Failures       []Failure       `json:"failures,omitempty"`
-	ResultsOmitted int             `json:"resultsOmitted,omitempty"`
+	Manifest       *request.Location `json:"manifest,omitempty"`
+	Counts         *request.Counts   `json:"counts,omitempty"`
+	Failures       []Failure         `json:"failures,omitempty"`
+	ResultsOmitted int               `json:"resultsOmitted,omitempty"`
 	// Failed, timed out or aborted: why.
 	Error *ErrorInfo `json:"error,omitempty"`
 }
@@ -174,7 +172,7 @@ func (h *Handler) userProgress(ctx context.Context, arn string) *Progress {
 	var (
 		step        string
 		stepID, jID int64 = -1, -1
-		job         *export.Job
+		job         *request.Job
 	)
 	for _, e := range out.Events {
 		if d := e.StateEnteredEventDetails; d != nil && e.Id > stepID {
@@ -187,7 +185,7 @@ func (h *Handler) userProgress(ctx context.Context, arn string) *Progress {
 		if name := aws.ToString(d.Name); name != "StartExport" && name != "CheckJob" {
 			continue
 		}
-		var j export.Job
+		var j request.Job
 		if json.Unmarshal([]byte(aws.ToString(d.Output)), &j) == nil && j.JobID != "" {
 			job, jID = &j, e.Id
 		}
@@ -225,25 +223,25 @@ func (h *Handler) batchProgress(ctx context.Context, arn string) *BatchProgress 
 }
 
 // fillOutput reads the reports out of an execution's output: one user's
-// export.Output, or a batch's batch.Output.
+// request.ExportOutput, or a batch's request.BatchOutput.
 func fillOutput(st *Status, output string) {
 	switch st.Kind {
 	case KindUser:
-		var o export.Output
+		var o request.ExportOutput
 		if json.Unmarshal([]byte(output), &o) == nil && o.Key != "" {
 			st.Reports = []Report{report(o.Email, o.Bucket, o.Key, o.Bytes, o.SHA256, o.JobID, o.StartTime, o.FinishTime)}
 		}
 	case KindBatch:
-		var o batch.Output
+		var o request.BatchOutput
 		if json.Unmarshal([]byte(output), &o) != nil {
 			return
 		}
 		st.Manifest, st.Counts, st.ResultsOmitted = &o.Manifest, &o.Counts, o.ResultsOmitted
 		for _, r := range o.Results {
 			switch r.Status {
-			case batch.StatusSucceeded:
+			case request.StatusSucceeded:
 				st.Reports = append(st.Reports, report(r.Email, r.Bucket, r.Key, r.Bytes, r.SHA256, r.JobID, r.StartTime, r.FinishTime))
-			case batch.StatusFailed:
+			case request.StatusFailed:
 				st.Failures = append(st.Failures, Failure{Email: r.Email, Error: r.Error, Message: r.Message})
 			}
 		}

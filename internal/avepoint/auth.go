@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/insights-export/insights-export/internal/failure"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -76,7 +77,7 @@ func (t *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
 		return t.current, nil
 	}
 	tok, err := t.fetch(ctx)
-	var authErr *AuthError
+	var authErr *failure.AuthError
 	if errors.As(err, &authErr) {
 		// Refused credentials may have been rotated since we read them.
 		t.creds.Invalidate()
@@ -145,15 +146,15 @@ func classifyTokenError(err error) error {
 		}
 		switch {
 		case code == http.StatusTooManyRequests:
-			return &ThrottledError{RetryAfter: retryAfter(re.Response.Header.Get("Retry-After"), time.Now()), Reason: "token endpoint throttled"}
+			return &failure.ThrottledError{RetryAfter: retryAfter(re.Response.Header.Get("Retry-After"), time.Now()), Reason: "token endpoint throttled"}
 		case code >= 500:
-			return &TransientError{Status: code, Reason: "token endpoint unavailable"}
+			return &failure.TransientError{Status: code, Reason: "token endpoint unavailable"}
 		default:
-			return &AuthError{Status: code, Reason: reason, atTokenEndpoint: true}
+			return &failure.AuthError{Status: code, Reason: reason, AtTokenEndpoint: true}
 		}
 	}
 	// The request never got an answer: a network fault.
-	return &TransientError{Reason: "token endpoint unreachable: " + errorText(err)}
+	return &failure.TransientError{Reason: "token endpoint unreachable: " + errorText(err)}
 }
 
 // signAssertion builds the RS256 client assertion AvePoint expects for
@@ -184,7 +185,7 @@ func signAssertion(creds Credentials, tokenURL string, now time.Time) (string, e
 	tok.Header["x5t"] = base64.RawURLEncoding.EncodeToString(thumb[:])
 	signed, err := tok.SignedString(key)
 	if err != nil {
-		return "", &AuthError{Reason: "credentials: cannot sign client assertion"}
+		return "", &failure.AuthError{Reason: "credentials: cannot sign client assertion"}
 	}
 	return signed, nil
 }
@@ -209,40 +210,40 @@ func parseCertificate(bundle string, now time.Time) (*x509.Certificate, *rsa.Pri
 			}
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
-				return nil, nil, &AuthError{Reason: "credentials: certificate is not valid X.509"}
+				return nil, nil, &failure.AuthError{Reason: "credentials: certificate is not valid X.509"}
 			}
 			cert = c
 		case "PRIVATE KEY":
 			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 			if err != nil {
-				return nil, nil, &AuthError{Reason: "credentials: private key is not valid PKCS#8"}
+				return nil, nil, &failure.AuthError{Reason: "credentials: private key is not valid PKCS#8"}
 			}
 			key = k
 		case "RSA PRIVATE KEY":
 			k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
 			if err != nil {
-				return nil, nil, &AuthError{Reason: "credentials: private key is not valid PKCS#1"}
+				return nil, nil, &failure.AuthError{Reason: "credentials: private key is not valid PKCS#1"}
 			}
 			key = k
 		case "ENCRYPTED PRIVATE KEY":
-			return nil, nil, &AuthError{Reason: "credentials: encrypted private keys are not supported; store the key unencrypted in the secret"}
+			return nil, nil, &failure.AuthError{Reason: "credentials: encrypted private keys are not supported; store the key unencrypted in the secret"}
 		}
 	}
 	if cert == nil {
-		return nil, nil, &AuthError{Reason: "credentials: certificate has no CERTIFICATE PEM block"}
+		return nil, nil, &failure.AuthError{Reason: "credentials: certificate has no CERTIFICATE PEM block"}
 	}
 	rsaKey, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, nil, &AuthError{Reason: "credentials: certificate needs an RSA private key (PRIVATE KEY or RSA PRIVATE KEY block) for RS256"}
+		return nil, nil, &failure.AuthError{Reason: "credentials: certificate needs an RSA private key (PRIVATE KEY or RSA PRIVATE KEY block) for RS256"}
 	}
 	if pub, ok := cert.PublicKey.(*rsa.PublicKey); !ok || !pub.Equal(&rsaKey.PublicKey) {
-		return nil, nil, &AuthError{Reason: "credentials: private key does not match the certificate"}
+		return nil, nil, &failure.AuthError{Reason: "credentials: private key does not match the certificate"}
 	}
 	if cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
-		return nil, nil, &AuthError{Reason: "credentials: certificate key usage does not allow digital signature"}
+		return nil, nil, &failure.AuthError{Reason: "credentials: certificate key usage does not allow digital signature"}
 	}
 	if now.After(cert.NotAfter) {
-		return nil, nil, &AuthError{Reason: "credentials: certificate expired on " + cert.NotAfter.UTC().Format(time.RFC3339)}
+		return nil, nil, &failure.AuthError{Reason: "credentials: certificate expired on " + cert.NotAfter.UTC().Format(time.RFC3339)}
 	}
 	return cert, rsaKey, nil
 }

@@ -16,11 +16,10 @@ import (
 	"strings"
 	"time"
 	"unicode"
-)
 
-// TimeLayout is AvePoint's time format for startTime and finishTime: UTC,
-// no zone suffix, no fraction.
-const TimeLayout = "2006-01-02T15:04:05"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
+)
 
 // Config holds what a Client needs. Endpoints and Credentials are required.
 type Config struct {
@@ -161,10 +160,10 @@ func (o *opaqueID) UnmarshalJSON(b []byte) error {
 func (c *Client) StartExport(ctx context.Context, req ExportRequest) (string, error) {
 	q := url.Values{}
 	if !req.Start.IsZero() {
-		q.Set("startTime", req.Start.UTC().Format(TimeLayout))
+		q.Set("startTime", req.Start.UTC().Format(request.TimeLayout))
 	}
 	if !req.Finish.IsZero() {
-		q.Set("finishTime", req.Finish.UTC().Format(TimeLayout))
+		q.Set("finishTime", req.Finish.UTC().Format(request.TimeLayout))
 	}
 	for _, et := range req.EventTypes {
 		q.Add("eventTypes", et)
@@ -178,7 +177,7 @@ func (c *Client) StartExport(ctx context.Context, req ExportRequest) (string, er
 		return "", err
 	}
 	if out.JobID == "" {
-		return "", &ProtocolError{Reason: "export answer has no jobId"}
+		return "", &failure.ProtocolError{Reason: "export answer has no jobId"}
 	}
 	return string(out.JobID), nil
 }
@@ -203,7 +202,7 @@ type JobStatus struct {
 }
 
 // MapJobStatus maps a jobStatus code as the contract says: documented 1, 2,
-// 3 and the older SDK's 0 to 6. Any other value is a ProtocolError naming it.
+// 3 and the older SDK's 0 to 6. Any other value is a failure.ProtocolError naming it.
 func MapJobStatus(code int) (JobState, error) {
 	switch code {
 	case 0, 1: // none, in progress
@@ -213,7 +212,7 @@ func MapJobStatus(code int) (JobState, error) {
 	case 3, 5, 6: // failed, stopping, stopped
 		return JobFailed, nil
 	}
-	return "", &ProtocolError{Reason: fmt.Sprintf("unknown jobStatus %d", code)}
+	return "", &failure.ProtocolError{Reason: fmt.Sprintf("unknown jobStatus %d", code)}
 }
 
 // JobStatus reads an export job's status.
@@ -227,7 +226,7 @@ func (c *Client) JobStatus(ctx context.Context, jobID string) (JobStatus, error)
 		return JobStatus{}, err
 	}
 	if out.JobStatus == nil {
-		return JobStatus{}, &ProtocolError{Reason: "status answer has no jobStatus"}
+		return JobStatus{}, &failure.ProtocolError{Reason: "status answer has no jobStatus"}
 	}
 	state, err := MapJobStatus(*out.JobStatus)
 	if err != nil {
@@ -245,7 +244,7 @@ type Report struct {
 
 // ExportFile opens a finished job's report (a ZIP) as a stream; nothing is
 // buffered beyond the transport's own buffers. Read errors on Body come
-// back as *TransientError: a cut stream is worth another try.
+// back as *failure.TransientError: a cut stream is worth another try.
 func (c *Client) ExportFile(ctx context.Context, jobID string) (*Report, error) {
 	u := c.endpoint("/insights/job/"+escapeSegment(jobID)+"/exportfile", nil)
 	var rep *Report
@@ -264,7 +263,7 @@ func (c *Client) ExportFile(ctx context.Context, jobID string) (*Report, error) 
 				return err
 			}
 			if env.Status == 0 || isSuccess(env.Status) {
-				return &ProtocolError{Reason: "export file answered with JSON instead of a report"}
+				return &failure.ProtocolError{Reason: "export file answered with JSON instead of a report"}
 			}
 			return statusError(env.Status, env.Message, resp.Header, c.now())
 		}
@@ -277,14 +276,14 @@ func (c *Client) ExportFile(ctx context.Context, jobID string) (*Report, error) 
 	return rep, nil
 }
 
-// streamBody turns a broken download into a TransientError so the state
+// streamBody turns a broken download into a failure.TransientError so the state
 // machine retries the store step instead of failing the export.
 type streamBody struct{ rc io.ReadCloser }
 
 func (s *streamBody) Read(p []byte) (int, error) {
 	n, err := s.rc.Read(p)
 	if err != nil && err != io.EOF {
-		return n, &TransientError{Reason: "report download interrupted: " + errorText(err)}
+		return n, &failure.TransientError{Reason: "report download interrupted: " + errorText(err)}
 	}
 	return n, err
 }
@@ -304,16 +303,16 @@ func (c *Client) endpoint(escapedPath string, q url.Values) string {
 func (c *Client) get(ctx context.Context, rawURL string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, &ValidationError{Reason: "cannot build request URL"}
+		return nil, &failure.ValidationError{Reason: "cannot build request URL"}
 	}
 	req.Header.Set("Accept", "application/json, application/zip, application/octet-stream")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// Token failures arrive here wrapped in *url.Error: keep their type.
-		if typed := Typed(err); typed != nil {
+		if typed := failure.Upstream(err); typed != nil {
 			return nil, typed
 		}
-		return nil, &TransientError{Reason: "network: " + errorText(err)}
+		return nil, &failure.TransientError{Reason: "network: " + errorText(err)}
 	}
 	if isSuccess(resp.StatusCode) {
 		return resp, nil
@@ -348,13 +347,13 @@ func decodeJSON(r io.Reader, out any) error {
 	lr := &io.LimitedReader{R: r, N: maxJSONBody + 1}
 	if err := json.NewDecoder(lr).Decode(out); err != nil {
 		if lr.N <= 0 {
-			return &ProtocolError{Reason: "JSON answer larger than 1 MiB"}
+			return &failure.ProtocolError{Reason: "JSON answer larger than 1 MiB"}
 		}
 		var netErr net.Error
 		if errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return &TransientError{Reason: "answer cut short: " + errorText(err)}
+			return &failure.TransientError{Reason: "answer cut short: " + errorText(err)}
 		}
-		return &ProtocolError{Reason: "answer is not the documented JSON"}
+		return &failure.ProtocolError{Reason: "answer is not the documented JSON"}
 	}
 	return nil
 }
@@ -369,17 +368,17 @@ func statusError(code int, message string, h http.Header, now time.Time) error {
 	}
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return &AuthError{Status: code, Reason: msg}
+		return &failure.AuthError{Status: code, Reason: msg}
 	case code == http.StatusNotFound:
-		return &NotFoundError{Reason: msg}
+		return &failure.NotFoundError{Reason: msg}
 	case code == http.StatusTooManyRequests:
-		return &ThrottledError{RetryAfter: retryAfter(h.Get("Retry-After"), now), Reason: msg}
+		return &failure.ThrottledError{RetryAfter: retryAfter(h.Get("Retry-After"), now), Reason: msg}
 	case code == http.StatusRequestTimeout || code >= 500:
-		return &TransientError{Status: code, Reason: msg}
+		return &failure.TransientError{Status: code, Reason: msg}
 	case code >= 400:
-		return &ValidationError{Reason: fmt.Sprintf("AvePoint rejected the request (%d): %s", code, msg)}
+		return &failure.ValidationError{Reason: fmt.Sprintf("AvePoint rejected the request (%d): %s", code, msg)}
 	}
-	return &ProtocolError{Reason: fmt.Sprintf("unexpected status %d: %s", code, msg)}
+	return &failure.ProtocolError{Reason: fmt.Sprintf("unexpected status %d: %s", code, msg)}
 }
 
 // cleanMessage keeps AvePoint's message readable and bounded: no control
@@ -415,23 +414,4 @@ func EncodeEmailPath(email string) string { return escapeSegment(escapeSegment(e
 
 // escapeSegment percent-encodes every byte but RFC 3986's unreserved ones.
 // url.PathEscape would leave '@' alone, which AvePoint's sample encodes.
-func escapeSegment(s string) string { return PercentEncode(s, "-._~") }
-
-// PercentEncode percent-encodes every byte of s but ASCII letters, digits
-// and the bytes in keep, with upper-case hex digits.
-func PercentEncode(s, keep string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s) * 3)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
-}
+func escapeSegment(s string) string { return request.PercentEncode(s, "-._~") }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 const (
@@ -281,7 +282,7 @@ func TestWrongSecretIsAnAuthError(t *testing.T) {
 	sim := startSim(t, avesim.Options{})
 	c := newClient(t, sim, avepoint.Credentials{ClientID: clientID, ClientSecret: "wrong"})
 	_, err := c.StartExport(t.Context(), avepoint.ExportRequest{Email: "a@b.co"})
-	var ae *avepoint.AuthError
+	var ae *failure.AuthError
 	if !errors.As(err, &ae) || errorName(err) != "AuthError" {
 		t.Fatalf("err = %v (%s)", err, errorName(err))
 	}
@@ -399,7 +400,7 @@ func TestRetriesStopBeforeTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	_, err := c.StartExport(ctx, avepoint.ExportRequest{Email: email})
-	var te *avepoint.ThrottledError
+	var te *failure.ThrottledError
 	if !errors.As(err, &te) || te.RetryAfter != 30*time.Second {
 		t.Fatalf("err = %v", err)
 	}

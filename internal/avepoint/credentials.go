@@ -3,6 +3,8 @@ package avepoint
 import (
 	"log/slog"
 	"strings"
+
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // Credentials are the AvePoint app registration's client credentials, as
@@ -18,11 +20,11 @@ type Credentials struct {
 func (c Credentials) Validate() error {
 	switch {
 	case strings.TrimSpace(c.ClientID) == "":
-		return &AuthError{Reason: "credentials: clientId is empty"}
+		return &failure.AuthError{Reason: "credentials: clientId is empty"}
 	case c.ClientSecret == "" && c.Certificate == "":
-		return &AuthError{Reason: "credentials: need clientSecret or certificate"}
+		return &failure.AuthError{Reason: "credentials: need clientSecret or certificate"}
 	case c.ClientSecret != "" && c.Certificate != "":
-		return &AuthError{Reason: "credentials: give clientSecret or certificate, not both"}
+		return &failure.AuthError{Reason: "credentials: give clientSecret or certificate, not both"}
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // FuzzEncodeEmailPath: whatever the address, its path segment is made of
@@ -96,7 +98,7 @@ func FuzzRetryAfter(f *testing.F) {
 	})
 }
 
-// FuzzMapJobStatus: the contract's table, and a ProtocolError naming any
+// FuzzMapJobStatus: the contract's table, and a failure.ProtocolError naming any
 // other value.
 func FuzzMapJobStatus(f *testing.F) {
 	for _, c := range []int{-1, 0, 1, 2, 3, 4, 5, 6, 7, 99, 1 << 31, -1 << 31} {
@@ -111,9 +113,9 @@ func FuzzMapJobStatus(f *testing.F) {
 			}
 			return
 		}
-		var pe *ProtocolError
+		var pe *failure.ProtocolError
 		if !errors.As(err, &pe) || got != "" || !strings.Contains(pe.Reason, strconv.Itoa(code)) {
-			t.Fatalf("MapJobStatus(%d) = %q, %v; want a ProtocolError naming %d", code, got, err, code)
+			t.Fatalf("MapJobStatus(%d) = %q, %v; want a failure.ProtocolError naming %d", code, got, err, code)
 		}
 	})
 }
@@ -175,7 +177,7 @@ func FuzzJobStatusAnswer(f *testing.F) {
 		defer cancel()
 		st, err := c.JobStatus(ctx, "67890")
 		if err != nil {
-			if Typed(err) == nil {
+			if failure.Upstream(err) == nil {
 				t.Fatalf("error outside the vocabulary: %T %v", err, err)
 			}
 			return

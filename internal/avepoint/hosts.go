@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // Endpoints are the two hosts a tenant talks to: the Graph API base URL
@@ -45,7 +47,7 @@ func ResolveEndpoints(region, apiURL, tokenURL string) (Endpoints, error) {
 			}
 		}
 		if !known {
-			return Endpoints{}, &ValidationError{Field: "AVEPOINT_REGION", Reason: fmt.Sprintf("unknown region code %q (want one of %s)", region, strings.Join(regionCodes, " "))}
+			return Endpoints{}, &failure.ValidationError{Field: "AVEPOINT_REGION", Reason: fmt.Sprintf("unknown region code %q (want one of %s)", region, strings.Join(regionCodes, " "))}
 		}
 		e.APIURL = "https://graph-" + region + ".avepointonlineservices.com"
 		switch region {
@@ -64,7 +66,7 @@ func ResolveEndpoints(region, apiURL, tokenURL string) (Endpoints, error) {
 		e.TokenURL = tokenURL
 	}
 	if e.APIURL == "" || e.TokenURL == "" {
-		return Endpoints{}, &ValidationError{Field: "AVEPOINT_REGION", Reason: "give a region code or both AVEPOINT_API_URL and AVEPOINT_TOKEN_URL"}
+		return Endpoints{}, &failure.ValidationError{Field: "AVEPOINT_REGION", Reason: "give a region code or both AVEPOINT_API_URL and AVEPOINT_TOKEN_URL"}
 	}
 	api, err := checkURL("AVEPOINT_API_URL", e.APIURL)
 	if err != nil {
@@ -83,16 +85,16 @@ func ResolveEndpoints(region, apiURL, tokenURL string) (Endpoints, error) {
 func checkURL(field, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, &ValidationError{Field: field, Reason: fmt.Sprintf("%q is not an absolute http(s) URL without credentials, query or fragment", raw)}
+		return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%q is not an absolute http(s) URL without credentials, query or fragment", raw)}
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !isLoopback(u.Hostname()) {
-			return nil, &ValidationError{Field: field, Reason: fmt.Sprintf("%q uses plain http to a non-loopback host; use https", raw)}
+			return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%q uses plain http to a non-loopback host; use https", raw)}
 		}
 	default:
-		return nil, &ValidationError{Field: field, Reason: fmt.Sprintf("%q: scheme must be https", raw)}
+		return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%q: scheme must be https", raw)}
 	}
 	return u, nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 func TestResolveEndpoints(t *testing.T) {
@@ -34,8 +36,8 @@ func TestResolveEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ResolveEndpoints(tt.region, tt.api, tt.token)
 			if tt.wantErr {
-				if _, ok := err.(*ValidationError); !ok {
-					t.Fatalf("err = %v, want *ValidationError", err)
+				if _, ok := err.(*failure.ValidationError); !ok {
+					t.Fatalf("err = %v, want *failure.ValidationError", err)
 				}
 				return
 			}

@@ -2,6 +2,8 @@ package avepoint
 
 import (
 	"testing"
+
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // Plain http is allowed only where nothing crosses a network: loopback.
@@ -46,8 +48,8 @@ func TestPlainHTTPOnlyToLoopback(t *testing.T) {
 					t.Fatalf("%s URL %q: ResolveEndpoints err %v, New err %v; want ok=%v", field, tt.url, err, nerr, tt.ok)
 				}
 				if err != nil {
-					if _, typed := err.(*ValidationError); !typed {
-						t.Fatalf("error %T, want *ValidationError", err)
+					if _, typed := err.(*failure.ValidationError); !typed {
+						t.Fatalf("error %T, want *failure.ValidationError", err)
 					}
 				}
 			}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // Backoff bounds the client's own retries of throttled and transient
@@ -61,8 +63,8 @@ func (c *Client) retry(ctx context.Context, op string, fn func(context.Context) 
 		if err == nil {
 			return nil
 		}
-		var authErr *AuthError
-		if errors.As(err, &authErr) && authErr.Status == http.StatusUnauthorized && !authErr.atTokenEndpoint && !refreshed {
+		var authErr *failure.AuthError
+		if errors.As(err, &authErr) && authErr.Status == http.StatusUnauthorized && !authErr.AtTokenEndpoint && !refreshed {
 			refreshed = true
 			c.tokens.invalidate()
 			c.log.DebugContext(ctx, "token refused, refreshing", "op", op)
@@ -70,8 +72,8 @@ func (c *Client) retry(ctx context.Context, op string, fn func(context.Context) 
 			continue
 		}
 		var hint time.Duration
-		var throttled *ThrottledError
-		var transient *TransientError
+		var throttled *failure.ThrottledError
+		var transient *failure.TransientError
 		switch {
 		case errors.As(err, &throttled):
 			hint = throttled.RetryAfter

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -83,8 +83,8 @@ func TestPrepareFixedWindow(t *testing.T) {
 	if !reflect.DeepEqual(out, want) {
 		t.Fatalf("got  %+v\nwant %+v", out, want)
 	}
-	items := getJSON[[]Item](t, st, out.ItemsKey)
-	wantItems := []Item{
+	items := getJSON[[]request.Item](t, st, out.ItemsKey)
+	wantItems := []request.Item{
 		{Email: "b@x.io", StartTime: "2026-11-01T00:00:00", FinishTime: "2026-11-02T00:00:00", EventTypes: []string{"FileAccessed"}},
 		{Email: "a@x.io", StartTime: "2026-11-01T00:00:00", FinishTime: "2026-11-02T00:00:00", EventTypes: []string{"FileAccessed"}},
 	}
@@ -128,7 +128,7 @@ func TestPrepareRollingWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	items := getJSON[[]Item](t, st, out.ItemsKey)
+	items := getJSON[[]request.Item](t, st, out.ItemsKey)
 	// The New York day of 24 Nov: 05:00Z to 05:00Z, one hour of overlap.
 	if len(items) != 1 || items[0].StartTime != "2026-11-24T04:00:00" || items[0].FinishTime != "2026-11-25T05:00:00" {
 		t.Fatalf("items %+v", items)
@@ -159,8 +159,8 @@ func TestPrepareIncremental(t *testing.T) {
 	if out.Users != 2 || out.UpToDate != 1 {
 		t.Fatalf("prepared %+v", out)
 	}
-	items := getJSON[[]Item](t, st, out.ItemsKey)
-	want := []Item{
+	items := getJSON[[]request.Item](t, st, out.ItemsKey)
+	want := []request.Item{
 		{Email: "behind@x.io", StartTime: "2026-11-20T22:45:00", FinishTime: "2026-11-24T23:00:00", EventTypes: []string{"FileAccessed"}},
 		{Email: "new@x.io", StartTime: "2026-11-21T23:00:00", FinishTime: "2026-11-24T23:00:00", EventTypes: []string{"FileAccessed"}},
 	}
@@ -176,14 +176,14 @@ func TestPrepareIncremental(t *testing.T) {
 func TestPrepareRefusesBadInput(t *testing.T) {
 	st, client := newStore(t)
 	_, err := prepare(t, st, "2026-11-25T12:00:00Z", `{"emails":["a@x.io","A@x.io"]}`)
-	var ve *avepoint.ValidationError
+	var ve *failure.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "emails[1]" {
 		t.Fatalf("got %v", err)
 	}
 	// Exactly the error value the Lambda runtime needs (its type name is
 	// the Step Functions error name), and nothing written.
-	if _, ok := err.(*avepoint.ValidationError); !ok {
-		t.Fatalf("error is %T, not *avepoint.ValidationError", err)
+	if _, ok := err.(*failure.ValidationError); !ok {
+		t.Fatalf("error is %T, not *failure.ValidationError", err)
 	}
 	list, _ := client.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket)})
 	if len(list.Contents) != 0 {
@@ -192,8 +192,8 @@ func TestPrepareRefusesBadInput(t *testing.T) {
 }
 
 // report is an export execution's output as the store step returns it.
-func report(email, start, finish string) *export.Output {
-	return &export.Output{Bucket: "b", Key: "reports/user=" + email + "/activities.zip", JobID: "j-" + email, Bytes: 42, SHA256: "ab",
+func report(email, start, finish string) *request.ExportOutput {
+	return &request.ExportOutput{Bucket: "b", Key: "reports/user=" + email + "/activities.zip", JobID: "j-" + email, Bytes: 42, SHA256: "ab",
 		Email: email, StartTime: start, FinishTime: finish, EventTypes: []string{"FileAccessed"}}
 }
 
@@ -230,23 +230,23 @@ func TestManifestInline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Counts != (Counts{Users: 4, Succeeded: 1, Failed: 3}) || got.ResultsOmitted != 0 || len(got.Results) != 4 {
+	if got.Counts != (request.Counts{Users: 4, Succeeded: 1, Failed: 3}) || got.ResultsOmitted != 0 || len(got.Results) != 4 {
 		t.Fatalf("output %+v", got)
 	}
-	if got.Manifest != (Location{Bucket: st.Bucket, Key: out.ManifestKey, URI: "s3://" + st.Bucket + "/" + out.ManifestKey}) {
+	if got.Manifest != (request.Location{Bucket: st.Bucket, Key: out.ManifestKey, URI: "s3://" + st.Bucket + "/" + out.ManifestKey}) {
 		t.Fatalf("manifest location %+v", got.Manifest)
 	}
 	ok, failed, lost, nostart := got.Results[0], got.Results[1], got.Results[2], got.Results[3]
-	if ok.Email != "ok@x.io" || ok.Status != StatusSucceeded || ok.Key == "" || ok.Bytes != 42 || ok.DurationSeconds != 3 || ok.StartedAt != "2025-11-25T12:00:00Z" {
+	if ok.Email != "ok@x.io" || ok.Status != request.StatusSucceeded || ok.Key == "" || ok.Bytes != 42 || ok.DurationSeconds != 3 || ok.StartedAt != "2025-11-25T12:00:00Z" {
 		t.Errorf("succeeded %+v", ok)
 	}
 	// The child's own error, not States.TaskFailed, and its message
 	// unwrapped from the Lambda error envelope.
-	if failed.Status != StatusFailed || failed.Error != "JobFailedError" || failed.Message != "avepoint job 7 failed: mailbox gone" ||
+	if failed.Status != request.StatusFailed || failed.Error != "JobFailedError" || failed.Message != "avepoint job 7 failed: mailbox gone" ||
 		failed.ExecutionArn != "arn:aws:states:us-east-1:123456789012:execution:export:child-JobFailedError" || failed.DurationSeconds != 12.5 {
 		t.Errorf("failed %+v", failed)
 	}
-	if lost.Status != StatusFailed || lost.Error != "MissingResult" {
+	if lost.Status != request.StatusFailed || lost.Error != "MissingResult" {
 		t.Errorf("lost %+v", lost)
 	}
 	if nostart.Error != "StepFunctions.ExecutionLimitExceededException" || nostart.Message != "too many executions" {
@@ -274,7 +274,7 @@ func TestManifestFromResultWriter(t *testing.T) {
 		}
 	}
 	child := func(email string, entry any, status string) map[string]any {
-		in, _ := json.Marshal(Item{Email: email, FinishTime: "2026-11-24T00:00:00", EventTypes: []string{}})
+		in, _ := json.Marshal(request.Item{Email: email, FinishTime: "2026-11-24T00:00:00", EventTypes: []string{}})
 		c := map[string]any{"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:batch/ExportUsers:" + email,
 			"Input": string(in), "InputDetails": map[string]any{"Included": true}, "Name": email, "Status": status,
 			"StartDate": "2026-11-25T12:00:00.000Z", "StopDate": "2026-11-25T12:00:05.000Z", "StateMachineArn": "arn:sm"}
@@ -320,7 +320,7 @@ func TestManifestFromResultWriter(t *testing.T) {
 		t.Fatalf("results %v\nwant %s", summary, want)
 	}
 	man := getJSON[Manifest](t, st, out.ManifestKey)
-	if man.MapRunArn == "" || man.Counts != (Counts{Users: 3, Succeeded: 1, Failed: 2}) {
+	if man.MapRunArn == "" || man.Counts != (request.Counts{Users: 3, Succeeded: 1, Failed: 2}) {
 		t.Fatalf("manifest %+v", man)
 	}
 }
@@ -350,7 +350,7 @@ func TestManifestAdvancesMarksOnlyForStoredReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Counts != (Counts{Users: 3, Succeeded: 1, Failed: 1, UpToDate: 1}) {
+	if got.Counts != (request.Counts{Users: 3, Succeeded: 1, Failed: 1, UpToDate: 1}) {
 		t.Fatalf("counts %+v", got.Counts)
 	}
 	check := func(email, want string) {
@@ -393,19 +393,19 @@ func TestManifestWithNobodyToExport(t *testing.T) {
 	}
 	w := &ManifestWriter{Store: st, Marks: marks, Log: quiet, Now: fixed("2026-11-25T12:00:01Z")}
 	got, err := w.Handle(t.Context(), ManifestInput{Prepared: out})
-	if err != nil || got.Counts != (Counts{Users: 1, UpToDate: 1}) || got.Results[0].Status != StatusUpToDate {
+	if err != nil || got.Counts != (request.Counts{Users: 1, UpToDate: 1}) || got.Results[0].Status != request.StatusUpToDate {
 		t.Fatalf("%+v %v", got, err)
 	}
 }
 
 func TestFitResults(t *testing.T) {
-	var results []Result
+	var results []request.Result
 	for i := range 3000 {
-		st := StatusSucceeded
+		st := request.StatusSucceeded
 		if i%1000 == 999 {
-			st = StatusFailed
+			st = request.StatusFailed
 		}
-		results = append(results, Result{Email: fmt.Sprintf("user%04d@contoso.com", i), Status: st,
+		results = append(results, request.Result{Email: fmt.Sprintf("user%04d@contoso.com", i), Status: st,
 			Key: "reports/user=" + fmt.Sprintf("user%04d@contoso.com", i) + "/window=20261101T000000Z--20261102T000000Z/events=all/activities.zip"})
 	}
 	kept, omitted := fitResults(results, OutputResultsBudget)
@@ -414,7 +414,7 @@ func TestFitResults(t *testing.T) {
 		t.Fatalf("kept %d (%d bytes), omitted %d", len(kept), len(b), omitted)
 	}
 	for i := range 3 {
-		if kept[i].Status != StatusFailed {
+		if kept[i].Status != request.StatusFailed {
 			t.Fatalf("failures are not listed first: %+v", kept[:4])
 		}
 	}
@@ -464,7 +464,7 @@ func TestLoadConfig(t *testing.T) {
 				kv = append(kv, tt.name, "0x")
 			}
 			_, err := LoadConfig(env(kv...))
-			var ve *avepoint.ValidationError
+			var ve *failure.ValidationError
 			if !errors.As(err, &ve) || ve.Field != tt.field {
 				t.Fatalf("got %v", err)
 			}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // Defaults of the batch functions' environment.
@@ -42,7 +42,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		KMSKeyID:       strings.TrimSpace(getenv("KMS_KEY_ID")),
 		MaxConcurrency: DefaultMaxConcurrency,
 	}
-	bad := func(name, reason string) error { return &avepoint.ValidationError{Field: name, Reason: reason} }
+	bad := func(name, reason string) error { return &failure.ValidationError{Field: name, Reason: reason} }
 	if c.Bucket == "" {
 		return Config{}, bad("REPORT_BUCKET", "is required")
 	}

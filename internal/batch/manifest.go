@@ -12,15 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export"
-)
-
-// Result statuses of one user in a run.
-const (
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-	StatusUpToDate  = "up-to-date"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // OutputResultsBudget bounds the results listed in the execution output:
@@ -32,74 +25,17 @@ const OutputResultsBudget = 200 << 10
 // markWriters bounds concurrent high-water mark updates.
 const markWriters = 16
 
-// Result is one user's outcome.
-type Result struct {
-	Email  string `json:"email"`
-	Status string `json:"status"`
-	// Succeeded: where the report is.
-	Bucket     string   `json:"bucket,omitempty"`
-	Key        string   `json:"key,omitempty"`
-	Bytes      int64    `json:"bytes,omitempty"`
-	SHA256     string   `json:"sha256,omitempty"`
-	JobID      string   `json:"jobId,omitempty"`
-	StartTime  string   `json:"startTime,omitempty"`
-	FinishTime string   `json:"finishTime,omitempty"`
-	EventTypes []string `json:"eventTypes,omitempty"`
-	// Failed: the export execution's error name and cause.
-	Error   string `json:"error,omitempty"`
-	Message string `json:"message,omitempty"`
-	// The user's export execution and its timing.
-	ExecutionArn    string  `json:"executionArn,omitempty"`
-	StartedAt       string  `json:"startedAt,omitempty"`
-	StoppedAt       string  `json:"stoppedAt,omitempty"`
-	DurationSeconds float64 `json:"durationSeconds,omitempty"`
-	// Incremental: the user's high-water mark after this run.
-	Watermark string `json:"watermark,omitempty"`
-}
-
-// Counts summarise a run.
-type Counts struct {
-	Users     int `json:"users"`
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
-	UpToDate  int `json:"upToDate"`
-}
-
-// Location is an S3 object.
-type Location struct {
-	Bucket string `json:"bucket"`
-	Key    string `json:"key"`
-	URI    string `json:"uri"`
-}
-
-func locate(bucket, key string) Location {
-	return Location{Bucket: bucket, Key: key, URI: "s3://" + bucket + "/" + key}
-}
-
 // Manifest is manifest.json, written beside the reports.
 type Manifest struct {
-	Execution       Execution    `json:"execution"`
-	Request         export.Batch `json:"request"`
-	StartedAt       string       `json:"startedAt"`
-	FinishedAt      string       `json:"finishedAt"`
-	DurationSeconds float64      `json:"durationSeconds"`
-	MaxConcurrency  int          `json:"maxConcurrency"`
-	Counts          Counts       `json:"counts"`
-	MapRunArn       string       `json:"mapRunArn,omitempty"`
-	Results         []Result     `json:"results"`
-}
-
-// Output is the batch execution's output.
-type Output struct {
-	Execution  string   `json:"execution"`
-	Manifest   Location `json:"manifest"`
-	Counts     Counts   `json:"counts"`
-	StartedAt  string   `json:"startedAt"`
-	FinishedAt string   `json:"finishedAt"`
-	Results    []Result `json:"results"`
-	// ResultsOmitted counts results left out of Results to stay under the
-	// payload limit (see OutputResultsBudget); the manifest has them all.
-	ResultsOmitted int `json:"resultsOmitted,omitempty"`
+	Execution       Execution        `json:"execution"`
+	Request         request.Batch    `json:"request"`
+	StartedAt       string           `json:"startedAt"`
+	FinishedAt      string           `json:"finishedAt"`
+	DurationSeconds float64          `json:"durationSeconds"`
+	MaxConcurrency  int              `json:"maxConcurrency"`
+	Counts          request.Counts   `json:"counts"`
+	MapRunArn       string           `json:"mapRunArn,omitempty"`
+	Results         []request.Result `json:"results"`
 }
 
 // ManifestInput is the batch state at WriteManifest: PrepareBatch's output
@@ -121,28 +57,28 @@ type ManifestWriter struct {
 // report was stored (incremental runs), writes the manifest and returns
 // the execution output. It is idempotent: a retry rewrites the same
 // manifest and never moves a mark backwards.
-func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (Output, error) {
+func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.BatchOutput, error) {
 	if in.PlanKey == "" || in.ManifestKey == "" {
-		return Output{}, &avepoint.ValidationError{Field: "planKey", Reason: "WriteManifest needs PrepareBatch's output"}
+		return request.BatchOutput{}, &failure.ValidationError{Field: "planKey", Reason: "WriteManifest needs PrepareBatch's output"}
 	}
 	var plan Plan
 	found, err := m.Store.GetJSON(ctx, in.Bucket, in.PlanKey, &plan)
 	if err == nil && !found {
-		err = &avepoint.ValidationError{Field: "planKey", Reason: "plan.json is missing"}
+		err = &failure.ValidationError{Field: "planKey", Reason: "plan.json is missing"}
 	}
 	if err != nil {
-		return Output{}, export.LambdaError(err)
+		return request.BatchOutput{}, failure.ForLambda(err)
 	}
 	results, mapRun, err := m.mapResults(ctx, in)
 	if err != nil {
 		m.Log.ErrorContext(ctx, "map results unreadable", "error", err.Error())
-		return Output{}, export.LambdaError(err)
+		return request.BatchOutput{}, failure.ForLambda(err)
 	}
 	results = complete(plan, results)
 	if plan.Request.Incremental() {
 		if err := m.advance(ctx, plan, results); err != nil {
 			m.Log.ErrorContext(ctx, "high-water marks not advanced", "error", err.Error())
-			return Output{}, export.LambdaError(err)
+			return request.BatchOutput{}, failure.ForLambda(err)
 		}
 	}
 
@@ -157,7 +93,7 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (Output, 
 		StartedAt:      started.Format(time.RFC3339),
 		FinishedAt:     now.Format(time.RFC3339),
 		MaxConcurrency: in.MaxConcurrency,
-		Counts:         count(results),
+		Counts: count(results),
 		MapRunArn:      mapRun,
 		Results:        results,
 	}
@@ -165,14 +101,14 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (Output, 
 		man.DurationSeconds = math.Round(now.Sub(started).Seconds()*1000) / 1000
 	}
 	if err := m.Store.PutJSON(ctx, in.ManifestKey, man); err != nil {
-		return Output{}, export.LambdaError(err)
+		return request.BatchOutput{}, failure.ForLambda(err)
 	}
-	out := Output{
-		Execution:  in.Execution.ID,
-		Manifest:   locate(m.Store.Bucket, in.ManifestKey),
-		Counts:     man.Counts,
-		StartedAt:  man.StartedAt,
-		FinishedAt: man.FinishedAt,
+	out := request.BatchOutput{
+		Execution:      in.Execution.ID,
+		Manifest:       request.Locate(m.Store.Bucket, in.ManifestKey),
+		Counts: man.Counts,
+		StartedAt:      man.StartedAt,
+		FinishedAt:     man.FinishedAt,
 	}
 	out.Results, out.ResultsOmitted = fitResults(results, OutputResultsBudget)
 	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", man.Counts.Users,
@@ -184,14 +120,14 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (Output, 
 // mapEntry is what the item processor returns per user (UserSucceeded or
 // UserFailed).
 type mapEntry struct {
-	Email        string          `json:"email"`
-	Status       string          `json:"status"`
-	ExecutionArn string          `json:"executionArn"`
-	StartDate    json.RawMessage `json:"startDate"`
-	StopDate     json.RawMessage `json:"stopDate"`
-	Report       *export.Output  `json:"report"`
-	Error        string          `json:"error"`
-	Cause        string          `json:"cause"`
+	Email        string                `json:"email"`
+	Status       string                `json:"status"`
+	ExecutionArn string                `json:"executionArn"`
+	StartDate    json.RawMessage       `json:"startDate"`
+	StopDate     json.RawMessage       `json:"stopDate"`
+	Report       *request.ExportOutput `json:"report"`
+	Error        string                `json:"error"`
+	Cause        string                `json:"cause"`
 }
 
 // resultWriterOutput is the Map's result when it wrote its results to S3
@@ -231,7 +167,7 @@ type childExecution struct {
 
 // mapResults reads the per-user entries either inline (a JSON array: an
 // inline Map, and the local interpreter) or from the ResultWriter files.
-func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]Result, string, error) {
+func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]request.Result, string, error) {
 	raw := bytes.TrimSpace(in.Map)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, "", nil
@@ -239,9 +175,9 @@ func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]Re
 	if raw[0] == '[' {
 		var entries []mapEntry
 		if err := json.Unmarshal(raw, &entries); err != nil {
-			return nil, "", &avepoint.ProtocolError{Reason: "map results are not the item processor's entries: " + err.Error()}
+			return nil, "", &failure.ProtocolError{Reason: "map results are not the item processor's entries: " + err.Error()}
 		}
-		out := make([]Result, 0, len(entries))
+		out := make([]request.Result, 0, len(entries))
 		for _, e := range entries {
 			out = append(out, e.result())
 		}
@@ -249,24 +185,24 @@ func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]Re
 	}
 	var rw resultWriterOutput
 	if err := json.Unmarshal(raw, &rw); err != nil || rw.ResultWriterDetails.Key == "" {
-		return nil, "", &avepoint.ProtocolError{Reason: "map result is neither a list nor ResultWriterDetails"}
+		return nil, "", &failure.ProtocolError{Reason: "map result is neither a list nor ResultWriterDetails"}
 	}
 	var mr mapRunManifest
 	found, err := m.Store.GetJSON(ctx, rw.ResultWriterDetails.Bucket, rw.ResultWriterDetails.Key, &mr)
 	if err == nil && !found {
-		err = &avepoint.ProtocolError{Reason: "the map run's manifest " + rw.ResultWriterDetails.Key + " is missing"}
+		err = &failure.ProtocolError{Reason: "the map run's manifest " + rw.ResultWriterDetails.Key + " is missing"}
 	}
 	if err != nil {
 		return nil, "", err
 	}
 	bucket := orDefault(mr.DestinationBucket, rw.ResultWriterDetails.Bucket)
-	var out []Result
+	var out []request.Result
 	for _, status := range []string{"SUCCEEDED", "FAILED", "PENDING"} {
 		for _, f := range mr.ResultFiles[status] {
 			var children []childExecution
 			found, err := m.Store.GetJSON(ctx, bucket, f.Key, &children)
 			if err == nil && !found {
-				err = &avepoint.ProtocolError{Reason: "map run result file " + f.Key + " is missing"}
+				err = &failure.ProtocolError{Reason: "map run result file " + f.Key + " is missing"}
 			}
 			if err != nil {
 				return nil, "", err
@@ -279,7 +215,7 @@ func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]Re
 	return out, orDefault(mr.MapRunArn, rw.MapRunArn), nil
 }
 
-func (c childExecution) result() Result {
+func (c childExecution) result() request.Result {
 	if c.Status == "SUCCEEDED" {
 		var e mapEntry
 		if err := json.Unmarshal([]byte(c.Output), &e); err == nil && e.Email != "" {
@@ -288,25 +224,25 @@ func (c childExecution) result() Result {
 	}
 	// The item processor catches everything, so a child that did not
 	// succeed was stopped, timed out or never ran (redrive, abort).
-	var item Item
+	var item request.Item
 	_ = json.Unmarshal([]byte(c.Input), &item)
 	name := orDefault(c.Error, "States.ItemProcessorFailed")
 	if c.Status == "PENDING" {
 		name = "NotRun"
 	}
-	return Result{Email: item.Email, Status: StatusFailed, Error: name,
+	return request.Result{Email: item.Email, Status: request.StatusFailed, Error: name,
 		Message: orDefault(c.Cause, "the map run's child execution ended "+c.Status)}
 }
 
-func (e mapEntry) result() Result {
-	r := Result{Email: e.Email, ExecutionArn: e.ExecutionArn}
+func (e mapEntry) result() request.Result {
+	r := request.Result{Email: e.Email, ExecutionArn: e.ExecutionArn}
 	started, stopped := parseDate(e.StartDate), parseDate(e.StopDate)
-	if e.Status == StatusSucceeded && e.Report != nil {
+	if e.Status == request.StatusSucceeded && e.Report != nil {
 		o := e.Report
-		r.Status, r.Bucket, r.Key, r.Bytes, r.SHA256, r.JobID = StatusSucceeded, o.Bucket, o.Key, o.Bytes, o.SHA256, o.JobID
+		r.Status, r.Bucket, r.Key, r.Bytes, r.SHA256, r.JobID = request.StatusSucceeded, o.Bucket, o.Key, o.Bytes, o.SHA256, o.JobID
 		r.StartTime, r.FinishTime, r.EventTypes = o.StartTime, o.FinishTime, o.EventTypes
 	} else {
-		r.Status = StatusFailed
+		r.Status = request.StatusFailed
 		r.Error, r.Message = e.Error, e.Cause
 		child := childFailure(e.Error, e.Cause)
 		if child != nil {
@@ -393,22 +329,22 @@ func lambdaMessage(cause string) string {
 // complete puts results in the request's user order, adds the users who
 // were up to date, and marks any user without a result as failed: the
 // manifest accounts for everybody asked for.
-func complete(plan Plan, results []Result) []Result {
-	byEmail := make(map[string]Result, len(results))
+func complete(plan Plan, results []request.Result) []request.Result {
+	byEmail := make(map[string]request.Result, len(results))
 	for _, r := range results {
 		if r.Email != "" {
 			byEmail[r.Email] = r
 		}
 	}
 	for _, u := range plan.UpToDate {
-		byEmail[u.Email] = Result{Email: u.Email, Status: StatusUpToDate, Watermark: u.Watermark}
+		byEmail[u.Email] = request.Result{Email: u.Email, Status: request.StatusUpToDate, Watermark: u.Watermark}
 	}
 	users := plan.Request.Users()
-	out := make([]Result, 0, len(users))
+	out := make([]request.Result, 0, len(users))
 	for _, u := range users {
 		r, ok := byEmail[u]
 		if !ok {
-			r = Result{Email: u, Status: StatusFailed, Error: "MissingResult", Message: "the map run returned no result for this user"}
+			r = request.Result{Email: u, Status: request.StatusFailed, Error: "MissingResult", Message: "the map run returned no result for this user"}
 		}
 		out = append(out, r)
 	}
@@ -418,7 +354,7 @@ func complete(plan Plan, results []Result) []Result {
 // advance moves the marks of users whose report is stored to that
 // report's finish: only now, after the store step succeeded, so a failed
 // or skipped run is picked up by the next one.
-func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []Result) error {
+func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []request.Result) error {
 	sem := make(chan struct{}, markWriters)
 	var (
 		wg       sync.WaitGroup
@@ -428,7 +364,7 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []Resul
 	now := m.Now().UTC().Format(time.RFC3339)
 	for i := range results {
 		r := &results[i]
-		if r.Status != StatusSucceeded || r.FinishTime == "" {
+		if r.Status != request.StatusSucceeded || r.FinishTime == "" {
 			continue
 		}
 		wg.Add(1)
@@ -450,13 +386,13 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []Resul
 	return firstErr
 }
 
-func count(results []Result) Counts {
-	c := Counts{Users: len(results)}
+func count(results []request.Result) request.Counts {
+	c := request.Counts{Users: len(results)}
 	for _, r := range results {
 		switch r.Status {
-		case StatusSucceeded:
+		case request.StatusSucceeded:
 			c.Succeeded++
-		case StatusUpToDate:
+		case request.StatusUpToDate:
 			c.UpToDate++
 		default:
 			c.Failed++
@@ -467,8 +403,8 @@ func count(results []Result) Counts {
 
 // fitResults keeps the output under budget bytes: everything when it
 // fits, otherwise failures first, then the rest in order, while they fit.
-func fitResults(results []Result, budget int) ([]Result, int) {
-	size := func(r Result) int {
+func fitResults(results []request.Result, budget int) ([]request.Result, int) {
+	size := func(r request.Result) int {
 		b, _ := json.Marshal(r)
 		return len(b) + 1
 	}
@@ -480,10 +416,10 @@ func fitResults(results []Result, budget int) ([]Result, int) {
 		return results, 0
 	}
 	ordered := slices.Clone(results)
-	slices.SortStableFunc(ordered, func(a, b Result) int {
-		return boolInt(a.Status != StatusFailed) - boolInt(b.Status != StatusFailed)
+	slices.SortStableFunc(ordered, func(a, b request.Result) int {
+		return boolInt(a.Status != request.StatusFailed) - boolInt(b.Status != request.StatusFailed)
 	})
-	out := make([]Result, 0)
+	out := make([]request.Result, 0)
 	used := 0
 	for _, r := range ordered {
 		n := size(r)

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // markReaders bounds concurrent mark reads of an incremental run (S3
@@ -30,17 +30,6 @@ type PrepareInput struct {
 	Execution Execution       `json:"execution"`
 }
 
-// Item is one user's work in items.json: exactly the export state
-// machine's input. Every field is always present (startTime "" = from the
-// earliest activity) because the Map's parameters address each by path,
-// and a path to a missing field fails the state.
-type Item struct {
-	Email      string   `json:"email"`
-	StartTime  string   `json:"startTime"`
-	FinishTime string   `json:"finishTime"`
-	EventTypes []string `json:"eventTypes"`
-}
-
 // UpToDate is an incremental user with nothing new to export.
 type UpToDate struct {
 	Email     string `json:"email"`
@@ -50,11 +39,11 @@ type UpToDate struct {
 // Plan is plan.json: what the run was asked and what it decided, for the
 // manifest step and for people.
 type Plan struct {
-	Execution  Execution    `json:"execution"`
-	Request    export.Batch `json:"request"`
-	PreparedAt string       `json:"preparedAt"`
-	Users      int          `json:"users"`
-	UpToDate   []UpToDate   `json:"upToDate,omitempty"`
+	Execution  Execution     `json:"execution"`
+	Request    request.Batch `json:"request"`
+	PreparedAt string        `json:"preparedAt"`
+	Users      int           `json:"users"`
+	UpToDate   []UpToDate    `json:"upToDate,omitempty"`
 }
 
 // Prepared is PrepareBatch's output and the batch state machine's working
@@ -88,17 +77,17 @@ type Preparer struct {
 func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error) {
 	now := p.Now().UTC()
 	if in.Execution.Name == "" {
-		return Prepared{}, &avepoint.ValidationError{Field: "execution", Reason: "PrepareBatch needs the execution's name (the state's Parameters pass $$.Execution)"}
+		return Prepared{}, &failure.ValidationError{Field: "execution", Reason: "PrepareBatch needs the execution's name (the state's Parameters pass $$.Execution)"}
 	}
-	b, err := export.ParseBatch(in.Input, now)
+	b, err := request.ParseBatch(in.Input, now)
 	if err != nil {
 		p.Log.WarnContext(ctx, "batch input refused", "error", err.Error())
-		return Prepared{}, export.LambdaError(err)
+		return Prepared{}, failure.ForLambda(err)
 	}
 	items, upToDate, err := p.items(ctx, b)
 	if err != nil {
 		p.Log.ErrorContext(ctx, "high-water marks unavailable", "error", err.Error())
-		return Prepared{}, export.LambdaError(err)
+		return Prepared{}, failure.ForLambda(err)
 	}
 
 	out := Prepared{
@@ -115,10 +104,10 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 	out.ManifestKey = out.RunPrefix + "/manifest.json"
 	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(b.Users()), UpToDate: upToDate}
 	if err := p.Store.PutJSON(ctx, out.PlanKey, plan); err != nil {
-		return Prepared{}, export.LambdaError(err)
+		return Prepared{}, failure.ForLambda(err)
 	}
 	if err := p.Store.PutJSON(ctx, out.ItemsKey, items); err != nil {
-		return Prepared{}, export.LambdaError(err)
+		return Prepared{}, failure.ForLambda(err)
 	}
 	p.Log.InfoContext(ctx, "batch prepared", "execution", in.Execution.Name, "users", len(b.Users()),
 		"toExport", len(items), "upToDate", len(upToDate), "incremental", b.Incremental(), "maxConcurrency", p.MaxConcurrency)
@@ -127,7 +116,7 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 
 // items resolves each user's window: shared for fixed and rolling
 // windows, from the user's mark for incremental ones.
-func (p *Preparer) items(ctx context.Context, b export.Batch) ([]Item, []UpToDate, error) {
+func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, []UpToDate, error) {
 	users := b.Users()
 	types := b.EventTypes
 	if types == nil {
@@ -135,16 +124,16 @@ func (p *Preparer) items(ctx context.Context, b export.Batch) ([]Item, []UpToDat
 	}
 	if !b.Incremental() {
 		start, finish := b.Fixed()
-		items := make([]Item, len(users))
+		items := make([]request.Item, len(users))
 		for i, u := range users {
-			items[i] = Item{Email: u, StartTime: start, FinishTime: finish, EventTypes: types}
+			items[i] = request.Item{Email: u, StartTime: start, FinishTime: finish, EventTypes: types}
 		}
 		return items, nil, nil
 	}
 
 	spec, at := b.Window.Spec()
 	type decision struct {
-		item *Item
+		item *request.Item
 		skip *UpToDate
 		err  error
 	}
@@ -170,11 +159,11 @@ func (p *Preparer) items(ctx context.Context, b export.Batch) ([]Item, []UpToDat
 				decided[i].skip = &UpToDate{Email: u, Watermark: mark.FinishTime}
 				return
 			}
-			decided[i].item = &Item{Email: u, StartTime: export.FormatTime(w.Start), FinishTime: export.FormatTime(w.Finish), EventTypes: types}
+			decided[i].item = &request.Item{Email: u, StartTime: request.FormatTime(w.Start), FinishTime: request.FormatTime(w.Finish), EventTypes: types}
 		}()
 	}
 	wg.Wait()
-	items := make([]Item, 0, len(users))
+	items := make([]request.Item, 0, len(users))
 	var skipped []UpToDate
 	for _, d := range decided {
 		switch {
@@ -196,5 +185,5 @@ func RunPrefix(prefix string, e Execution, now time.Time) string {
 	if t, err := time.Parse(time.RFC3339Nano, e.StartTime); err == nil {
 		day = t
 	}
-	return path.Join(prefix, "runs", day.UTC().Format("2006-01-02"), export.KeyEscape(e.Name))
+	return path.Join(prefix, "runs", day.UTC().Format("2006-01-02"), request.KeyEscape(e.Name))
 }

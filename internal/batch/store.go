@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -57,10 +58,10 @@ func (s *Store) GetJSON(ctx context.Context, bucket, key string, into any) (foun
 		return false, storageError("get", bucket, key, err)
 	}
 	if len(raw) > maxJSONObject {
-		return false, &storage.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: fmt.Sprintf("object is larger than %d bytes", maxJSONObject)}
+		return false, &failure.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: fmt.Sprintf("object is larger than %d bytes", maxJSONObject)}
 	}
 	if err := json.Unmarshal(raw, into); err != nil {
-		return false, &storage.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: "not the expected JSON: " + err.Error()}
+		return false, &failure.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: "not the expected JSON: " + err.Error()}
 	}
 	return true, nil
 }
@@ -99,7 +100,7 @@ func isNotFound(err error) bool {
 // storageError keeps the SDK's text (operation, status, request id; never
 // credentials), which is what an operator needs.
 func storageError(op, bucket, key string, err error) error {
-	return &storage.StorageError{Op: op, Bucket: bucket, Key: key, Reason: err.Error()}
+	return &failure.StorageError{Op: op, Bucket: bucket, Key: key, Reason: err.Error()}
 }
 
 // NewStore returns the run store for cfg, with an S3 client built from

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/schedule"
 )
 
@@ -53,11 +53,11 @@ func TestTemplateScheduleInputIsAValidBatchInput(t *testing.T) {
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 
 	t.Run("defaults", func(t *testing.T) {
-		b, err := export.ParseBatch([]byte(render(defaults, []string{"a@contoso.com", "b@contoso.com"}, nil)), now)
+		b, err := request.ParseBatch([]byte(render(defaults, []string{"a@contoso.com", "b@contoso.com"}, nil)), now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := export.Window{Period: schedule.Day, TimeZone: "UTC", Incremental: true, LookbackPeriods: 1, At: "2026-11-24T23:15:00Z"}
+		want := request.Window{Period: schedule.Day, TimeZone: "UTC", Incremental: true, LookbackPeriods: 1, At: "2026-11-24T23:15:00Z"}
 		if strings.Join(b.Emails, ",") != "a@contoso.com,b@contoso.com" || b.Window == nil || *b.Window != want || b.EventTypes != nil {
 			t.Fatalf("understood %+v window %+v", b, b.Window)
 		}
@@ -65,7 +65,7 @@ func TestTemplateScheduleInputIsAValidBatchInput(t *testing.T) {
 	t.Run("rolling Berlin week with overlap and a filter", func(t *testing.T) {
 		p := map[string]string{"SchedulePeriod": "week", "ScheduleTimeZone": "Europe/Berlin", "ScheduleOverlapMinutes": "30",
 			"ScheduleIncremental": "false", "ScheduleLookbackPeriods": "1"}
-		b, err := export.ParseBatch([]byte(render(p, []string{"a@contoso.com"}, []string{"FileAccessed", "ListViewed"})), now)
+		b, err := request.ParseBatch([]byte(render(p, []string{"a@contoso.com"}, []string{"FileAccessed", "ListViewed"})), now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestTemplateScheduleInputIsAValidBatchInput(t *testing.T) {
 		for _, period := range strings.Split(string(allowed[1]), ",") {
 			p := map[string]string{"SchedulePeriod": strings.TrimSpace(period), "ScheduleTimeZone": "America/New_York", "ScheduleOverlapMinutes": "10080",
 				"ScheduleIncremental": "true", "ScheduleLookbackPeriods": "366"}
-			if _, err := export.ParseBatch([]byte(render(p, []string{"a@contoso.com"}, nil)), now); err != nil {
+			if _, err := request.ParseBatch([]byte(render(p, []string{"a@contoso.com"}, nil)), now); err != nil {
 				t.Errorf("period %s: %v", period, err)
 			}
 		}
@@ -106,13 +106,13 @@ func TestEventsAreValidInputs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := export.ParseBatch(raw, time.Now())
+			b, err := request.ParseBatch(raw, time.Now())
 			if err != nil {
 				t.Fatalf("batch state machine refuses it: %v", err)
 			}
 			if _, single := b.Single(); single {
 				kinds["single"] = true
-				if _, err := export.ParseRequest(raw, time.Now()); err != nil {
+				if _, err := request.ParseRequest(raw, time.Now()); err != nil {
 					t.Fatalf("export state machine refuses it: %v", err)
 				}
 			}

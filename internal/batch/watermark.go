@@ -5,8 +5,7 @@ import (
 	"path"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // Mark is a user's incremental high-water mark: their activity is stored
@@ -28,7 +27,7 @@ type Mark struct {
 
 // Time returns FinishTime as an instant.
 func (m Mark) Time() time.Time {
-	t, _ := time.Parse(avepoint.TimeLayout, m.FinishTime)
+	t, _ := time.Parse(request.TimeLayout, m.FinishTime)
 	return t
 }
 
@@ -47,7 +46,7 @@ type Watermarks struct {
 
 // Key is where the mark of email for the given event filter lives.
 func (w *Watermarks) Key(email string, eventTypes []string) string {
-	return path.Join(w.Prefix, "watermarks", "user="+export.UserKeyPart(email), "events="+export.EventsKeyPart(eventTypes)+".json")
+	return path.Join(w.Prefix, "watermarks", "user="+request.UserKeyPart(email), "events="+request.EventsKeyPart(eventTypes)+".json")
 }
 
 // Get reads a mark; found is false for a user without one.

@@ -13,15 +13,17 @@ import (
 	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/export"
 	"github.com/insights-export/insights-export/internal/export/badinput"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 var badInputNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func wantValidationError(t *testing.T, err error, field string) {
 	t.Helper()
-	var ve *avepoint.ValidationError
+	var ve *failure.ValidationError
 	if !errors.As(err, &ve) {
-		t.Fatalf("got %v (%T), want *avepoint.ValidationError", err, err)
+		t.Fatalf("got %v (%T), want *failure.ValidationError", err, err)
 	}
 	if ve.Field != field {
 		t.Fatalf("field %q, want %q (%v)", ve.Field, field, err)
@@ -50,7 +52,7 @@ func TestBadExecutionInputsNeverReachAvePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	starter := &export.Starter{API: client, Policy: export.DefaultWaitPolicy, Now: func() time.Time { return badInputNow },
+	starter := &export.Starter{API: client, Policy: request.DefaultWaitPolicy, Now: func() time.Time { return badInputNow },
 		Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 
 	n := 0
@@ -60,7 +62,7 @@ func TestBadExecutionInputsNeverReachAvePoint(t *testing.T) {
 		}
 		n++
 		t.Run(c.Name, func(t *testing.T) {
-			_, err := export.ParseRequest(c.Body, badInputNow)
+			_, err := request.ParseRequest(c.Body, badInputNow)
 			wantValidationError(t, err, c.Field)
 			_, err = starter.Handle(t.Context(), json.RawMessage(c.Body))
 			wantValidationError(t, err, c.Field)
@@ -97,7 +99,7 @@ func TestBadBatchInputsAreRefused(t *testing.T) {
 		}
 		n++
 		t.Run(c.Name, func(t *testing.T) {
-			_, err := export.ParseBatch(c.Body, badInputNow)
+			_, err := request.ParseBatch(c.Body, badInputNow)
 			wantValidationError(t, err, c.BatchField)
 		})
 	}

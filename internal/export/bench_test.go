@@ -18,6 +18,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -130,8 +131,8 @@ func BenchmarkStorerHandle(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := &export.Storer{API: client, Store: store, Prefix: "reports", Log: slog.New(slog.DiscardHandler), Now: time.Now}
-	job := export.Job{
-		Request: export.Query{Email: "megan.bowen@contoso.com", FinishTime: "2026-11-25T12:00:00"},
+	job := request.Job{
+		Request: request.Query{Email: "megan.bowen@contoso.com", FinishTime: "2026-11-25T12:00:00"},
 		JobID:   "67890", StartedAt: time.Now(), Status: "finished", JobStatus: 2,
 	}
 	ctx := context.Background()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // Config is the functions' environment, read once at cold start.
@@ -18,7 +20,7 @@ type Config struct {
 	Prefix         string
 	KMSKeyID       string
 	ForcePathStyle bool
-	Wait           WaitPolicy
+	Wait           request.WaitPolicy
 	LogLevel       slog.Level
 }
 
@@ -30,7 +32,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Bucket:   strings.TrimSpace(getenv("REPORT_BUCKET")),
 		Prefix:   strings.Trim(strings.TrimSpace(getenv("REPORT_PREFIX")), "/"),
 		KMSKeyID: strings.TrimSpace(getenv("KMS_KEY_ID")),
-		Wait:     DefaultWaitPolicy,
+		Wait:     request.DefaultWaitPolicy,
 	}
 	region := getenv("AVEPOINT_REGION")
 	if region == "" && getenv("AVEPOINT_API_URL") == "" {
@@ -41,15 +43,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.SecretID == "" {
-		return Config{}, &avepoint.ValidationError{Field: "AVEPOINT_SECRET_ID", Reason: "is required (secret name or ARN)"}
+		return Config{}, &failure.ValidationError{Field: "AVEPOINT_SECRET_ID", Reason: "is required (secret name or ARN)"}
 	}
 	if v := getenv("S3_FORCE_PATH_STYLE"); v != "" {
 		if c.ForcePathStyle, err = strconv.ParseBool(v); err != nil {
-			return Config{}, &avepoint.ValidationError{Field: "S3_FORCE_PATH_STYLE", Reason: "must be true or false"}
+			return Config{}, &failure.ValidationError{Field: "S3_FORCE_PATH_STYLE", Reason: "must be true or false"}
 		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(orDefault(getenv("LOG_LEVEL"), "info"))); err != nil {
-		return Config{}, &avepoint.ValidationError{Field: "LOG_LEVEL", Reason: "must be debug, info, warn or error"}
+		return Config{}, &failure.ValidationError{Field: "LOG_LEVEL", Reason: "must be debug, info, warn or error"}
 	}
 	seconds := func(name string, into *time.Duration) error {
 		v := getenv(name)
@@ -58,7 +60,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return &avepoint.ValidationError{Field: name, Reason: fmt.Sprintf("%q is not a whole number of seconds ≥ 1", v)}
+			return &failure.ValidationError{Field: name, Reason: fmt.Sprintf("%q is not a whole number of seconds ≥ 1", v)}
 		}
 		*into = time.Duration(n) * time.Second
 		return nil
@@ -73,12 +75,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("POLL_AGE_FACTOR"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f <= 0 || f > 10 {
-			return Config{}, &avepoint.ValidationError{Field: "POLL_AGE_FACTOR", Reason: fmt.Sprintf("%q is not a number in (0, 10]", v)}
+			return Config{}, &failure.ValidationError{Field: "POLL_AGE_FACTOR", Reason: fmt.Sprintf("%q is not a number in (0, 10]", v)}
 		}
 		c.Wait.AgeFactor = f
 	}
 	if c.Wait.Min > c.Wait.Max {
-		return Config{}, &avepoint.ValidationError{Field: "POLL_MIN_SECONDS", Reason: "is greater than POLL_MAX_SECONDS"}
+		return Config{}, &failure.ValidationError{Field: "POLL_MIN_SECONDS", Reason: "is greater than POLL_MAX_SECONDS"}
 	}
 	return c, nil
 }
@@ -86,7 +88,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 // RequireBucket is checked by the store function only.
 func (c Config) RequireBucket() error {
 	if c.Bucket == "" {
-		return &avepoint.ValidationError{Field: "REPORT_BUCKET", Reason: "is required"}
+		return &failure.ValidationError{Field: "REPORT_BUCKET", Reason: "is required"}
 	}
 	return nil
 }

@@ -13,37 +13,10 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 )
-
-// Job is the state the workflow carries from step to step: the normalized
-// query, AvePoint's job id, and the polling bookkeeping.
-type Job struct {
-	Request     Query     `json:"request"`
-	JobID       string    `json:"jobId"`
-	StartedAt   time.Time `json:"startedAt"`
-	Polls       int       `json:"polls"`
-	Status      string    `json:"status"` // "running" or "finished"
-	JobStatus   int       `json:"jobStatus,omitempty"`
-	WaitSeconds int       `json:"waitSeconds"`
-	Message     string    `json:"message,omitempty"`
-}
-
-// Output is the store step's result, and so the execution's output.
-type Output struct {
-	Bucket      string   `json:"bucket"`
-	Key         string   `json:"key"`
-	JobID       string   `json:"jobId"`
-	Bytes       int64    `json:"bytes"`
-	SHA256      string   `json:"sha256"`
-	Email       string   `json:"email"`
-	StartTime   string   `json:"startTime,omitempty"`
-	FinishTime  string   `json:"finishTime"`
-	EventTypes  []string `json:"eventTypes,omitempty"`
-	ContentType string   `json:"contentType"`
-	VersionID   string   `json:"versionId,omitempty"`
-	StoredAt    string   `json:"storedAt"`
-}
 
 // Interfaces the handlers need, declared here where they are used.
 type (
@@ -64,56 +37,56 @@ type (
 // Starter validates the execution input and starts the AvePoint export.
 type Starter struct {
 	API    exportStarter
-	Policy WaitPolicy
+	Policy request.WaitPolicy
 	Log    *slog.Logger
 	Now    func() time.Time
 }
 
 // Handle is the start-export function's handler. It takes the raw input so
 // that unknown fields and wrong types are refused, not silently dropped.
-func (s *Starter) Handle(ctx context.Context, raw json.RawMessage) (Job, error) {
+func (s *Starter) Handle(ctx context.Context, raw json.RawMessage) (request.Job, error) {
 	now := s.Now().UTC()
-	q, err := ParseRequest(raw, now)
+	q, err := request.ParseRequest(raw, now)
 	if err != nil {
 		s.Log.WarnContext(ctx, "execution input refused", "error", err.Error())
-		return Job{}, LambdaError(err)
+		return request.Job{}, failure.ForLambda(err)
 	}
 	start, finish := q.Window()
 	jobID, err := s.API.StartExport(ctx, avepoint.ExportRequest{Email: q.Email, Start: start, Finish: finish, EventTypes: q.EventTypes})
 	if err != nil {
-		s.Log.ErrorContext(ctx, "export not started", "user", UserRef(q.Email), "error", err.Error())
-		return Job{}, LambdaError(err)
+		s.Log.ErrorContext(ctx, "export not started", "user", request.UserRef(q.Email), "error", err.Error())
+		return request.Job{}, failure.ForLambda(err)
 	}
-	s.Log.InfoContext(ctx, "export started", "user", UserRef(q.Email), "jobId", jobID,
+	s.Log.InfoContext(ctx, "export started", "user", request.UserRef(q.Email), "jobId", jobID,
 		"startTime", q.StartTime, "finishTime", q.FinishTime, "eventTypes", len(q.EventTypes))
-	return Job{
-		Request:     q,
-		JobID:       jobID,
-		StartedAt:   now,
-		Status:      string(avepoint.JobRunning),
-		WaitSeconds: int(s.Policy.Next(0) / time.Second),
+	return request.Job{
+		Request: q,
+		JobID:           jobID,
+		StartedAt:       now,
+		Status:          string(avepoint.JobRunning),
+		WaitSeconds:     int(s.Policy.Next(0) / time.Second),
 	}, nil
 }
 
 // Checker polls the job once and says how long to wait before the next poll.
 type Checker struct {
 	API    statusReader
-	Policy WaitPolicy
+	Policy request.WaitPolicy
 	Log    *slog.Logger
 	Now    func() time.Time
 }
 
 // Handle is the check-job function's handler. A running job comes back
 // with its next wait; a failed one, or one past the deadline, as an error
-// whose type names it (JobFailedError, JobDeadlineExceededError).
-func (c *Checker) Handle(ctx context.Context, job Job) (Job, error) {
+// whose type names it (JobFailedError, failure.JobDeadlineExceededError).
+func (c *Checker) Handle(ctx context.Context, job request.Job) (request.Job, error) {
 	if job.JobID == "" || job.StartedAt.IsZero() {
-		return job, &avepoint.ValidationError{Field: "jobId", Reason: "check step needs the start step's output (jobId, startedAt)"}
+		return job, &failure.ValidationError{Field: "jobId", Reason: "check step needs the start step's output (jobId, startedAt)"}
 	}
 	st, err := c.API.JobStatus(ctx, job.JobID)
 	if err != nil {
 		c.Log.ErrorContext(ctx, "job status unavailable", "jobId", job.JobID, "error", err.Error())
-		return job, LambdaError(err)
+		return job, failure.ForLambda(err)
 	}
 	age := c.Now().Sub(job.StartedAt)
 	job.Polls++
@@ -136,11 +109,11 @@ func (c *Checker) Handle(ctx context.Context, job Job) (Job, error) {
 		if reason == "" {
 			reason = "AvePoint gave no reason"
 		}
-		return job, &avepoint.JobFailedError{JobID: job.JobID, JobStatus: st.Code, Reason: reason}
+		return job, &failure.JobFailedError{JobID: job.JobID, JobStatus: st.Code, Reason: reason}
 	}
 	if age >= c.Policy.Deadline {
 		log.ErrorContext(ctx, "job deadline exceeded")
-		return job, &JobDeadlineExceededError{JobID: job.JobID, Age: age.Round(time.Second).String(), Deadline: c.Policy.Deadline.String(), Polls: job.Polls}
+		return job, &failure.JobDeadlineExceededError{JobID: job.JobID, Age: age.Round(time.Second).String(), Deadline: c.Policy.Deadline.String(), Polls: job.Polls}
 	}
 	job.WaitSeconds = int(c.Policy.Next(age) / time.Second)
 	log.InfoContext(ctx, "job running", "nextWaitSeconds", job.WaitSeconds)
@@ -161,12 +134,12 @@ type Storer struct {
 }
 
 // Handle is the store-report function's handler.
-func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
+func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOutput, error) {
 	if job.JobID == "" || job.Request.Email == "" || job.Request.FinishTime == "" {
-		return Output{}, &avepoint.ValidationError{Field: "jobId", Reason: "store step needs the check step's output (request, jobId)"}
+		return request.ExportOutput{}, &failure.ValidationError{Field: "jobId", Reason: "store step needs the check step's output (request, jobId)"}
 	}
 	if job.Status != string(avepoint.JobFinished) {
-		return Output{}, &avepoint.ValidationError{Field: "status", Reason: fmt.Sprintf("job %s is %q, not finished", job.JobID, job.Status)}
+		return request.ExportOutput{}, &failure.ValidationError{Field: "status", Reason: fmt.Sprintf("job %s is %q, not finished", job.JobID, job.Status)}
 	}
 	// Stop the transfer a little before the invocation's deadline: a
 	// function killed mid-upload cannot abort its multipart upload, one that
@@ -179,20 +152,20 @@ func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
 	rep, err := s.API.ExportFile(ctx, job.JobID)
 	if err != nil {
 		s.Log.ErrorContext(ctx, "report not available", "jobId", job.JobID, "error", err.Error())
-		return Output{}, LambdaError(err)
+		return request.ExportOutput{}, failure.ForLambda(err)
 	}
 	defer rep.Body.Close()
 	body, err := zipStream(rep.Body)
 	if err != nil {
 		s.Log.ErrorContext(ctx, "report is not a ZIP", "jobId", job.JobID, "error", err.Error())
-		return Output{}, LambdaError(err)
+		return request.ExportOutput{}, failure.ForLambda(err)
 	}
 	// Verified while it streams: a short or corrupt report fails the read
 	// that would have ended it, so the upload is aborted, never completed.
 	verified := verifyReport(body, rep.ContentLength)
 	defer verified.Close()
 	q := job.Request
-	key := ObjectKey(s.Prefix, q)
+	key := request.ObjectKey(s.Prefix, q)
 	res, err := s.Store.Put(ctx, storage.Object{
 		Key:         key,
 		ContentType: "application/zip",
@@ -206,20 +179,20 @@ func (s *Storer) Handle(ctx context.Context, job Job) (Output, error) {
 	}, verified)
 	if err != nil {
 		msg := "report not stored"
-		if errors.As(err, new(*CorruptReportError)) {
+		if errors.As(err, new(*failure.CorruptReportError)) {
 			msg = "report is not a valid ZIP archive; nothing stored"
 		}
 		// A StorageError names the object key, which holds the email; the
 		// runtime logs the returned error too. Both say whose report it
 		// was by reference only.
 		err = withoutEmail(err, key, q.Email)
-		s.Log.ErrorContext(ctx, msg, "user", UserRef(q.Email), "jobId", job.JobID, "error", err.Error())
-		return Output{}, LambdaError(err)
+		s.Log.ErrorContext(ctx, msg, "user", request.UserRef(q.Email), "jobId", job.JobID, "error", err.Error())
+		return request.ExportOutput{}, failure.ForLambda(err)
 	}
 	// The key holds the email, so it is logged at debug level only.
-	s.Log.InfoContext(ctx, "report stored", "user", UserRef(q.Email), "jobId", job.JobID, "bucket", res.Bucket, "bytes", res.Bytes)
+	s.Log.InfoContext(ctx, "report stored", "user", request.UserRef(q.Email), "jobId", job.JobID, "bucket", res.Bucket, "bytes", res.Bytes)
 	s.Log.DebugContext(ctx, "report location", "key", key)
-	return Output{
+	return request.ExportOutput{
 		Bucket:      res.Bucket,
 		Key:         res.Key,
 		JobID:       job.JobID,
@@ -242,10 +215,10 @@ func zipStream(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {
-		return nil, &avepoint.TransientError{Reason: "report download failed before the first bytes"}
+		return nil, &failure.TransientError{Reason: "report download failed before the first bytes"}
 	}
 	if !bytes.Equal(head, []byte("PK\x03\x04")) && !bytes.Equal(head, []byte("PK\x05\x06")) {
-		return nil, &CorruptReportError{Reason: fmt.Sprintf("report does not start with a ZIP signature (first bytes %q)", head)}
+		return nil, &failure.CorruptReportError{Reason: fmt.Sprintf("report does not start with a ZIP signature (first bytes %q)", head)}
 	}
 	return br, nil
 }

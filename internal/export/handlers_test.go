@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -50,6 +52,8 @@ func (f *fakeStore) Put(_ context.Context, o storage.Object, r io.Reader) (stora
 
 var quiet = slog.New(slog.DiscardHandler)
 
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
 func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // errorName is what Step Functions will see: the error's type name.
@@ -65,7 +69,7 @@ func TestStarter(t *testing.T) {
 	t.Run("starts the export with the normalized query", func(t *testing.T) {
 		var got avepoint.ExportRequest
 		api := &fakeAPI{start: func(r avepoint.ExportRequest) (string, error) { got = r; return "67890", nil }}
-		s := &Starter{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		s := &Starter{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
 		job, err := s.Handle(context.Background(), json.RawMessage(`{"email":"Bob@Contoso.com","startTime":"2026-11-01T00:00:00","eventTypes":["B","A"]}`))
 		if err != nil {
 			t.Fatal(err)
@@ -79,7 +83,7 @@ func TestStarter(t *testing.T) {
 	})
 	t.Run("bad input never reaches AvePoint", func(t *testing.T) {
 		api := &fakeAPI{}
-		s := &Starter{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		s := &Starter{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
 		_, err := s.Handle(context.Background(), json.RawMessage(`{"email":"nope"}`))
 		if errorName(err) != "ValidationError" || api.calls != 0 {
 			t.Fatalf("err %v (%s), calls %d", err, errorName(err), api.calls)
@@ -87,9 +91,9 @@ func TestStarter(t *testing.T) {
 	})
 	t.Run("AvePoint errors come back unwrapped", func(t *testing.T) {
 		api := &fakeAPI{start: func(avepoint.ExportRequest) (string, error) {
-			return "", &avepoint.NotFoundError{Reason: "user not found"}
+			return "", &failure.NotFoundError{Reason: "user not found"}
 		}}
-		s := &Starter{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		s := &Starter{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
 		_, err := s.Handle(context.Background(), json.RawMessage(`{"email":"a@b.co"}`))
 		if errorName(err) != "NotFoundError" {
 			t.Fatalf("got %v (%s)", err, errorName(err))
@@ -99,26 +103,26 @@ func TestStarter(t *testing.T) {
 
 func TestChecker(t *testing.T) {
 	started := testNow.Add(-10 * time.Minute)
-	base := Job{Request: Query{Email: "a@b.co", FinishTime: "2026-11-25T11:50:00"}, JobID: "7", StartedAt: started, Status: "running"}
+	base := request.Job{Request: request.Query{Email: "a@b.co", FinishTime: "2026-11-25T11:50:00"}, JobID: "7", StartedAt: started, Status: "running"}
 	tests := []struct {
 		name     string
 		status   avepoint.JobStatus
 		err      error
 		deadline time.Duration
 		wantErr  string
-		want     Job
+		want     request.Job
 	}{
 		{name: "running job waits 9% of its age", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning},
-			want: Job{Status: "running", JobStatus: 1, Polls: 1, WaitSeconds: 54}},
+			want: request.Job{Status: "running", JobStatus: 1, Polls: 1, WaitSeconds: 54}},
 		{name: "finished", status: avepoint.JobStatus{Code: 2, State: avepoint.JobFinished},
-			want: Job{Status: "finished", JobStatus: 2, Polls: 1}},
+			want: request.Job{Status: "finished", JobStatus: 2, Polls: 1}},
 		{name: "success with exception is finished", status: avepoint.JobStatus{Code: 4, State: avepoint.JobFinished, WithException: true, Message: "partial"},
-			want: Job{Status: "finished", JobStatus: 4, Polls: 1, Message: "partial"}},
+			want: request.Job{Status: "finished", JobStatus: 4, Polls: 1, Message: "partial"}},
 		{name: "failed job", status: avepoint.JobStatus{Code: 3, State: avepoint.JobFailed, Message: "quota"}, wantErr: "JobFailedError"},
 		{name: "stopped job", status: avepoint.JobStatus{Code: 6, State: avepoint.JobFailed}, wantErr: "JobFailedError"},
 		{name: "past the deadline", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning}, deadline: 5 * time.Minute, wantErr: "JobDeadlineExceededError"},
-		{name: "transient error passes through", err: &avepoint.TransientError{Status: 503, Reason: "x"}, wantErr: "TransientError"},
-		{name: "unknown status", err: &avepoint.ProtocolError{Reason: "unknown jobStatus 9"}, wantErr: "ProtocolError"},
+		{name: "transient error passes through", err: &failure.TransientError{Status: 503, Reason: "x"}, wantErr: "TransientError"},
+		{name: "unknown status", err: &failure.ProtocolError{Reason: "unknown jobStatus 9"}, wantErr: "ProtocolError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +132,7 @@ func TestChecker(t *testing.T) {
 				}
 				return tt.status, tt.err
 			}}
-			p := DefaultWaitPolicy
+			p := request.DefaultWaitPolicy
 			if tt.deadline > 0 {
 				p.Deadline = tt.deadline
 			}
@@ -152,7 +156,7 @@ func TestChecker(t *testing.T) {
 		api := &fakeAPI{status: func(string) (avepoint.JobStatus, error) {
 			return avepoint.JobStatus{Code: 3, State: avepoint.JobFailed, Message: "export quota exceeded"}, nil
 		}}
-		c := &Checker{API: api, Policy: DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+		c := &Checker{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
 		_, err := c.Handle(context.Background(), base)
 		if err == nil || !strings.Contains(err.Error(), "export quota exceeded") || !strings.Contains(err.Error(), "jobStatus 3") {
 			t.Fatalf("err = %v", err)
@@ -160,8 +164,8 @@ func TestChecker(t *testing.T) {
 	})
 }
 
-func finishedJob() Job {
-	return Job{Request: Query{Email: "a@b.co", StartTime: "2026-11-01T00:00:00", FinishTime: "2026-11-02T00:00:00", EventTypes: []string{"FileAccessed"}},
+func finishedJob() request.Job {
+	return request.Job{Request: request.Query{Email: "a@b.co", StartTime: "2026-11-01T00:00:00", FinishTime: "2026-11-02T00:00:00", EventTypes: []string{"FileAccessed"}},
 		JobID: "9", StartedAt: testNow, Status: "finished"}
 }
 
@@ -216,9 +220,9 @@ func TestStorer(t *testing.T) {
 		st := &fakeStore{put: func(o storage.Object, r io.Reader) (storage.Result, error) {
 			_, err := io.ReadAll(r)
 			// The real Store wraps the body's error (StorageError.Unwrap).
-			return storage.Result{}, errors.Join(&storage.StorageError{Op: storage.OpRead, Bucket: "b", Key: o.Key, Reason: "upload aborted"}, err)
+			return storage.Result{}, errors.Join(&failure.StorageError{Op: failure.OpRead, Bucket: "b", Key: o.Key, Reason: "upload aborted"}, err)
 		}}
-		body := io.MultiReader(bytes.NewReader(zipBytes), errReader{&avepoint.TransientError{Reason: "connection reset"}})
+		body := io.MultiReader(bytes.NewReader(zipBytes), errReader{&failure.TransientError{Reason: "connection reset"}})
 		api := &fakeAPI{file: func(string) (*avepoint.Report, error) { return report(body, 1000), nil }}
 		s := &Storer{API: api, Store: st, Prefix: "r", Log: quiet, Now: fixedNow(testNow)}
 		_, err := s.Handle(context.Background(), finishedJob())
@@ -245,13 +249,13 @@ func TestLambdaErrorUnwrapsToTheVocabulary(t *testing.T) {
 		err  error
 		want string
 	}{
-		{errors.Join(errors.New("context"), &avepoint.AuthError{Reason: "x"}), "AuthError"},
-		{&JobDeadlineExceededError{JobID: "1"}, "JobDeadlineExceededError"},
+		{errors.Join(errors.New("context"), &failure.AuthError{Reason: "x"}), "AuthError"},
+		{&failure.JobDeadlineExceededError{JobID: "1"}, "JobDeadlineExceededError"},
 		{errors.New("boom"), "InternalError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			if got := errorName(LambdaError(tt.err)); got != tt.want {
+			if got := errorName(failure.ForLambda(tt.err)); got != tt.want {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
 		})

@@ -6,15 +6,15 @@ import (
 	"io"
 	"strings"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/zipcheck"
 )
 
 // verifiedReport is the report on its way to S3. It fails the read that
 // would have ended the stream when the report is shorter or longer than
 // AvePoint announced (TransientError: download it again) or is not a
-// valid ZIP archive (CorruptReportError: AvePoint built a broken report).
+// valid ZIP archive (failure.CorruptReportError: AvePoint built a broken report).
 // Either way the upload sees an error instead of EOF and aborts, so a
 // damaged report never becomes an object. The archive is checked as it
 // streams (zipcheck): memory stays at a few buffers whatever its size.
@@ -30,7 +30,7 @@ func (v *verifiedReport) Read(p []byte) (int, error) {
 	n, err := v.zr.Read(p)
 	var ze *zipcheck.Error
 	if errors.As(err, &ze) {
-		return n, &CorruptReportError{Reason: ze.Error()}
+		return n, &failure.CorruptReportError{Reason: ze.Error()}
 	}
 	return n, err
 }
@@ -53,22 +53,22 @@ func (l *lengthChecked) Read(p []byte) (int, error) {
 	switch {
 	case l.want < 0:
 	case l.n > l.want:
-		return n, &avepoint.TransientError{Reason: fmt.Sprintf("report runs past the %d bytes AvePoint announced", l.want)}
+		return n, &failure.TransientError{Reason: fmt.Sprintf("report runs past the %d bytes AvePoint announced", l.want)}
 	case err == io.EOF && l.n != l.want:
-		return n, &avepoint.TransientError{Reason: fmt.Sprintf("report ended after %d of the %d bytes AvePoint announced", l.n, l.want)}
+		return n, &failure.TransientError{Reason: fmt.Sprintf("report ended after %d of the %d bytes AvePoint announced", l.n, l.want)}
 	}
 	return n, err
 }
 
 // withoutEmail returns err with the object key's user segment (the email)
-// replaced by its UserRef, when err is a StorageError naming key. Its
+// replaced by its request.UserRef, when err is a StorageError naming key. Its
 // message becomes the Step Functions Cause and a runtime log line.
 func withoutEmail(err error, key, email string) error {
-	se, ok := err.(*storage.StorageError) // as Store.Put returns it
+	se, ok := err.(*failure.StorageError) // as Store.Put returns it
 	if !ok || se.Key != key {
 		return err
 	}
-	safe := strings.Replace(key, "user="+KeyEscape(email), "user="+UserRef(email), 1)
+	safe := strings.Replace(key, "user="+request.KeyEscape(email), "user="+request.UserRef(email), 1)
 	cp := *se // keeps the cause for Unwrap
 	cp.Key = safe
 	cp.Reason = strings.ReplaceAll(cp.Reason, key, safe)

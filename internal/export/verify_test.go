@@ -22,6 +22,8 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -224,7 +226,7 @@ func TestStorerKeepsTheKeyOutOfItsLogs(t *testing.T) {
 	var logs bytes.Buffer
 	st := &fakeStore{put: func(o storage.Object, r io.Reader) (storage.Result, error) {
 		_, _ = io.Copy(io.Discard, r)
-		return storage.Result{}, &storage.StorageError{Op: storage.OpPut, Bucket: "b", Key: o.Key, Reason: "S3 said no"}
+		return storage.Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: "b", Key: o.Key, Reason: "S3 said no"}
 	}}
 	body := reportZIP(t, 0)
 	api := &fakeAPI{file: func(string) (*avepoint.Report, error) { return report(bytes.NewReader(body), int64(len(body))), nil }}
@@ -237,7 +239,7 @@ func TestStorerKeepsTheKeyOutOfItsLogs(t *testing.T) {
 		t.Fatalf("log: %s", logs.String())
 	}
 	// The returned error (Cause, and the runtime's log line) too.
-	if strings.Contains(err.Error(), "a@b.co") || !strings.Contains(err.Error(), "user="+UserRef("a@b.co")) {
+	if strings.Contains(err.Error(), "a@b.co") || !strings.Contains(err.Error(), "user="+request.UserRef("a@b.co")) {
 		t.Fatalf("error %q", err)
 	}
 }

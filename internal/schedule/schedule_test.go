@@ -3,6 +3,7 @@ package schedule
 import (
 	"testing"
 	"time"
+
 	// The tests must not depend on the host's zoneinfo (the Lambda runtime
 	// has none either).
 	_ "time/tzdata"

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 const (
@@ -83,9 +84,9 @@ func New(client SecretsAPI, secretID string, ttl time.Duration, now func() time.
 // each stops waiting when its own ctx ends. Failures are not cached: the
 // next call fetches again.
 //
-// Errors are *avepoint.AuthError when the secret cannot yield usable
+// Errors are *failure.AuthError when the secret cannot yield usable
 // credentials (missing, access denied, not the documented JSON) and
-// *avepoint.TransientError when fetching it failed in a way worth retrying
+// *failure.TransientError when fetching it failed in a way worth retrying
 // (throttling, Secrets Manager or network trouble, ctx ended). Neither
 // ever contains secret material.
 func (p *Provider) Credentials(ctx context.Context) (avepoint.Credentials, error) {
@@ -113,7 +114,7 @@ func (p *Provider) Credentials(ctx context.Context) (avepoint.Credentials, error
 	case <-f.done:
 		return f.creds, f.err
 	case <-ctx.Done():
-		return avepoint.Credentials{}, &avepoint.TransientError{
+		return avepoint.Credentials{}, &failure.TransientError{
 			Reason: fmt.Sprintf("waiting for secret %s: %v", p.secretID, context.Cause(ctx)),
 		}
 	}
@@ -182,7 +183,7 @@ func (p *Provider) parse(raw []byte) (avepoint.Credentials, error) {
 		}
 	}
 	if err := c.Validate(); err != nil {
-		var ae *avepoint.AuthError
+		var ae *failure.AuthError
 		if errors.As(err, &ae) {
 			return avepoint.Credentials{}, p.authError(ae.Reason)
 		}
@@ -204,9 +205,9 @@ func (p *Provider) fetchError(err error) error {
 			return p.authError(fmt.Sprintf("cannot be read: %s: %s", api.ErrorCode(), api.ErrorMessage()))
 		}
 	}
-	return &avepoint.TransientError{Reason: fmt.Sprintf("fetching secret %s: %v", p.secretID, err)}
+	return &failure.TransientError{Reason: fmt.Sprintf("fetching secret %s: %v", p.secretID, err)}
 }
 
-func (p *Provider) authError(reason string) *avepoint.AuthError {
-	return &avepoint.AuthError{Reason: fmt.Sprintf("secret %s %s", p.secretID, reason)}
+func (p *Provider) authError(reason string) *failure.AuthError {
+	return &failure.AuthError{Reason: fmt.Sprintf("secret %s %s", p.secretID, reason)}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -233,9 +234,9 @@ func TestCallerStopsWaitingWhenItsContextEnds(t *testing.T) {
 	}()
 	<-cc.entered
 	cancel()
-	var te *avepoint.TransientError
+	var te *failure.TransientError
 	if err := <-first; !errors.As(err, &te) {
-		t.Fatalf("cancelled caller got %v, want *avepoint.TransientError", err)
+		t.Fatalf("cancelled caller got %v, want *failure.TransientError", err)
 	}
 
 	// The fetch it started carries on for everyone else.
@@ -316,9 +317,9 @@ func TestBadSecretIsAuthErrorWithoutSecretMaterial(t *testing.T) {
 				t.Fatal(err)
 			}
 			c, err := p.Credentials(context.Background())
-			var ae *avepoint.AuthError
+			var ae *failure.AuthError
 			if !errors.As(err, &ae) {
-				t.Fatalf("err = %v (%T), want *avepoint.AuthError", err, err)
+				t.Fatalf("err = %v (%T), want *failure.AuthError", err, err)
 			}
 			if c != (avepoint.Credentials{}) {
 				t.Errorf("returned credentials %v alongside the error", c)
@@ -348,9 +349,9 @@ func TestMissingSecretIsAuthError(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = p.Credentials(context.Background())
-	var ae *avepoint.AuthError
+	var ae *failure.AuthError
 	if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "ResourceNotFoundException") {
-		t.Fatalf("err = %v, want *avepoint.AuthError naming ResourceNotFoundException", err)
+		t.Fatalf("err = %v, want *failure.AuthError naming ResourceNotFoundException", err)
 	}
 }
 
@@ -364,9 +365,9 @@ func TestUnreachableSecretsManagerIsTransient(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = p.Credentials(context.Background())
-	var te *avepoint.TransientError
+	var te *failure.TransientError
 	if !errors.As(err, &te) {
-		t.Fatalf("err = %v (%T), want *avepoint.TransientError", err, err)
+		t.Fatalf("err = %v (%T), want *failure.TransientError", err, err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	tm "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 const (
@@ -143,16 +144,16 @@ type Result struct {
 // key. Memory stays bounded whatever the body's length (see Config).
 //
 // On any failure — body read error, S3 error, ctx done — Put returns a
-// *StorageError and leaves neither the object nor an unfinished multipart
+// *failure.StorageError and leaves neither the object nor an unfinished multipart
 // upload behind (a multipart upload is aborted). Put only reads body; it
 // does not close it. Body reads are not interrupted by ctx, so a body that
 // can block should honour ctx itself (an HTTP response body does).
 func (s *Store) Put(ctx context.Context, obj Object, body io.Reader) (Result, error) {
 	if obj.Key == "" {
-		return Result{}, &StorageError{Op: OpPut, Bucket: s.bucket, Reason: "object key is empty"}
+		return Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: s.bucket, Reason: "object key is empty"}
 	}
 	if body == nil {
-		return Result{}, &StorageError{Op: OpPut, Bucket: s.bucket, Key: obj.Key, Reason: "body is nil"}
+		return Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: s.bucket, Key: obj.Key, Reason: "body is nil"}
 	}
 	hr := &hashingReader{r: body, h: sha256.New()}
 	in := &tm.UploadObjectInput{
@@ -189,19 +190,19 @@ func (s *Store) Put(ctx context.Context, obj Object, body io.Reader) (Result, er
 
 // uploadError classifies err by its root cause: the body, the caller's
 // context, or S3.
-func (s *Store) uploadError(ctx context.Context, key string, hr *hashingReader, rec *uploadOnly, err error) *StorageError {
-	e := &StorageError{Bucket: s.bucket, Key: key, err: err}
+func (s *Store) uploadError(ctx context.Context, key string, hr *hashingReader, rec *uploadOnly, err error) *failure.StorageError {
+	e := &failure.StorageError{Bucket: s.bucket, Key: key, Err: err}
 	switch {
 	case hr.err != nil:
 		// The body's own error, not the manager's wrapping, so that callers
-		// can still find e.g. an *avepoint.TransientError with errors.As.
-		e.Op, e.err = OpRead, hr.err
+		// can still find e.g. an *failure.TransientError with errors.As.
+		e.Op, e.Err = failure.OpRead, hr.err
 		e.Reason = fmt.Sprintf("reading the body after %d bytes: %v", hr.n, hr.err)
 	case ctx.Err() != nil:
-		e.Op, e.err = OpPut, ctx.Err()
+		e.Op, e.Err = failure.OpPut, ctx.Err()
 		e.Reason = fmt.Sprintf("upload stopped after %d bytes: %v", hr.n, context.Cause(ctx))
 	default:
-		e.Op = OpPut
+		e.Op = failure.OpPut
 		e.Reason = err.Error()
 	}
 	if rec.abortErr != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -222,7 +222,7 @@ func TestPutFailureLeavesNothing(t *testing.T) {
 	c := m.S3Client(t)
 	bucket := newBucket(t, c)
 	// The body error a report download returns when AvePoint cuts it short.
-	cut := &avepoint.TransientError{Reason: "report stream ended early"}
+	cut := &failure.TransientError{Reason: "report stream ended early"}
 
 	tests := []struct {
 		name      string
@@ -234,18 +234,18 @@ func TestPutFailureLeavesNothing(t *testing.T) {
 		{
 			name:   "body error in first part",
 			body:   func(context.CancelFunc) io.Reader { return &failAfter{r: payload(1, 2*mib), err: cut} },
-			wantOp: OpRead,
+			wantOp: failure.OpRead,
 			wantCause: func(err error) bool {
-				var te *avepoint.TransientError
+				var te *failure.TransientError
 				return errors.As(err, &te)
 			},
 		},
 		{
 			name:   "body error half-way through multipart",
 			body:   func(context.CancelFunc) io.Reader { return &failAfter{r: payload(2, 12*mib), err: cut} },
-			wantOp: OpRead,
+			wantOp: failure.OpRead,
 			wantCause: func(err error) bool {
-				var te *avepoint.TransientError
+				var te *failure.TransientError
 				return errors.As(err, &te)
 			},
 		},
@@ -254,14 +254,14 @@ func TestPutFailureLeavesNothing(t *testing.T) {
 			body: func(cancel context.CancelFunc) io.Reader {
 				return &cancelAfter{r: payload(3, 30*mib), n: 12 * mib, cancel: cancel}
 			},
-			wantOp:    OpPut,
+			wantOp:    failure.OpPut,
 			wantCause: func(err error) bool { return errors.Is(err, context.Canceled) },
 		},
 		{
 			name:      "S3 error on third part",
 			body:      func(context.CancelFunc) io.Reader { return payload(4, 20*mib) },
 			failPart:  3,
-			wantOp:    OpPut,
+			wantOp:    failure.OpPut,
 			wantCause: func(err error) bool { return strings.Contains(err.Error(), "injected UploadPart failure") },
 		},
 	}
@@ -277,12 +277,12 @@ func TestPutFailureLeavesNothing(t *testing.T) {
 			key := fmt.Sprintf("failed/%d", i)
 
 			_, err = st.Put(ctx, Object{Key: key}, tc.body(cancel))
-			var se *StorageError
+			var se *failure.StorageError
 			if !errors.As(err, &se) {
-				t.Fatalf("Put error = %v (%T), want *StorageError", err, err)
+				t.Fatalf("Put error = %v (%T), want *failure.StorageError", err, err)
 			}
 			if se.Op != tc.wantOp || se.Bucket != bucket || se.Key != key || se.Reason == "" {
-				t.Errorf("StorageError = %+v, want op %s bucket %s key %s and a reason", se, tc.wantOp, bucket, key)
+				t.Errorf("failure.StorageError = %+v, want op %s bucket %s key %s and a reason", se, tc.wantOp, bucket, key)
 			}
 			if !tc.wantCause(err) {
 				t.Errorf("error %v does not carry the expected cause", err)
@@ -304,9 +304,9 @@ func TestPutReportsFailedAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = st.Put(context.Background(), Object{Key: "k"}, payload(6, 11*mib))
-	var se *StorageError
-	if !errors.As(err, &se) || se.Op != OpPut {
-		t.Fatalf("err = %v, want *StorageError op %s", err, OpPut)
+	var se *failure.StorageError
+	if !errors.As(err, &se) || se.Op != failure.OpPut {
+		t.Fatalf("err = %v, want *failure.StorageError op %s", err, failure.OpPut)
 	}
 	ups, lerr := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	if lerr != nil || len(ups.Uploads) != 1 {
@@ -367,9 +367,9 @@ func TestPutErrorsNeverCarryCredentials(t *testing.T) {
 	}
 	for _, size := range []int64{10, 9 * mib} {
 		_, err = st.Put(context.Background(), Object{Key: "k"}, payload(5, size))
-		var se *StorageError
-		if !errors.As(err, &se) || se.Op != OpPut {
-			t.Fatalf("size %d: err = %v, want *StorageError op %s", size, err, OpPut)
+		var se *failure.StorageError
+		if !errors.As(err, &se) || se.Op != failure.OpPut {
+			t.Fatalf("size %d: err = %v, want *failure.StorageError op %s", size, err, failure.OpPut)
 		}
 		if !strings.Contains(err.Error(), "NoSuchBucket") {
 			t.Errorf("size %d: error %q does not say what S3 answered", size, err)
@@ -423,9 +423,9 @@ func TestPutRejectsEmptyKeyAndNilBody(t *testing.T) {
 		body io.Reader
 	}{{Object{}, bytes.NewReader(nil)}, {Object{Key: "k"}, nil}} {
 		_, err := st.Put(context.Background(), tc.obj, tc.body)
-		var se *StorageError
+		var se *failure.StorageError
 		if !errors.As(err, &se) {
-			t.Errorf("Put(%+v) err = %v, want *StorageError", tc.obj, err)
+			t.Errorf("Put(%+v) err = %v, want *failure.StorageError", tc.obj, err)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/insights-export/insights-export/bench/polling"
 	"github.com/insights-export/insights-export/devstack"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 var jobDurations = []time.Duration{time.Minute, 10 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour}
@@ -38,7 +38,7 @@ type policyCase struct {
 
 func runPolling(ctx context.Context, r *report) error {
 	began := time.Now()
-	cur := export.DefaultWaitPolicy
+	cur := request.DefaultWaitPolicy
 	// A 24-hour job outlives the default 6-hour deadline; the cost table
 	// lifts it so every row describes a finished export.
 	cur.Deadline = 25 * time.Hour
@@ -58,7 +58,7 @@ func runPolling(ctx context.Context, r *report) error {
 
 	p("**Counting.** The loop of `statemachine/export.asl.json` is StartExport (Task) → [WaitForJob (Wait) → CheckJob (Task) → IsJobFinished (Choice)] × polls → StoreReport (Task) → Done (Succeed). A billed state transition is a state entered (retries count too), so one export costs **3 × polls + 3** transitions. History events per state in a Standard workflow: a Task with a Lambda ARN resource 5 (TaskStateEntered, LambdaFunctionScheduled, LambdaFunctionStarted, LambdaFunctionSucceeded, TaskStateExited), Wait 2 and Choice 2 (…StateEntered/…StateExited), Succeed 2, plus ExecutionStarted and ExecutionSucceeded: **9 × polls + 14** events. Sources: [HistoryEvent types](https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html); price [$0.025 per 1,000 state transitions](https://aws.amazon.com/step-functions/pricing/) (Standard, us-east-1; free tier ignored); history quota [25,000 events per execution](https://docs.aws.amazon.com/step-functions/latest/dg/limits.html).")
 	p("")
-	p("**Detection delay** runs from the job's end to the CheckJob that reads it finished. *Actual* is for a job of exactly the row's duration; *worst* is for any job ending in the same poll interval (it ends just after poll k−1 and is seen at poll k: delay = t(k) − t(k−1), relative to its age t(k−1)) — the figure judged against the ≤ 10 %% target. Model: `bench/polling.Simulate`, which runs `export.WaitPolicy.Next` exactly as the check function does (age = wall clock − startedAt) with %s of latency per poll cycle; the 24-hour rows lift JOB_DEADLINE_SECONDS (default 6 h) to 25 h.", modelLatency)
+	p("**Detection delay** runs from the job's end to the CheckJob that reads it finished. *Actual* is for a job of exactly the row's duration; *worst* is for any job ending in the same poll interval (it ends just after poll k−1 and is seen at poll k: delay = t(k) − t(k−1), relative to its age t(k−1)) — the figure judged against the ≤ 10 %% target. Model: `bench/polling.Simulate`, which runs `request.WaitPolicy.Next` exactly as the check function does (age = wall clock − startedAt) with %s of latency per poll cycle; the 24-hour rows lift JOB_DEADLINE_SECONDS (default 6 h) to 25 h.", modelLatency)
 	p("")
 	p("| policy | job | polls | transitions | history events | cost | actual delay | worst delay (÷ age) |")
 	p("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -205,8 +205,8 @@ func realRuns(ctx context.Context, r *report) ([]polling.RealResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	def := export.DefaultWaitPolicy
-	scaled := export.WaitPolicy{Min: time.Second, Max: 3 * time.Second, AgeFactor: 0.1, Deadline: time.Hour}
+	def := request.DefaultWaitPolicy
+	scaled := request.WaitPolicy{Min: time.Second, Max: 3 * time.Second, AgeFactor: 0.1, Deadline: time.Hour}
 	runs := []polling.RealRun{
 		{Name: "default policy", JobDuration: time.Minute, Policy: def, Deadline: def.Deadline},
 		{Name: "fixed 10 s poller", JobDuration: time.Minute, Policy: polling.Fixed(10 * time.Second), Deadline: def.Deadline,

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/app"
+	"github.com/insights-export/insights-export/internal/request"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/export"
@@ -126,8 +127,8 @@ func realMain() int {
 	return 0
 }
 
-func readJob() (export.Job, error) {
-	var job export.Job
+func readJob() (request.Job, error) {
+	var job request.Job
 	err := json.NewDecoder(os.Stdin).Decode(&job)
 	return job, err
 }

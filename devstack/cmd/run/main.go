@@ -29,7 +29,7 @@ import (
 	"github.com/insights-export/insights-export/devstack"
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/avesim"
-	"github.com/insights-export/insights-export/internal/batch"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 type stringList []string
@@ -177,16 +177,16 @@ func runBatch(ctx context.Context, st *devstack.Stack, input json.RawMessage, wa
 	if exec.Status != devstack.StatusSucceeded {
 		return fmt.Errorf("execution %s: %s: %s", exec.Status, exec.Error, exec.Cause)
 	}
-	var out batch.Output
+	var out request.BatchOutput
 	if err := json.Unmarshal(exec.Output, &out); err != nil {
 		return fmt.Errorf("execution output: %w", err)
 	}
 	fmt.Println()
 	for _, r := range out.Results {
 		switch r.Status {
-		case batch.StatusSucceeded:
+		case request.StatusSucceeded:
 			fmt.Printf("  %-10s %s  s3://%s/%s (%d bytes)\n", r.Status, r.Email, r.Bucket, r.Key, r.Bytes)
-		case batch.StatusFailed:
+		case request.StatusFailed:
 			fmt.Printf("  %-10s %s  %s: %s\n", r.Status, r.Email, r.Error, r.Message)
 		default:
 			fmt.Printf("  %-10s %s  (mark %s)\n", r.Status, r.Email, r.Watermark)

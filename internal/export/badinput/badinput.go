@@ -1,7 +1,7 @@
 // Package badinput is the shared table of malformed requests: execution
 // inputs of the export state machine, and the batch input / HTTP API body
 // (which adds "emails"). Every case must be refused with an
-// *avepoint.ValidationError naming the field, before anything reaches
+// *failure.ValidationError naming the field, before anything reaches
 // AvePoint.
 //
 // EXTENSION POINT for the HTTP API (functions/api, internal/api): import
@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // Case is one malformed request.
@@ -24,12 +24,12 @@ type Case struct {
 	Name string
 	// Body is the raw request: an execution input, or an HTTP API body.
 	Body []byte
-	// Execution: export.ParseRequest (the single-user execution input)
+	// Execution: request.ParseRequest (the single-user execution input)
 	// must refuse Body with a ValidationError whose Field is Field
 	// ("" = the input as a whole: not JSON, not an object, too large).
 	Execution bool
 	Field     string
-	// Batch: the batch input / HTTP API body (export.ParseBatch) must
+	// Batch: the batch input / HTTP API body (request.ParseBatch) must
 	// refuse Body too, naming BatchField.
 	Batch      bool
 	BatchField string
@@ -61,9 +61,9 @@ func e2e(c Case) Case { c.E2E = true; return c }
 
 // Cases returns the table, built fresh on each call (callers may modify it).
 func Cases() []Case {
-	long := strings.Repeat("a", export.MaxEmailLen) + "@contoso.com"
-	manyTypes := `["` + strings.TrimSuffix(strings.Repeat(`A","`, export.MaxEventTypes+1), `","`) + `"]`
-	tooMany := make([]string, export.MaxBatchUsers+1)
+	long := strings.Repeat("a", request.MaxEmailLen) + "@contoso.com"
+	manyTypes := `["` + strings.TrimSuffix(strings.Repeat(`A","`, request.MaxEventTypes+1), `","`) + `"]`
+	tooMany := make([]string, request.MaxBatchUsers+1)
 	for i := range tooMany {
 		tooMany[i] = fmt.Sprintf("user%d@contoso.com", i)
 	}
@@ -130,7 +130,7 @@ func Cases() []Case {
 		e2e(both("event type path trick", `{"email":"a@contoso.com","eventTypes":["../x"]}`, "eventTypes[0]")),
 		both("event type query injection", `{"email":"a@contoso.com","eventTypes":["A&eventTypes=B"]}`, "eventTypes[0]"),
 		both("second event type invalid", `{"email":"a@contoso.com","eventTypes":["FileAccessed","bad name"]}`, "eventTypes[1]"),
-		both("event type overlong", `{"email":"a@contoso.com","eventTypes":["`+strings.Repeat("A", export.MaxEventType+1)+`"]}`, "eventTypes[0]"),
+		both("event type overlong", `{"email":"a@contoso.com","eventTypes":["`+strings.Repeat("A", request.MaxEventType+1)+`"]}`, "eventTypes[0]"),
 		both("too many event types", `{"email":"a@contoso.com","eventTypes":`+manyTypes+`}`, "eventTypes"),
 		both("event types not a list", `{"email":"a@contoso.com","eventTypes":"FileAccessed"}`, "eventTypes"),
 		both("event type not a string", `{"email":"a@contoso.com","eventTypes":[1]}`, "eventTypes"),
@@ -148,10 +148,10 @@ func Cases() []Case {
 		both("not JSON: truncated", `{"email":"a@contoso.com"`, ""),
 		both("not JSON: byte order mark", "\xef\xbb\xbf{\"email\":\"a@contoso.com\"}", ""),
 		both("not JSON: comment", `{"email":"a@contoso.com" /* me */}`, ""),
-		e2e(single("oversized execution input", `{"email":"a@contoso.com","startTime":"`+strings.Repeat("x", export.MaxInputBytes)+`"}`, "")),
+		e2e(single("oversized execution input", `{"email":"a@contoso.com","startTime":"`+strings.Repeat("x", request.MaxInputBytes)+`"}`, "")),
 
 		// --- batch input / HTTP API body only
-		{Name: "oversized batch body", Body: []byte(`{"email":"a@contoso.com","startTime":"` + strings.Repeat("x", export.MaxBatchInputBytes) + `"}`),
+		{Name: "oversized batch body", Body: []byte(`{"email":"a@contoso.com","startTime":"` + strings.Repeat("x", request.MaxBatchInputBytes) + `"}`),
 			Batch: true, BatchField: ""},
 		{Name: "too many users", Body: tooManyBody, Batch: true, BatchField: "emails"},
 		{Name: "duplicate users", Body: []byte(`{"emails":["a@contoso.com","b@contoso.com","A@Contoso.com"]}`), Batch: true, BatchField: "emails[2]"},

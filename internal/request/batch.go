@@ -1,7 +1,8 @@
-package export
+package request
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/schedule"
 )
 
@@ -90,7 +91,7 @@ type Window struct {
 // names the field (emails[3], window.timeZone, …).
 func ParseBatch(raw []byte, now time.Time) (Batch, error) {
 	if len(raw) > MaxBatchInputBytes {
-		return Batch{}, &avepoint.ValidationError{Reason: fmt.Sprintf("input is %d bytes; at most %d", len(raw), MaxBatchInputBytes)}
+		return Batch{}, &failure.ValidationError{Reason: fmt.Sprintf("input is %d bytes; at most %d", len(raw), MaxBatchInputBytes)}
 	}
 	var req BatchRequest
 	if err := decodeStrict(raw, &req, batchFields); err != nil {
@@ -106,7 +107,7 @@ func decodeStrict(raw []byte, into any, allowed string) error {
 		return decodeError(err, allowed)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &avepoint.ValidationError{Reason: "input must be one JSON object with nothing after it"}
+		return &failure.ValidationError{Reason: "input must be one JSON object with nothing after it"}
 	}
 	return nil
 }
@@ -116,7 +117,7 @@ func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 	var b Batch
 	switch {
 	case r.Email != "" && r.Emails != nil:
-		return Batch{}, &avepoint.ValidationError{Field: "emails", Reason: "give email (one user) or emails (a list), not both"}
+		return Batch{}, &failure.ValidationError{Field: "emails", Reason: "give email (one user) or emails (a list), not both"}
 	case r.Email != "":
 		email, err := ValidateEmail(r.Email)
 		if err != nil {
@@ -124,7 +125,7 @@ func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 		}
 		b.Email = email
 	case r.Emails == nil:
-		return Batch{}, &avepoint.ValidationError{Field: "emails", Reason: "is required (or email for one user)"}
+		return Batch{}, &failure.ValidationError{Field: "emails", Reason: "is required (or email for one user)"}
 	default:
 		emails, err := validateEmails(r.Emails)
 		if err != nil {
@@ -144,7 +145,7 @@ func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 		return b, nil
 	}
 	if r.StartTime != "" || r.FinishTime != "" {
-		return Batch{}, &avepoint.ValidationError{Field: "window", Reason: "cannot be combined with startTime or finishTime"}
+		return Batch{}, &failure.ValidationError{Field: "window", Reason: "cannot be combined with startTime or finishTime"}
 	}
 	var err error
 	if b.EventTypes, err = validateEventTypes(r.EventTypes); err != nil {
@@ -152,7 +153,7 @@ func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 	}
 	var wr WindowRequest
 	if err := decodeStrict(r.Window, &wr, windowFields); err != nil {
-		var ve *avepoint.ValidationError
+		var ve *failure.ValidationError
 		if errors.As(err, &ve) {
 			ve.Field = strings.TrimSuffix("window."+ve.Field, ".")
 		}
@@ -168,7 +169,7 @@ func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 		// is refused now, not per user later.
 		start, finish := b.Fixed()
 		if _, err := (Request{Email: first, StartTime: start, FinishTime: finish}).Validate(now); err != nil {
-			var ve *avepoint.ValidationError
+			var ve *failure.ValidationError
 			if errors.As(err, &ve) {
 				ve.Field = "window"
 			}
@@ -181,9 +182,9 @@ func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 func validateEmails(in []string) ([]string, error) {
 	switch {
 	case len(in) == 0:
-		return nil, &avepoint.ValidationError{Field: "emails", Reason: "must list at least one user"}
+		return nil, &failure.ValidationError{Field: "emails", Reason: "must list at least one user"}
 	case len(in) > MaxBatchUsers:
-		return nil, &avepoint.ValidationError{Field: "emails", Reason: fmt.Sprintf("has %d entries; at most %d", len(in), MaxBatchUsers)}
+		return nil, &failure.ValidationError{Field: "emails", Reason: fmt.Sprintf("has %d entries; at most %d", len(in), MaxBatchUsers)}
 	}
 	out := make([]string, len(in))
 	seen := make(map[string]int, len(in))
@@ -191,14 +192,14 @@ func validateEmails(in []string) ([]string, error) {
 		field := fmt.Sprintf("emails[%d]", i)
 		email, err := ValidateEmail(e)
 		if err != nil {
-			var ve *avepoint.ValidationError
+			var ve *failure.ValidationError
 			if errors.As(err, &ve) {
 				ve.Field = field
 			}
 			return nil, err
 		}
 		if j, dup := seen[email]; dup {
-			return nil, &avepoint.ValidationError{Field: field, Reason: fmt.Sprintf("repeats emails[%d] (user principal names are case-insensitive)", j)}
+			return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("repeats emails[%d] (user principal names are case-insensitive)", j)}
 		}
 		seen[email] = i
 		out[i] = email
@@ -209,7 +210,7 @@ func validateEmails(in []string) ([]string, error) {
 // Validate checks a window request and pins its reference time.
 func (r WindowRequest) Validate(now time.Time) (Window, error) {
 	bad := func(field, reason string) error {
-		return &avepoint.ValidationError{Field: "window." + field, Reason: reason}
+		return &failure.ValidationError{Field: "window." + field, Reason: reason}
 	}
 	if r.Period == "" {
 		return Window{}, bad("period", "is required (hour, day, week or month)")
@@ -218,7 +219,7 @@ func (r WindowRequest) Validate(now time.Time) (Window, error) {
 	if err != nil {
 		return Window{}, bad("period", fmt.Sprintf("%s is not hour, day, week or month", quote(r.Period)))
 	}
-	w := Window{Period: p, TimeZone: orDefault(r.TimeZone, defaultWindowZone), OverlapMinutes: r.OverlapMinutes, Incremental: r.Incremental}
+	w := Window{Period: p, TimeZone: cmp.Or(r.TimeZone, defaultWindowZone), OverlapMinutes: r.OverlapMinutes, Incremental: r.Incremental}
 	if _, err := loadZone(w.TimeZone); err != nil {
 		return Window{}, bad("timeZone", fmt.Sprintf("%s is not an IANA time zone name such as Europe/Berlin", quote(w.TimeZone)))
 	}
@@ -299,6 +300,3 @@ func (b Batch) Single() (Query, bool) {
 	}
 	return Query{Email: b.Email, StartTime: b.StartTime, FinishTime: b.FinishTime, EventTypes: b.EventTypes}, true
 }
-
-// FormatTime renders an instant in AvePoint's format (UTC, seconds).
-func FormatTime(t time.Time) string { return t.UTC().Format(avepoint.TimeLayout) }

@@ -1,4 +1,4 @@
-package export_test
+package request_test
 
 import (
 	"encoding/json"
@@ -12,8 +12,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export"
 	"github.com/insights-export/insights-export/internal/export/badinput"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // FuzzParseRequest: no input panics; a refusal is always a ValidationError
@@ -37,26 +38,26 @@ func FuzzParseRequest(f *testing.F) {
 	}
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		q, err := export.ParseRequest(raw, now)
+		q, err := request.ParseRequest(raw, now)
 		if err != nil {
-			var ve *avepoint.ValidationError
+			var ve *failure.ValidationError
 			if !errors.As(err, &ve) {
-				t.Fatalf("refused with %T %v, want *avepoint.ValidationError", err, err)
+				t.Fatalf("refused with %T %v, want *failure.ValidationError", err, err)
 			}
 			if strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 				t.Fatalf("error echoes control characters: %q", err.Error())
 			}
 			return
 		}
-		if again, err := export.ValidateEmail(q.Email); err != nil || again != q.Email || strings.ToLower(q.Email) != q.Email {
+		if again, err := request.ValidateEmail(q.Email); err != nil || again != q.Email || strings.ToLower(q.Email) != q.Email {
 			t.Fatalf("email %q not normalized (%q, %v)", q.Email, again, err)
 		}
-		finish, err := time.Parse(avepoint.TimeLayout, q.FinishTime)
-		if err != nil || finish.Format(avepoint.TimeLayout) != q.FinishTime {
+		finish, err := time.Parse(request.TimeLayout, q.FinishTime)
+		if err != nil || finish.Format(request.TimeLayout) != q.FinishTime {
 			t.Fatalf("finishTime %q", q.FinishTime)
 		}
 		if q.StartTime != "" {
-			start, err := time.Parse(avepoint.TimeLayout, q.StartTime)
+			start, err := time.Parse(request.TimeLayout, q.StartTime)
 			if err != nil || !start.Before(finish) {
 				t.Fatalf("window %q..%q", q.StartTime, q.FinishTime)
 			}
@@ -69,7 +70,7 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q2, err := export.ParseRequest(b, now.Add(time.Hour))
+		q2, err := request.ParseRequest(b, now.Add(time.Hour))
 		if err != nil || !reflect.DeepEqual(q, q2) {
 			t.Fatalf("re-parsing %s gave %+v, %v; want %+v", b, q2, err, q)
 		}
@@ -79,7 +80,7 @@ func FuzzParseRequest(f *testing.F) {
 		if twice, _ := url.PathUnescape(once); twice != q.Email || strings.ContainsAny(seg, "/?#") {
 			t.Fatalf("path segment %q for %q", seg, q.Email)
 		}
-		key := export.ObjectKey("reports", q)
+		key := request.ObjectKey("reports", q)
 		if !utf8.ValidString(key) || strings.Contains(key, "..") || strings.Contains(key, "//") || len(key) > 1024 {
 			t.Fatalf("object key %q", key)
 		}

@@ -1,7 +1,7 @@
 // Package export holds the export workflow's domain: the execution input
 // and its validation, the polling wait policy, the object key layout, and
 // the handlers behind the three Lambda functions.
-package export
+package request
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // Request is the execution input, as users write it. Only Email is required.
@@ -56,7 +56,7 @@ const (
 // with a ValidationError naming the field.
 func ParseRequest(raw []byte, now time.Time) (Query, error) {
 	if len(raw) > MaxInputBytes {
-		return Query{}, &avepoint.ValidationError{Reason: fmt.Sprintf("input is %d bytes; at most %d", len(raw), MaxInputBytes)}
+		return Query{}, &failure.ValidationError{Reason: fmt.Sprintf("input is %d bytes; at most %d", len(raw), MaxInputBytes)}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -65,7 +65,7 @@ func ParseRequest(raw []byte, now time.Time) (Query, error) {
 		return Query{}, decodeError(err, "email, startTime, finishTime, eventTypes")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Query{}, &avepoint.ValidationError{Reason: "input must be one JSON object with nothing after it"}
+		return Query{}, &failure.ValidationError{Reason: "input must be one JSON object with nothing after it"}
 	}
 	return req.Validate(now)
 }
@@ -79,16 +79,16 @@ func decodeError(err error, allowed string) error {
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
-			return &avepoint.ValidationError{Reason: "input must be a JSON object"}
+			return &failure.ValidationError{Reason: "input must be a JSON object"}
 		}
-		return &avepoint.ValidationError{Field: field, Reason: "must be a " + jsonKind(typeErr.Type.Kind().String())}
+		return &failure.ValidationError{Field: field, Reason: "must be a " + jsonKind(typeErr.Type.Kind().String())}
 	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &avepoint.ValidationError{Reason: "input is not valid JSON"}
+		return &failure.ValidationError{Reason: "input is not valid JSON"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &avepoint.ValidationError{Field: name, Reason: "unknown field (allowed: " + allowed + ")"}
+		return &failure.ValidationError{Field: name, Reason: "unknown field (allowed: " + allowed + ")"}
 	}
-	return &avepoint.ValidationError{Reason: "input is not a valid request"}
+	return &failure.ValidationError{Reason: "input is not a valid request"}
 }
 
 func jsonKind(goKind string) string {
@@ -123,11 +123,11 @@ func (r Request) Validate(now time.Time) (Query, error) {
 		finish = now.UTC().Truncate(time.Second)
 	}
 	if finish.After(now.Add(clockSkew)) {
-		return Query{}, &avepoint.ValidationError{Field: "finishTime", Reason: "is in the future; activity after now cannot be exported"}
+		return Query{}, &failure.ValidationError{Field: "finishTime", Reason: "is in the future; activity after now cannot be exported"}
 	}
-	q.FinishTime = finish.Format(avepoint.TimeLayout)
+	q.FinishTime = finish.Format(TimeLayout)
 	if !start.IsZero() && !start.Before(finish) {
-		return Query{}, &avepoint.ValidationError{Field: "startTime", Reason: "must be before finishTime (" + q.FinishTime + ")"}
+		return Query{}, &failure.ValidationError{Field: "startTime", Reason: "must be before finishTime (" + q.FinishTime + ")"}
 	}
 	if q.EventTypes, err = validateEventTypes(r.EventTypes); err != nil {
 		return Query{}, err
@@ -138,32 +138,32 @@ func (r Request) Validate(now time.Time) (Query, error) {
 // parseTime accepts exactly AvePoint's yyyy-MM-ddTHH:mm:ss, read as UTC:
 // no zone suffix, no fraction, no date-only shorthand.
 func parseTime(field, v string) (time.Time, error) {
-	if len(v) != len(avepoint.TimeLayout) {
-		return time.Time{}, &avepoint.ValidationError{Field: field, Reason: fmt.Sprintf("%s is not yyyy-MM-ddTHH:mm:ss (UTC, no zone or fraction)", quote(v))}
+	if len(v) != len(TimeLayout) {
+		return time.Time{}, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%s is not yyyy-MM-ddTHH:mm:ss (UTC, no zone or fraction)", quote(v))}
 	}
-	t, err := time.Parse(avepoint.TimeLayout, v)
+	t, err := time.Parse(TimeLayout, v)
 	if err != nil {
-		return time.Time{}, &avepoint.ValidationError{Field: field, Reason: fmt.Sprintf("%s is not a valid yyyy-MM-ddTHH:mm:ss time", quote(v))}
+		return time.Time{}, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%s is not a valid yyyy-MM-ddTHH:mm:ss time", quote(v))}
 	}
 	if v < earliestWindow {
-		return time.Time{}, &avepoint.ValidationError{Field: field, Reason: "is before " + earliestWindow}
+		return time.Time{}, &failure.ValidationError{Field: field, Reason: "is before " + earliestWindow}
 	}
 	return t, nil
 }
 
 func validateEventTypes(in []string) ([]string, error) {
 	if len(in) > MaxEventTypes {
-		return nil, &avepoint.ValidationError{Field: "eventTypes", Reason: fmt.Sprintf("has %d entries; at most %d", len(in), MaxEventTypes)}
+		return nil, &failure.ValidationError{Field: "eventTypes", Reason: fmt.Sprintf("has %d entries; at most %d", len(in), MaxEventTypes)}
 	}
 	out := make([]string, 0, len(in))
 	for i, et := range in {
 		field := fmt.Sprintf("eventTypes[%d]", i)
 		if et == "" || len(et) > MaxEventType {
-			return nil, &avepoint.ValidationError{Field: field, Reason: fmt.Sprintf("must be 1 to %d letters or digits", MaxEventType)}
+			return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("must be 1 to %d letters or digits", MaxEventType)}
 		}
 		for _, c := range []byte(et) {
 			if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-				return nil, &avepoint.ValidationError{Field: field, Reason: fmt.Sprintf("%s: event type names are letters and digits only", quote(et))}
+				return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%s: event type names are letters and digits only", quote(et))}
 			}
 		}
 		out = append(out, et)
@@ -182,7 +182,7 @@ func validateEventTypes(in []string) ([]string, error) {
 // Reasons never repeat the address: they end up in logs and execution
 // history.
 func ValidateEmail(v string) (string, error) {
-	bad := func(reason string) error { return &avepoint.ValidationError{Field: "email", Reason: reason} }
+	bad := func(reason string) error { return &failure.ValidationError{Field: "email", Reason: reason} }
 	switch {
 	case v == "":
 		return "", bad("is required")
@@ -236,8 +236,8 @@ func quote(s string) string {
 // Window returns the query's bounds as times (zero start: open).
 func (q Query) Window() (start, finish time.Time) {
 	if q.StartTime != "" {
-		start, _ = time.Parse(avepoint.TimeLayout, q.StartTime)
+		start, _ = time.Parse(TimeLayout, q.StartTime)
 	}
-	finish, _ = time.Parse(avepoint.TimeLayout, q.FinishTime)
+	finish, _ = time.Parse(TimeLayout, q.FinishTime)
 	return start, finish
 }

@@ -1,4 +1,4 @@
-package export
+package request
 
 import (
 	"crypto/sha256"
@@ -6,8 +6,6 @@ import (
 	"path"
 	"strings"
 	"time"
-
-	"github.com/insights-export/insights-export/internal/avepoint"
 )
 
 // ObjectKey is where a query's report is stored. The key is derived only
@@ -53,20 +51,9 @@ func EventsKeyPart(eventTypes []string) string {
 }
 
 func compactTime(v string) string {
-	t, err := time.Parse(avepoint.TimeLayout, v)
+	t, err := time.Parse(TimeLayout, v)
 	if err != nil {
 		return "invalid"
 	}
 	return t.Format("20060102T150405Z")
-}
-
-// KeyEscape percent-encodes s for a key segment, as ObjectKey writes the
-// email: every byte but letters, digits and ".-_@~".
-func KeyEscape(s string) string { return avepoint.PercentEncode(s, ".-_@~") }
-
-// UserRef stands in for an email in info-level logs: stable, so one user's
-// lines can be found together, but not the address itself.
-func UserRef(email string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(email)))
-	return "u-" + hex.EncodeToString(sum[:6])
 }

@@ -1,4 +1,4 @@
-package export
+package request
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	_ "time/tzdata"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/schedule"
 )
 
@@ -108,7 +108,7 @@ func TestParseBatchRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseBatch([]byte(tt.in), testNow)
-			var ve *avepoint.ValidationError
+			var ve *failure.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("got %v (%T), want *ValidationError", err, err)
 			}
@@ -131,7 +131,7 @@ func TestParseBatchAcceptsTheLimit(t *testing.T) {
 	}
 	many := append(users, "one.more@x.io")
 	_, err = (BatchRequest{Emails: many}).Validate(testNow)
-	var ve *avepoint.ValidationError
+	var ve *failure.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "emails" || !strings.Contains(ve.Reason, "at most 5000") {
 		t.Fatalf("5001 users: %v", err)
 	}

@@ -1,4 +1,4 @@
-package export
+package request
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -81,7 +81,7 @@ func TestParseRequestRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseRequest([]byte(tt.in), testNow)
-			var ve *avepoint.ValidationError
+			var ve *failure.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("got %v (%T), want *ValidationError", err, err)
 			}

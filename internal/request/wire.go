@@ -1,0 +1,113 @@
+package request
+
+// The wire types: what the steps hand each other and what executions
+// return. The HTTP API reads them from execution histories and outputs,
+// so they live here, beside the inputs, rather than in the packages that
+// write them.
+
+import "time"
+
+// Job is the state the workflow carries from step to step: the normalized
+// query, AvePoint's job id, and the polling bookkeeping.
+type Job struct {
+	Request     Query     `json:"request"`
+	JobID       string    `json:"jobId"`
+	StartedAt   time.Time `json:"startedAt"`
+	Polls       int       `json:"polls"`
+	Status      string    `json:"status"` // "running" or "finished"
+	JobStatus   int       `json:"jobStatus,omitempty"`
+	WaitSeconds int       `json:"waitSeconds"`
+	Message     string    `json:"message,omitempty"`
+}
+
+// ExportOutput is the store step's result, and so the execution's output.
+type ExportOutput struct {
+	Bucket      string   `json:"bucket"`
+	Key         string   `json:"key"`
+	JobID       string   `json:"jobId"`
+	Bytes       int64    `json:"bytes"`
+	SHA256      string   `json:"sha256"`
+	Email       string   `json:"email"`
+	StartTime   string   `json:"startTime,omitempty"`
+	FinishTime  string   `json:"finishTime"`
+	EventTypes  []string `json:"eventTypes,omitempty"`
+	ContentType string   `json:"contentType"`
+	VersionID   string   `json:"versionId,omitempty"`
+	StoredAt    string   `json:"storedAt"`
+}
+
+// Item is one user's work in items.json: exactly the export state
+// machine's input. Every field is always present (startTime "" = from the
+// earliest activity) because the Map's parameters address each by path,
+// and a path to a missing field fails the state.
+type Item struct {
+	Email      string   `json:"email"`
+	StartTime  string   `json:"startTime"`
+	FinishTime string   `json:"finishTime"`
+	EventTypes []string `json:"eventTypes"`
+}
+
+// Result statuses of one user in a run.
+const (
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusUpToDate  = "up-to-date"
+)
+
+// Result is one user's outcome.
+type Result struct {
+	Email  string `json:"email"`
+	Status string `json:"status"`
+	// Succeeded: where the report is.
+	Bucket     string   `json:"bucket,omitempty"`
+	Key        string   `json:"key,omitempty"`
+	Bytes      int64    `json:"bytes,omitempty"`
+	SHA256     string   `json:"sha256,omitempty"`
+	JobID      string   `json:"jobId,omitempty"`
+	StartTime  string   `json:"startTime,omitempty"`
+	FinishTime string   `json:"finishTime,omitempty"`
+	EventTypes []string `json:"eventTypes,omitempty"`
+	// Failed: the export execution's error name and cause.
+	Error   string `json:"error,omitempty"`
+	Message string `json:"message,omitempty"`
+	// The user's export execution and its timing.
+	ExecutionArn    string  `json:"executionArn,omitempty"`
+	StartedAt       string  `json:"startedAt,omitempty"`
+	StoppedAt       string  `json:"stoppedAt,omitempty"`
+	DurationSeconds float64 `json:"durationSeconds,omitempty"`
+	// Incremental: the user's high-water mark after this run.
+	Watermark string `json:"watermark,omitempty"`
+}
+
+// Counts summarise a run.
+type Counts struct {
+	Users     int `json:"users"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	UpToDate  int `json:"upToDate"`
+}
+
+// Location is an S3 object.
+// Location is an S3 object, as run outputs name it.
+type Location struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+	URI    string `json:"uri"`
+}
+
+func Locate(bucket, key string) Location {
+	return Location{Bucket: bucket, Key: key, URI: "s3://" + bucket + "/" + key}
+}
+
+// BatchOutput is the batch execution's output.
+type BatchOutput struct {
+	Execution  string   `json:"execution"`
+	Manifest   Location `json:"manifest"`
+	Counts     Counts   `json:"counts"`
+	StartedAt  string   `json:"startedAt"`
+	FinishedAt string   `json:"finishedAt"`
+	Results    []Result `json:"results"`
+	// ResultsOmitted counts results left out of Results to stay under the
+	// payload limit (see OutputResultsBudget); the manifest has them all.
+	ResultsOmitted int `json:"resultsOmitted,omitempty"`
+}

@@ -47,7 +47,7 @@ import (
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/request"
-	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/storage/upload"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -168,7 +168,7 @@ type benchJob struct {
 func run(o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	o.defaultPart, o.defaultConc = storage.DefaultPartSize, storage.DefaultConcurrency
+	o.defaultPart, o.defaultConc = upload.DefaultPartSize, upload.DefaultConcurrency
 	o.effectivePart, o.effectiveConc = orDefault(o.partSize, o.defaultPart), int(orDefault(int64(o.concurrency), int64(o.defaultConc)))
 	if o.blastConc == 0 {
 		o.blastConc = o.effectiveConc

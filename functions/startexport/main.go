@@ -3,21 +3,19 @@
 package main
 
 import (
-	"context"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/insights-export/insights-export/internal/app"
+	"github.com/insights-export/insights-export/internal/config"
 	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 func main() {
-	a, err := app.Load(context.Background(), os.Getenv)
+	h, err := export.LoadStarter(os.Getenv)
 	if err != nil {
-		app.Exit(err)
+		config.Exit(err)
 	}
-	h := &export.Starter{API: a.AvePoint, Policy: a.Config.Wait, Log: a.Log, Now: time.Now}
-	lambda.Start(h.Handle)
+	lambda.Start(failure.Handler(h.Handle))
 }

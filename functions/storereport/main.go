@@ -3,29 +3,19 @@
 package main
 
 import (
-	"context"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/insights-export/insights-export/internal/app"
-	"github.com/insights-export/insights-export/internal/export"
-	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/report"
 )
 
 func main() {
-	a, err := app.Load(context.Background(), os.Getenv)
-	if err == nil {
-		err = a.Config.RequireBucket()
-	}
+	h, err := report.LoadStorer(os.Getenv)
 	if err != nil {
-		app.Exit(err)
+		config.Exit(err)
 	}
-	store, err := storage.New(storage.NewS3Client(a.AWS, a.Config.ForcePathStyle), storage.Config{Bucket: a.Config.Bucket, KMSKeyID: a.Config.KMSKeyID})
-	if err != nil {
-		app.Exit(err)
-	}
-	h := &export.Storer{API: a.AvePoint, Store: store, Prefix: a.Config.Prefix, Log: a.Log, Now: time.Now}
-	lambda.Start(h.Handle)
+	lambda.Start(failure.Handler(h.Handle))
 }

@@ -5,29 +5,18 @@ package main
 
 import (
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/insights-export/insights-export/internal/app"
 	"github.com/insights-export/insights-export/internal/batch"
+	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 func main() {
-	cfg, err := batch.LoadConfig(os.Getenv)
+	h, err := batch.LoadManifestWriter(os.Getenv)
 	if err != nil {
-		app.Exit(err)
+		config.Exit(err)
 	}
-	awsCfg, err := app.AWSConfig()
-	if err != nil {
-		app.Exit(err)
-	}
-	store := batch.NewStore(awsCfg, cfg)
-	h := &batch.ManifestWriter{
-		Store: store,
-		Marks: &batch.Watermarks{Store: store, Prefix: cfg.StatePrefix},
-		Log:   app.NewLogger(cfg.LogLevel),
-		Now:   time.Now,
-	}
-	lambda.Start(h.Handle)
+	lambda.Start(failure.Handler(h.Handle))
 }

@@ -67,6 +67,7 @@ type Handler struct {
 	machines map[string]string // kind -> state machine ARN
 	log      *slog.Logger
 	now      func() time.Time
+	mux      *http.ServeMux
 }
 
 // New returns a Handler that starts executions of the two state machines.
@@ -77,34 +78,47 @@ func New(client sfnAPI, cfg Config, log *slog.Logger, now func() time.Time) (*Ha
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{
+	h := &Handler{
 		sfn:      client,
 		machines: map[string]string{KindUser: cfg.ExportStateMachineARN, KindBatch: cfg.BatchStateMachineARN},
 		log:      log,
 		now:      now,
-	}, nil
+	}
+	h.mux = h.routes()
+	return h, nil
 }
 
-// ServeHTTP routes the two endpoints.
+// ServeHTTP routes the two endpoints. A trailing slash is ignored, and
+// every refusal (unknown path, wrong method) is a JSON error like the rest.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := strings.TrimSuffix(r.URL.Path, "/")
-	switch {
-	case path == "/exports":
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, &apiError{Name: "MethodNotAllowed", Message: r.Method + " is not allowed on /exports; use POST"})
-			return
-		}
-		h.start(w, r)
-	case strings.HasPrefix(path, "/exports/") && strings.Count(path, "/") == 2:
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", http.MethodGet)
-			writeError(w, http.StatusMethodNotAllowed, &apiError{Name: "MethodNotAllowed", Message: r.Method + " is not allowed on /exports/{id}; use GET"})
-			return
-		}
-		h.status(w, r, strings.TrimPrefix(path, "/exports/"))
-	default:
+	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+		r2 := *r
+		u := *r.URL
+		u.Path = strings.TrimSuffix(p, "/")
+		r2.URL = &u
+		r = &r2
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /exports", h.start)
+	mux.HandleFunc("GET /exports/{id}", func(w http.ResponseWriter, r *http.Request) { h.status(w, r, r.PathValue("id")) })
+	// The method-less patterns are less specific, so they catch only the
+	// methods not allowed on a path that exists.
+	mux.HandleFunc("/exports", methodNotAllowed(http.MethodPost, "/exports"))
+	mux.HandleFunc("/exports/{id}", methodNotAllowed(http.MethodGet, "/exports/{id}"))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &apiError{Name: "NotFoundError", Message: "no such resource; the API has POST /exports and GET /exports/{id}"})
+	})
+	return mux
+}
+
+func methodNotAllowed(allow, path string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, &apiError{Name: "MethodNotAllowed", Message: r.Method + " is not allowed on " + path + "; use " + allow})
 	}
 }
 

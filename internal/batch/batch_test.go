@@ -17,6 +17,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/storage"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -24,7 +25,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // Tests run against moto_server's S3: real NoSuchKey answers, real
 // listing. Each test gets a bucket of its own.
-func newStore(t *testing.T) (*Store, *s3.Client) {
+func newStore(t *testing.T) (*storage.Objects, *s3.Client) {
 	t.Helper()
 	client := testenv.Moto(t).S3Client(t)
 	bucket := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
@@ -36,7 +37,7 @@ func newStore(t *testing.T) (*Store, *s3.Client) {
 	if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	return &Store{Client: client, Bucket: bucket}, client
+	return &storage.Objects{Client: client, Bucket: bucket}, client
 }
 
 func fixed(ts string) func() time.Time {
@@ -47,7 +48,7 @@ func fixed(ts string) func() time.Time {
 	return func() time.Time { return t }
 }
 
-func getJSON[T any](t *testing.T, st *Store, key string) T {
+func getJSON[T any](t *testing.T, st *storage.Objects, key string) T {
 	t.Helper()
 	var v T
 	found, err := st.GetJSON(t.Context(), "", key, &v)
@@ -57,7 +58,7 @@ func getJSON[T any](t *testing.T, st *Store, key string) T {
 	return v
 }
 
-func prepare(t *testing.T, st *Store, now string, input string) (Prepared, error) {
+func prepare(t *testing.T, st *storage.Objects, now string, input string) (Prepared, error) {
 	t.Helper()
 	p := &Preparer{Store: st, Marks: &Watermarks{Store: st, Prefix: "state"}, Prefix: "reports", MaxConcurrency: 5, Log: quiet, Now: fixed(now)}
 	return p.Handle(t.Context(), PrepareInput{
@@ -114,7 +115,7 @@ func TestPrepareFixedWindow(t *testing.T) {
 	}
 }
 
-func getJSONInto(t *testing.T, st *Store, key string, into any) {
+func getJSONInto(t *testing.T, st *storage.Objects, key string, into any) {
 	t.Helper()
 	if found, err := st.GetJSON(t.Context(), "", key, into); err != nil || !found {
 		t.Fatalf("get %s: %v %v", key, found, err)
@@ -447,7 +448,7 @@ func TestLoadConfig(t *testing.T) {
 		return func(k string) string { return m[k] }
 	}
 	c, err := LoadConfig(env("REPORT_BUCKET", "b", "REPORT_PREFIX", "/r/"))
-	if err != nil || c.Prefix != "r" || c.StatePrefix != "state" || c.MaxConcurrency != 5 || c.LogLevel != slog.LevelInfo {
+	if err != nil || c.Storage.Prefix != "r" || c.StatePrefix != "state" || c.MaxConcurrency != 5 || c.LogLevel != slog.LevelInfo {
 		t.Fatalf("defaults %+v %v", c, err)
 	}
 	for _, tt := range []struct{ name, field string }{
@@ -464,8 +465,8 @@ func TestLoadConfig(t *testing.T) {
 				kv = append(kv, tt.name, "0x")
 			}
 			_, err := LoadConfig(env(kv...))
-			var ve *failure.ValidationError
-			if !errors.As(err, &ve) || ve.Field != tt.field {
+			var ce *failure.ConfigError
+			if !errors.As(err, &ce) || ce.Variable != tt.field {
 				t.Fatalf("got %v", err)
 			}
 		})

@@ -1,12 +1,11 @@
 package batch
 
 import (
-	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
+	"time"
 
-	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/storage"
 )
 
 // Defaults of the batch functions' environment.
@@ -23,51 +22,66 @@ const (
 // Config is the environment of the PrepareBatch and WriteManifest
 // functions. They talk to S3 only, never to AvePoint.
 type Config struct {
-	Bucket         string     // REPORT_BUCKET (required)
-	Prefix         string     // REPORT_PREFIX: reports and runs/ live under it
-	StatePrefix    string     // STATE_PREFIX: high-water marks (default "state")
-	KMSKeyID       string     // KMS_KEY_ID
-	MaxConcurrency int        // MAX_CONCURRENCY: users exported at once (default 5)
-	ForcePathStyle bool       // S3_FORCE_PATH_STYLE
-	LogLevel       slog.Level // LOG_LEVEL
+	Storage        config.Storage // REPORT_BUCKET (required), REPORT_PREFIX, KMS_KEY_ID, S3_FORCE_PATH_STYLE
+	StatePrefix    string         // STATE_PREFIX: high-water marks (default "state")
+	MaxConcurrency int            // MAX_CONCURRENCY: users exported at once (default 5)
+	LogLevel       slog.Level     // LOG_LEVEL
 }
 
 // LoadConfig reads the environment through getenv and names the variable
 // at fault.
 func LoadConfig(getenv func(string) string) (Config, error) {
+	env := config.NewEnv(getenv)
 	c := Config{
-		Bucket:         strings.TrimSpace(getenv("REPORT_BUCKET")),
-		Prefix:         strings.Trim(strings.TrimSpace(getenv("REPORT_PREFIX")), "/"),
-		StatePrefix:    strings.Trim(strings.TrimSpace(getenv("STATE_PREFIX")), "/"),
-		KMSKeyID:       strings.TrimSpace(getenv("KMS_KEY_ID")),
-		MaxConcurrency: DefaultMaxConcurrency,
+		Storage:        env.Storage(),
+		StatePrefix:    env.Prefix("STATE_PREFIX", DefaultStatePrefix),
+		MaxConcurrency: env.Int("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, MaxMaxConcurrency),
+		LogLevel:       env.LogLevel(),
 	}
-	bad := func(name, reason string) error { return &failure.ValidationError{Field: name, Reason: reason} }
-	if c.Bucket == "" {
-		return Config{}, bad("REPORT_BUCKET", "is required")
+	return c, env.Err()
+}
+
+// load reads the environment and builds the run's object store.
+func load(getenv func(string) string) (Config, *storage.Objects, *slog.Logger, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return Config{}, nil, nil, err
 	}
-	if c.StatePrefix == "" {
-		c.StatePrefix = DefaultStatePrefix
+	awsCfg, err := config.AWSConfig()
+	if err != nil {
+		return Config{}, nil, nil, err
 	}
-	if v := getenv("MAX_CONCURRENCY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxMaxConcurrency {
-			return Config{}, bad("MAX_CONCURRENCY", fmt.Sprintf("%q is not a whole number from 1 to %d", v, MaxMaxConcurrency))
-		}
-		c.MaxConcurrency = n
+	st := cfg.Storage
+	objects := &storage.Objects{Client: storage.NewS3Client(awsCfg, st.ForcePathStyle), Bucket: st.Bucket, KMSKeyID: st.KMSKeyID}
+	return cfg, objects, config.NewLogger(cfg.LogLevel), nil
+}
+
+// LoadPreparer builds the PrepareBatch function's handler from getenv.
+func LoadPreparer(getenv func(string) string) (*Preparer, error) {
+	cfg, objects, log, err := load(getenv)
+	if err != nil {
+		return nil, err
 	}
-	if v := getenv("S3_FORCE_PATH_STYLE"); v != "" {
-		var err error
-		if c.ForcePathStyle, err = strconv.ParseBool(v); err != nil {
-			return Config{}, bad("S3_FORCE_PATH_STYLE", "must be true or false")
-		}
+	return &Preparer{
+		Store:          objects,
+		Marks:          &Watermarks{Store: objects, Prefix: cfg.StatePrefix},
+		Prefix:         cfg.Storage.Prefix,
+		MaxConcurrency: cfg.MaxConcurrency,
+		Log:            log,
+		Now:            time.Now,
+	}, nil
+}
+
+// LoadManifestWriter builds the WriteManifest function's handler from getenv.
+func LoadManifestWriter(getenv func(string) string) (*ManifestWriter, error) {
+	cfg, objects, log, err := load(getenv)
+	if err != nil {
+		return nil, err
 	}
-	level := getenv("LOG_LEVEL")
-	if level == "" {
-		level = "info"
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
-		return Config{}, bad("LOG_LEVEL", "must be debug, info, warn or error")
-	}
-	return c, nil
+	return &ManifestWriter{
+		Store: objects,
+		Marks: &Watermarks{Store: objects, Prefix: cfg.StatePrefix},
+		Log:   log,
+		Now:   time.Now,
+	}, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/storage"
 )
 
 // OutputResultsBudget bounds the results listed in the execution output:
@@ -47,7 +48,7 @@ type ManifestInput struct {
 
 // ManifestWriter is the WriteManifest function's handler.
 type ManifestWriter struct {
-	Store *Store
+	Store *storage.Objects
 	Marks *Watermarks
 	Log   *slog.Logger
 	Now   func() time.Time
@@ -67,18 +68,18 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 		err = &failure.ValidationError{Field: "planKey", Reason: "plan.json is missing"}
 	}
 	if err != nil {
-		return request.BatchOutput{}, failure.ForLambda(err)
+		return request.BatchOutput{}, err
 	}
 	results, mapRun, err := m.mapResults(ctx, in)
 	if err != nil {
 		m.Log.ErrorContext(ctx, "map results unreadable", "error", err.Error())
-		return request.BatchOutput{}, failure.ForLambda(err)
+		return request.BatchOutput{}, err
 	}
 	results = complete(plan, results)
 	if plan.Request.Incremental() {
 		if err := m.advance(ctx, plan, results); err != nil {
 			m.Log.ErrorContext(ctx, "high-water marks not advanced", "error", err.Error())
-			return request.BatchOutput{}, failure.ForLambda(err)
+			return request.BatchOutput{}, err
 		}
 	}
 
@@ -93,7 +94,7 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 		StartedAt:      started.Format(time.RFC3339),
 		FinishedAt:     now.Format(time.RFC3339),
 		MaxConcurrency: in.MaxConcurrency,
-		Counts: count(results),
+		Counts:         count(results),
 		MapRunArn:      mapRun,
 		Results:        results,
 	}
@@ -101,14 +102,14 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 		man.DurationSeconds = math.Round(now.Sub(started).Seconds()*1000) / 1000
 	}
 	if err := m.Store.PutJSON(ctx, in.ManifestKey, man); err != nil {
-		return request.BatchOutput{}, failure.ForLambda(err)
+		return request.BatchOutput{}, err
 	}
 	out := request.BatchOutput{
-		Execution:      in.Execution.ID,
-		Manifest:       request.Locate(m.Store.Bucket, in.ManifestKey),
-		Counts: man.Counts,
-		StartedAt:      man.StartedAt,
-		FinishedAt:     man.FinishedAt,
+		Execution:  in.Execution.ID,
+		Manifest:   request.Locate(m.Store.Bucket, in.ManifestKey),
+		Counts:     man.Counts,
+		StartedAt:  man.StartedAt,
+		FinishedAt: man.FinishedAt,
 	}
 	out.Results, out.ResultsOmitted = fitResults(results, OutputResultsBudget)
 	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", man.Counts.Users,

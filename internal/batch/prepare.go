@@ -10,6 +10,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/storage"
 )
 
 // markReaders bounds concurrent mark reads of an incremental run (S3
@@ -64,7 +65,7 @@ type Prepared struct {
 
 // Preparer is the PrepareBatch function's handler.
 type Preparer struct {
-	Store          *Store
+	Store          *storage.Objects
 	Marks          *Watermarks
 	Prefix         string // REPORT_PREFIX
 	MaxConcurrency int
@@ -82,12 +83,12 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 	b, err := request.ParseBatch(in.Input, now)
 	if err != nil {
 		p.Log.WarnContext(ctx, "batch input refused", "error", err.Error())
-		return Prepared{}, failure.ForLambda(err)
+		return Prepared{}, err
 	}
 	items, upToDate, err := p.items(ctx, b)
 	if err != nil {
 		p.Log.ErrorContext(ctx, "high-water marks unavailable", "error", err.Error())
-		return Prepared{}, failure.ForLambda(err)
+		return Prepared{}, err
 	}
 
 	out := Prepared{
@@ -104,10 +105,10 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 	out.ManifestKey = out.RunPrefix + "/manifest.json"
 	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(b.Users()), UpToDate: upToDate}
 	if err := p.Store.PutJSON(ctx, out.PlanKey, plan); err != nil {
-		return Prepared{}, failure.ForLambda(err)
+		return Prepared{}, err
 	}
 	if err := p.Store.PutJSON(ctx, out.ItemsKey, items); err != nil {
-		return Prepared{}, failure.ForLambda(err)
+		return Prepared{}, err
 	}
 	p.Log.InfoContext(ctx, "batch prepared", "execution", in.Execution.Name, "users", len(b.Users()),
 		"toExport", len(items), "upToDate", len(upToDate), "incremental", b.Incremental(), "maxConcurrency", p.MaxConcurrency)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/storage"
 )
 
 // Mark is a user's incremental high-water mark: their activity is stored
@@ -40,7 +41,7 @@ func (m Mark) Time() time.Time {
 // right encryption, versioning (the previous mark survives as a
 // noncurrent version) and IAM scoping.
 type Watermarks struct {
-	Store  *Store
+	Store  *storage.Objects
 	Prefix string
 }
 

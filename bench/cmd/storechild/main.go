@@ -7,9 +7,9 @@
 //	storechild blast               # raw concurrent PUTs to the S3 endpoint
 //
 // "store" wires the function's real path exactly as functions/storereport
-// does — export.LoadConfig from the environment, app.AWSConfig
+// does — export.LoadConfig from the environment, config.AWSConfig
 // for AWS (AWS_ENDPOINT_URL_S3, AWS_CA_BUNDLE …), the avepoint client,
-// storage.Store, export.Storer — except that the AvePoint credentials come
+// upload.Store, export.Storer — except that the AvePoint credentials come
 // from BENCH_CLIENT_ID and BENCH_CLIENT_SECRET instead of Secrets Manager
 // (one small call per container, irrelevant to streaming).
 // BENCH_PART_SIZE and BENCH_CONCURRENCY override the storage defaults
@@ -39,12 +39,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/app"
+	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/report"
 	"github.com/insights-export/insights-export/internal/request"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/export"
 	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/storage/upload"
 )
 
 // Result is what the child reports; the parent adds the process's rusage.
@@ -154,14 +156,13 @@ func store(ctx context.Context, log *slog.Logger) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	cfg, err := export.LoadConfig(os.Getenv)
-	if err == nil {
-		err = cfg.RequireBucket()
-	}
-	if err != nil {
+	env := config.NewEnv(os.Getenv)
+	cfg := export.LoadConfig(env)
+	sc := env.Storage()
+	if err := env.Err(); err != nil {
 		return Result{}, err
 	}
-	awsCfg, err := app.AWSConfig()
+	awsCfg, err := config.AWSConfig()
 	if err != nil {
 		return Result{}, err
 	}
@@ -177,13 +178,13 @@ func store(ctx context.Context, log *slog.Logger) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	st, err := storage.New(storage.NewS3Client(awsCfg, cfg.ForcePathStyle), storage.Config{
-		Bucket: cfg.Bucket, KMSKeyID: cfg.KMSKeyID, PartSize: part, Concurrency: int(conc),
+	st, err := upload.New(storage.NewS3Client(awsCfg, sc.ForcePathStyle), upload.Config{
+		Bucket: sc.Bucket, KMSKeyID: sc.KMSKeyID, PartSize: part, Concurrency: int(conc),
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	h := &export.Storer{API: api, Store: st, Prefix: cfg.Prefix, Log: log, Now: time.Now}
+	h := &report.Storer{API: api, Store: st, Prefix: sc.Prefix, Log: log, Now: time.Now}
 	start := time.Now()
 	out, err := h.Handle(ctx, job)
 	elapsed := time.Since(start)
@@ -198,8 +199,9 @@ func read(ctx context.Context, log *slog.Logger) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	cfg, err := export.LoadConfig(os.Getenv)
-	if err != nil {
+	env := config.NewEnv(os.Getenv)
+	cfg := export.LoadConfig(env)
+	if err := env.Err(); err != nil {
 		return Result{}, err
 	}
 	api, err := avepointClient(cfg, log)

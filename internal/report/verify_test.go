@@ -1,4 +1,4 @@
-package export
+package report
 
 import (
 	"archive/zip"
@@ -25,11 +25,12 @@ import (
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/storage/upload"
 )
 
 // countingS3 records which S3 calls an upload made.
 type countingS3 struct {
-	storage.S3API
+	upload.S3API
 	mu    sync.Mutex
 	calls map[string]int
 }
@@ -115,7 +116,7 @@ func reportZIP(t *testing.T, padding int) []byte {
 }
 
 // TestStorerNeverStoresADamagedReport runs the store step against the real
-// storage.Store and an S3 stand-in: a report that is corrupt, short or long
+// upload.Store and an S3 stand-in: a report that is corrupt, short or long
 // is refused with a named error, and leaves neither an object nor an
 // unfinished multipart upload, whether it fitted one PutObject or spanned
 // several parts.
@@ -155,7 +156,7 @@ func TestStorerNeverStoresADamagedReport(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			client, bucket := fakeBucket(t)
 			rec := &countingS3{S3API: client, calls: map[string]int{}}
-			store, err := storage.New(rec, storage.Config{Bucket: bucket, PartSize: storage.MinPartSize, Concurrency: 1})
+			store, err := upload.New(rec, upload.Config{Bucket: bucket, PartSize: upload.MinPartSize, Concurrency: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,9 +225,9 @@ func TestStorerNeverStoresADamagedReport(t *testing.T) {
 // not carry it (StorageError's text names the key).
 func TestStorerKeepsTheKeyOutOfItsLogs(t *testing.T) {
 	var logs bytes.Buffer
-	st := &fakeStore{put: func(o storage.Object, r io.Reader) (storage.Result, error) {
+	st := &fakeStore{put: func(o upload.Object, r io.Reader) (upload.Result, error) {
 		_, _ = io.Copy(io.Discard, r)
-		return storage.Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: "b", Key: o.Key, Reason: "S3 said no"}
+		return upload.Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: "b", Key: o.Key, Reason: "S3 said no"}
 	}}
 	body := reportZIP(t, 0)
 	api := &fakeAPI{file: func(string) (*avepoint.Report, error) { return report(bytes.NewReader(body), int64(len(body))), nil }}

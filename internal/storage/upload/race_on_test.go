@@ -1,6 +1,6 @@
 //go:build race
 
-package storage
+package upload
 
 // raceEnabled: the race detector's runtime makes io.ReadAll allocate about
 // two parts more, see TestPutMemoryIsBoundedByParts.

@@ -6,49 +6,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // prefixHeader carries the path prefix API Gateway strips (the stage) from
 // the adapter to statusURL. The adapter always sets it, overwriting any
 // client-sent value.
 const prefixHeader = "X-Forwarded-Prefix"
-
-// Config is the API function's environment.
-type Config struct {
-	ExportStateMachineARN string     // EXPORT_STATE_MACHINE_ARN
-	BatchStateMachineARN  string     // BATCH_STATE_MACHINE_ARN
-	LogLevel              slog.Level // LOG_LEVEL
-}
-
-// LoadConfig reads the environment through getenv.
-func LoadConfig(getenv func(string) string) (Config, error) {
-	c := Config{ExportStateMachineARN: getenv("EXPORT_STATE_MACHINE_ARN"), BatchStateMachineARN: getenv("BATCH_STATE_MACHINE_ARN")}
-	level := getenv("LOG_LEVEL")
-	if level == "" {
-		level = "info"
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
-		return Config{}, &failure.ValidationError{Field: "LOG_LEVEL", Reason: "must be debug, info, warn or error"}
-	}
-	return c, c.validate()
-}
-
-func (c Config) validate() error {
-	for name, arn := range map[string]string{"EXPORT_STATE_MACHINE_ARN": c.ExportStateMachineARN, "BATCH_STATE_MACHINE_ARN": c.BatchStateMachineARN} {
-		if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":stateMachine:") {
-			return &failure.ValidationError{Field: name, Reason: "must be a state machine ARN (arn:…:states:…:stateMachine:NAME)"}
-		}
-	}
-	return nil
-}
 
 // LambdaHandler adapts h to API Gateway's REST (v1) proxy integration.
 func LambdaHandler(h http.Handler) func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
@@ -57,10 +25,13 @@ func LambdaHandler(h http.Handler) func(context.Context, events.APIGatewayProxyR
 		if err != nil {
 			return jsonResponse(http.StatusBadRequest, `{"error":"ValidationError","message":"the request could not be read"}`), nil
 		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		resp := events.APIGatewayProxyResponse{StatusCode: rec.Code, Headers: map[string]string{}, Body: rec.Body.String()}
-		for k, v := range rec.Header() {
+		var rw responseWriter
+		h.ServeHTTP(&rw, r)
+		resp := events.APIGatewayProxyResponse{StatusCode: rw.status, Headers: map[string]string{}, Body: rw.body.String()}
+		if resp.StatusCode == 0 {
+			resp.StatusCode = http.StatusOK
+		}
+		for k, v := range rw.header {
 			resp.Headers[k] = strings.Join(v, ", ")
 		}
 		return resp, nil
@@ -111,4 +82,36 @@ func toHTTPRequest(ctx context.Context, req events.APIGatewayProxyRequest) (*htt
 
 func jsonResponse(status int, body string) events.APIGatewayProxyResponse {
 	return events.APIGatewayProxyResponse{StatusCode: status, Headers: map[string]string{"Content-Type": "application/json"}, Body: body}
+}
+
+// responseWriter collects a handler's answer for the proxy response: the
+// whole body in memory, which API Gateway's 10 MB limit bounds anyway.
+type responseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *responseWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	return w.header
+}
+
+func (w *responseWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+
+// Handle is the API function's Lambda handler: the API behind API
+// Gateway's proxy integration.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return LambdaHandler(h)(ctx, req)
 }

@@ -1,4 +1,4 @@
-package export_test
+package report_test
 
 import (
 	"archive/zip"
@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/report"
 	"github.com/insights-export/insights-export/internal/request"
-	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/storage/upload"
 )
 
 // benchReport is a valid ZIP of about 32 MiB: one stored entry of random
@@ -42,7 +42,7 @@ var benchReport = sync.OnceValues(func() ([]byte, error) {
 	return buf.Bytes(), nil
 })
 
-func report(b *testing.B) []byte {
+func benchZIP(b *testing.B) []byte {
 	b.Helper()
 	body, err := benchReport()
 	if err != nil {
@@ -54,7 +54,7 @@ func report(b *testing.B) []byte {
 // reportServer serves the token endpoint and one job's report from memory.
 func reportServer(b *testing.B) *httptest.Server {
 	b.Helper()
-	body := report(b)
+	body := benchZIP(b)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /connect/token", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -126,17 +126,17 @@ func BenchmarkStorerHandle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := storage.New(discardS3{}, storage.Config{Bucket: "bench"})
+	store, err := upload.New(discardS3{}, upload.Config{Bucket: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := &export.Storer{API: client, Store: store, Prefix: "reports", Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	h := &report.Storer{API: client, Store: store, Prefix: "reports", Log: slog.New(slog.DiscardHandler), Now: time.Now}
 	job := request.Job{
 		Request: request.Query{Email: "megan.bowen@contoso.com", FinishTime: "2026-11-25T12:00:00"},
 		JobID:   "67890", StartedAt: time.Now(), Status: "finished", JobStatus: 2,
 	}
 	ctx := context.Background()
-	size := int64(len(report(b)))
+	size := int64(len(benchZIP(b)))
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -153,7 +153,7 @@ func BenchmarkStorerHandleBaseline(b *testing.B) {
 	srv := reportServer(b)
 	url := srv.URL + "/insights/job/67890/exportfile"
 	client := &http.Client{}
-	size := int64(len(report(b)))
+	size := int64(len(benchZIP(b)))
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,10 +1,9 @@
-package export
+package report
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,110 +14,18 @@ import (
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
-	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/storage/upload"
 )
 
-// Interfaces the handlers need, declared here where they are used.
+// Interfaces the store step needs, declared here where they are used.
 type (
-	exportStarter interface {
-		StartExport(ctx context.Context, req avepoint.ExportRequest) (string, error)
-	}
-	statusReader interface {
-		JobStatus(ctx context.Context, jobID string) (avepoint.JobStatus, error)
-	}
 	reportOpener interface {
 		ExportFile(ctx context.Context, jobID string) (*avepoint.Report, error)
 	}
 	reportPutter interface {
-		Put(ctx context.Context, obj storage.Object, body io.Reader) (storage.Result, error)
+		Put(ctx context.Context, obj upload.Object, body io.Reader) (upload.Result, error)
 	}
 )
-
-// Starter validates the execution input and starts the AvePoint export.
-type Starter struct {
-	API    exportStarter
-	Policy request.WaitPolicy
-	Log    *slog.Logger
-	Now    func() time.Time
-}
-
-// Handle is the start-export function's handler. It takes the raw input so
-// that unknown fields and wrong types are refused, not silently dropped.
-func (s *Starter) Handle(ctx context.Context, raw json.RawMessage) (request.Job, error) {
-	now := s.Now().UTC()
-	q, err := request.ParseRequest(raw, now)
-	if err != nil {
-		s.Log.WarnContext(ctx, "execution input refused", "error", err.Error())
-		return request.Job{}, failure.ForLambda(err)
-	}
-	start, finish := q.Window()
-	jobID, err := s.API.StartExport(ctx, avepoint.ExportRequest{Email: q.Email, Start: start, Finish: finish, EventTypes: q.EventTypes})
-	if err != nil {
-		s.Log.ErrorContext(ctx, "export not started", "user", request.UserRef(q.Email), "error", err.Error())
-		return request.Job{}, failure.ForLambda(err)
-	}
-	s.Log.InfoContext(ctx, "export started", "user", request.UserRef(q.Email), "jobId", jobID,
-		"startTime", q.StartTime, "finishTime", q.FinishTime, "eventTypes", len(q.EventTypes))
-	return request.Job{
-		Request: q,
-		JobID:           jobID,
-		StartedAt:       now,
-		Status:          string(avepoint.JobRunning),
-		WaitSeconds:     int(s.Policy.Next(0) / time.Second),
-	}, nil
-}
-
-// Checker polls the job once and says how long to wait before the next poll.
-type Checker struct {
-	API    statusReader
-	Policy request.WaitPolicy
-	Log    *slog.Logger
-	Now    func() time.Time
-}
-
-// Handle is the check-job function's handler. A running job comes back
-// with its next wait; a failed one, or one past the deadline, as an error
-// whose type names it (JobFailedError, failure.JobDeadlineExceededError).
-func (c *Checker) Handle(ctx context.Context, job request.Job) (request.Job, error) {
-	if job.JobID == "" || job.StartedAt.IsZero() {
-		return job, &failure.ValidationError{Field: "jobId", Reason: "check step needs the start step's output (jobId, startedAt)"}
-	}
-	st, err := c.API.JobStatus(ctx, job.JobID)
-	if err != nil {
-		c.Log.ErrorContext(ctx, "job status unavailable", "jobId", job.JobID, "error", err.Error())
-		return job, failure.ForLambda(err)
-	}
-	age := c.Now().Sub(job.StartedAt)
-	job.Polls++
-	job.JobStatus = st.Code
-	job.Message = st.Message
-	job.Status = string(st.State)
-	log := c.Log.With("jobId", job.JobID, "jobStatus", st.Code, "polls", job.Polls, "ageSeconds", int(age.Seconds()))
-	switch st.State {
-	case avepoint.JobFinished:
-		if st.WithException {
-			log.WarnContext(ctx, "job finished with exceptions; the report may be incomplete", "message", st.Message)
-		} else {
-			log.InfoContext(ctx, "job finished")
-		}
-		job.WaitSeconds = 0
-		return job, nil
-	case avepoint.JobFailed:
-		log.ErrorContext(ctx, "job failed", "message", st.Message)
-		reason := st.Message
-		if reason == "" {
-			reason = "AvePoint gave no reason"
-		}
-		return job, &failure.JobFailedError{JobID: job.JobID, JobStatus: st.Code, Reason: reason}
-	}
-	if age >= c.Policy.Deadline {
-		log.ErrorContext(ctx, "job deadline exceeded")
-		return job, &failure.JobDeadlineExceededError{JobID: job.JobID, Age: age.Round(time.Second).String(), Deadline: c.Policy.Deadline.String(), Polls: job.Polls}
-	}
-	job.WaitSeconds = int(c.Policy.Next(age) / time.Second)
-	log.InfoContext(ctx, "job running", "nextWaitSeconds", job.WaitSeconds)
-	return job, nil
-}
 
 // uploadAbortMargin is the time left for aborting a multipart upload when
 // the invocation runs out of time.
@@ -152,13 +59,13 @@ func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOut
 	rep, err := s.API.ExportFile(ctx, job.JobID)
 	if err != nil {
 		s.Log.ErrorContext(ctx, "report not available", "jobId", job.JobID, "error", err.Error())
-		return request.ExportOutput{}, failure.ForLambda(err)
+		return request.ExportOutput{}, err
 	}
 	defer rep.Body.Close()
 	body, err := zipStream(rep.Body)
 	if err != nil {
 		s.Log.ErrorContext(ctx, "report is not a ZIP", "jobId", job.JobID, "error", err.Error())
-		return request.ExportOutput{}, failure.ForLambda(err)
+		return request.ExportOutput{}, err
 	}
 	// Verified while it streams: a short or corrupt report fails the read
 	// that would have ended it, so the upload is aborted, never completed.
@@ -166,7 +73,7 @@ func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOut
 	defer verified.Close()
 	q := job.Request
 	key := request.ObjectKey(s.Prefix, q)
-	res, err := s.Store.Put(ctx, storage.Object{
+	res, err := s.Store.Put(ctx, upload.Object{
 		Key:         key,
 		ContentType: "application/zip",
 		Metadata: map[string]string{
@@ -187,7 +94,7 @@ func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOut
 		// was by reference only.
 		err = withoutEmail(err, key, q.Email)
 		s.Log.ErrorContext(ctx, msg, "user", request.UserRef(q.Email), "jobId", job.JobID, "error", err.Error())
-		return request.ExportOutput{}, failure.ForLambda(err)
+		return request.ExportOutput{}, err
 	}
 	// The key holds the email, so it is logged at debug level only.
 	s.Log.InfoContext(ctx, "report stored", "user", request.UserRef(q.Email), "jobId", job.JobID, "bucket", res.Bucket, "bytes", res.Bytes)

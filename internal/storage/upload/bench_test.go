@@ -1,4 +1,4 @@
-package storage
+package upload
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/insights-export/insights-export/internal/storage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
@@ -44,7 +45,7 @@ func BenchmarkStorePut(b *testing.B) {
 	const size = 64 * mib
 	srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
 	b.Cleanup(srv.Close)
-	client := NewS3Client(aws.Config{
+	client := storage.NewS3Client(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
 		BaseEndpoint: aws.String(srv.URL),

@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -95,7 +95,7 @@ func TestAWSConfigFromLambdaEnvironment(t *testing.T) {
 			}
 			// The service clients ask their config sources whether to ignore
 			// configured endpoints before reading AWS_ENDPOINT_URL_<SERVICE>.
-			if ignore, found, _ := cfg.ConfigSources[0].(config.EnvConfig).GetIgnoreConfiguredEndpoints(t.Context()); !found || !ignore {
+			if ignore, found, _ := cfg.ConfigSources[0].(awsconfig.EnvConfig).GetIgnoreConfiguredEndpoints(t.Context()); !found || !ignore {
 				t.Fatalf("config source does not report AWS_IGNORE_CONFIGURED_ENDPOINT_URLS (%v, %v)", ignore, found)
 			}
 		}},
@@ -127,7 +127,7 @@ func TestAWSConfigServiceEndpoints(t *testing.T) {
 	for _, k := range awsVars {
 		t.Setenv(k, env[k])
 	}
-	src, err := config.NewEnvConfig()
+	src, err := awsconfig.NewEnvConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

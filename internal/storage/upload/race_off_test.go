@@ -1,5 +1,5 @@
 //go:build !race
 
-package storage
+package upload
 
 const raceEnabled = false

@@ -1,7 +1,4 @@
-// Package batch holds the many-users side of the workflow: the steps
-// around the batch state machine's Map (PrepareBatch, WriteManifest), the
-// per-user incremental high-water marks, and their configuration.
-package batch
+package storage
 
 import (
 	"bytes"
@@ -17,22 +14,22 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/insights-export/insights-export/internal/failure"
-	"github.com/insights-export/insights-export/internal/storage"
 )
 
 // maxJSONObject bounds what GetJSON reads: a result file of 5000 users
 // with their inputs and outputs is a few MiB.
 const maxJSONObject = 64 << 20
 
-// objectAPI is the part of the S3 client the batch steps use.
+// objectAPI is the part of the S3 client Objects uses.
 type objectAPI interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
-// Store reads and writes the small JSON objects of a run (plan, work
-// list, manifest, marks). Reports themselves go through internal/storage.
-type Store struct {
+// Objects reads and writes small JSON objects in one bucket (a run's plan,
+// work list and manifest, the high-water marks). Reports go through
+// storage/upload.
+type Objects struct {
 	Client   objectAPI
 	Bucket   string
 	KMSKeyID string // SSE-KMS key for what it writes; "" = the bucket default
@@ -41,7 +38,7 @@ type Store struct {
 // GetJSON decodes the object at key into into. found is false, with no
 // error, when the object does not exist. It reads from bucket, or from
 // the store's bucket when bucket is "".
-func (s *Store) GetJSON(ctx context.Context, bucket, key string, into any) (found bool, err error) {
+func (s *Objects) GetJSON(ctx context.Context, bucket, key string, into any) (found bool, err error) {
 	if bucket == "" {
 		bucket = s.Bucket
 	}
@@ -50,27 +47,27 @@ func (s *Store) GetJSON(ctx context.Context, bucket, key string, into any) (foun
 		if isNotFound(err) {
 			return false, nil
 		}
-		return false, storageError("get", bucket, key, err)
+		return false, storageError(failure.OpGet, bucket, key, err)
 	}
 	defer out.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(out.Body, maxJSONObject+1))
 	if err != nil {
-		return false, storageError("get", bucket, key, err)
+		return false, storageError(failure.OpGet, bucket, key, err)
 	}
 	if len(raw) > maxJSONObject {
-		return false, &failure.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: fmt.Sprintf("object is larger than %d bytes", maxJSONObject)}
+		return false, &failure.StorageError{Op: failure.OpGet, Bucket: bucket, Key: key, Reason: fmt.Sprintf("object is larger than %d bytes", maxJSONObject)}
 	}
 	if err := json.Unmarshal(raw, into); err != nil {
-		return false, &failure.StorageError{Op: "get", Bucket: bucket, Key: key, Reason: "not the expected JSON: " + err.Error()}
+		return false, &failure.StorageError{Op: failure.OpGet, Bucket: bucket, Key: key, Reason: "not the expected JSON: " + err.Error()}
 	}
 	return true, nil
 }
 
 // PutJSON writes v as JSON to key in the store's bucket.
-func (s *Store) PutJSON(ctx context.Context, key string, v any) error {
+func (s *Objects) PutJSON(ctx context.Context, key string, v any) error {
 	raw, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("batch: encode %s: %w", key, err)
+		return fmt.Errorf("storage: encode %s: %w", key, err)
 	}
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.Bucket),
@@ -83,7 +80,7 @@ func (s *Store) PutJSON(ctx context.Context, key string, v any) error {
 		in.SSEKMSKeyId = aws.String(s.KMSKeyID)
 	}
 	if _, err := s.Client.PutObject(ctx, in); err != nil {
-		return storageError("put", s.Bucket, key, err)
+		return storageError(failure.OpPut, s.Bucket, key, err)
 	}
 	return nil
 }
@@ -100,11 +97,12 @@ func isNotFound(err error) bool {
 // storageError keeps the SDK's text (operation, status, request id; never
 // credentials), which is what an operator needs.
 func storageError(op, bucket, key string, err error) error {
-	return &failure.StorageError{Op: op, Bucket: bucket, Key: key, Reason: err.Error()}
+	return &failure.StorageError{Op: op, Bucket: bucket, Key: key, Reason: err.Error(), Err: err}
 }
 
-// NewStore returns the run store for cfg, with an S3 client built from
-// awsCfg (app.AWSConfig in the functions).
-func NewStore(awsCfg aws.Config, cfg Config) *Store {
-	return &Store{Client: storage.NewS3Client(awsCfg, cfg.ForcePathStyle), Bucket: cfg.Bucket, KMSKeyID: cfg.KMSKeyID}
+// NewS3Client builds an S3 client from cfg. forcePathStyle selects
+// path-style addressing (S3_FORCE_PATH_STYLE=true), which local S3
+// stand-ins need because bucket.127.0.0.1 does not resolve.
+func NewS3Client(cfg aws.Config, forcePathStyle bool) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = forcePathStyle })
 }

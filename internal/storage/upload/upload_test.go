@@ -1,4 +1,4 @@
-package storage
+package upload
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/storage"
 	"github.com/insights-export/insights-export/internal/testenv"
 )
 
@@ -359,7 +360,7 @@ func TestPutErrorsNeverCarryCredentials(t *testing.T) {
 	const secretKey = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRET"
 	cfg := m.AWSConfig(t)
 	cfg.Credentials = credentials.NewStaticCredentialsProvider("AKIASTORAGETEST", secretKey, "session-token-SECRET")
-	c := NewS3Client(cfg, true)
+	c := storage.NewS3Client(cfg, true)
 	// No such bucket: S3 answers NoSuchBucket.
 	st, err := New(c, Config{Bucket: "no-such-bucket-storage-test"})
 	if err != nil {

@@ -1,6 +1,7 @@
-// Package storage streams a report into S3 with bounded memory, computing
-// its size and SHA-256 on the way through.
-package storage
+// Package upload streams one object (a report) into S3 with bounded
+// memory, computing its size and SHA-256 on the way through, and aborts the
+// multipart upload on any failure: there is never a partial object.
+package upload
 
 import (
 	"context"
@@ -114,13 +115,6 @@ func New(client S3API, cfg Config) (*Store, error) {
 		o.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmCrc32
 	})
 	return &Store{bucket: cfg.Bucket, kmsKeyID: cfg.KMSKeyID, client: client, tm: c}, nil
-}
-
-// NewS3Client builds an S3 client from cfg. forcePathStyle selects
-// path-style addressing (S3_FORCE_PATH_STYLE=true), which local S3
-// stand-ins need because bucket.127.0.0.1 does not resolve.
-func NewS3Client(cfg aws.Config, forcePathStyle bool) *s3.Client {
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = forcePathStyle })
 }
 
 // Object describes the object to write.

@@ -1,4 +1,4 @@
-package app
+package config
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 )
@@ -28,7 +28,7 @@ import (
 // console sign-in, IMDS — 1.6 to 1.8 MB of each arm64 bootstrap
 // (storereport 10,485,922 → 8,913,058 bytes, from over the 10 MiB budget
 // to well under it), none of which a Lambda function uses. The SDK's own
-// config.NewEnvConfig still reads the environment, so every AWS_* variable
+// awsconfig.NewEnvConfig still reads the environment, so every AWS_* variable
 // means what it means to the SDK: region (AWS_REGION, AWS_DEFAULT_REGION),
 // AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (resolved by the service
 // clients through ConfigSources, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
@@ -42,7 +42,7 @@ import (
 // no credentials at all it fails at once, naming the variables, rather
 // than on the first call.
 func AWSConfig() (aws.Config, error) {
-	env, err := config.NewEnvConfig()
+	env, err := awsconfig.NewEnvConfig()
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
@@ -72,7 +72,7 @@ func AWSConfig() (aws.Config, error) {
 // ecsCredentialsHost is where AWS_CONTAINER_CREDENTIALS_RELATIVE_URI points.
 const ecsCredentialsHost = "http://169.254.170.2"
 
-func credentialsFrom(env config.EnvConfig) (aws.CredentialsProvider, error) {
+func credentialsFrom(env awsconfig.EnvConfig) (aws.CredentialsProvider, error) {
 	if env.Credentials.HasKeys() {
 		c := env.Credentials
 		return credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken), nil

@@ -35,7 +35,7 @@ INTERPRETER_DIR := devstack/interpreter
 GO_SOURCES_CMD := find . -type d \( -name node_modules -o -name testdata -o -name vendor \
 	-o -name '$(DIST)' -o -name '.?*' \) -prune -o -type f -name '*.go' -print0
 
-.PHONY: help build clean tools lint fmt-check vet cfn-lint asl-lint test bench run deploy FORCE \
+.PHONY: help build clean tools lint fmt-check vet staticcheck cfn-lint asl-lint unit test bench run deploy FORCE \
 	build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
 	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction
 
@@ -75,7 +75,7 @@ clean: ## Remove dist/ and .aws-sam/
 tools: ## Install aws-lambda-rie and the ASL interpreter's node_modules (idempotent)
 	bash devstack/install-tools.sh
 
-lint: fmt-check vet cfn-lint asl-lint ## gofmt check, go vet, cfn-lint, asl-validator
+lint: fmt-check vet staticcheck cfn-lint asl-lint ## gofmt check, go vet, staticcheck, cfn-lint, asl-validator
 
 fmt-check: ## Fail if any Go file needs gofmt
 	@out="$$($(GO_SOURCES_CMD) | xargs -0 -r gofmt -l)"; \
@@ -84,6 +84,9 @@ fmt-check: ## Fail if any Go file needs gofmt
 vet: ## go vet ./...
 	$(GO) vet ./...
 
+staticcheck: tools ## staticcheck ./... (default checks; pinned in devstack/install-tools.sh)
+	devstack/.tools/bin/staticcheck ./...
+
 cfn-lint: ## Lint template.yaml (SAM transform applied)
 	cfn-lint template.yaml
 
@@ -91,7 +94,10 @@ asl-lint: tools ## Validate statemachine/*.asl.json with asl-validator
 	@test -n "$(ASL_FILES)" || { echo "no statemachine/*.asl.json found" >&2; exit 1; }
 	cd $(INTERPRETER_DIR) && npx --no-install asl-validator $(foreach f,$(ASL_FILES),--json-path $(abspath $(f)))
 
-test: tools ## Run all Go tests (integration tests need the tools)
+unit: ## Every test that needs no emulator (go test -short: the moto_server, RIE and interpreter suites skip, saying so)
+	$(GO) test -short -count=1 -timeout 5m ./...
+
+test: tools ## Run all Go tests, emulator suites included (what CI runs)
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Fuzz targets as <package>:<target>; `make fuzz` runs each for FUZZTIME and
@@ -99,7 +105,7 @@ test: tools ## Run all Go tests (integration tests need the tools)
 # testdata/fuzz/<target>/ and fails the run.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
-	./internal/export:FuzzParseRequest \
+	./internal/request:FuzzParseRequest \
 	./internal/avepoint:FuzzEncodeEmailPath \
 	./internal/avepoint:FuzzRetryAfter \
 	./internal/avepoint:FuzzMapJobStatus \

@@ -5,16 +5,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/insights-export/insights-export/internal/avesim"
-	"github.com/insights-export/insights-export/internal/export/badinput"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/badinput"
 )
 
 // TestBadInputEndToEnd runs the representative subset of the shared
-// bad-input table (internal/export/badinput, cases marked E2E) through the
+// bad-input table (internal/testing/badinput, cases marked E2E) through the
 // deployed shape: each execution fails with a ValidationError naming the
 // field, in the state machine's ExportFailed state, and the simulator
 // proves not one request reached AvePoint. The whole table runs through
-// ParseRequest and the start step in internal/export.
+// request.ParseRequest and the start step in internal/export.
 func TestBadInputEndToEnd(t *testing.T) {
 	st := startExportStack(t, avesim.Options{}, nil)
 	var cases []badinput.Case

@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/batch"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/schedule"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 // End-to-end runs of statemachine/batch.asl.json: PrepareBatch and

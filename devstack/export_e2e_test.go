@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 // End-to-end runs of statemachine/export.asl.json: the real ASL under the

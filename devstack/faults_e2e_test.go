@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 // The fault matrix: every fault the AvePoint simulator can inject (plus S3

@@ -4,6 +4,7 @@
 # and `make` can call it on every run.
 #
 #   aws-lambda-rie  -> devstack/.tools/bin/aws-lambda-rie (pinned go install)
+#   staticcheck     -> devstack/.tools/bin/staticcheck (pinned go install; make lint)
 #   node_modules    -> devstack/interpreter/node_modules (npm ci from the lock)
 #
 # Go code in package devstack only locates these and, when missing, fails with
@@ -38,6 +39,20 @@ else
 	(cd / && GOBIN="$tools_bin" GOFLAGS=-mod=mod go install "$RIE_MODULE@$RIE_VERSION")
 	printf '%s\n' "$RIE_VERSION" >"$stamp"
 	log "aws-lambda-rie installed in $(($(date +%s) - start))s"
+fi
+
+# staticcheck for make lint, pinned like the RIE.
+SC_MODULE="honnef.co/go/tools/cmd/staticcheck"
+SC_VERSION="v0.8.2"
+sc_stamp="$tools_bin/.staticcheck.version"
+if [[ -x "$tools_bin/staticcheck" && -f "$sc_stamp" && "$(cat "$sc_stamp")" == "$SC_VERSION" ]]; then
+	log "staticcheck $SC_VERSION already installed"
+else
+	log "installing staticcheck $SC_VERSION into $tools_bin"
+	mkdir -p "$tools_bin"
+	(cd / && GOBIN="$tools_bin" GOFLAGS=-mod=mod go install "$SC_MODULE@$SC_VERSION")
+	printf '%s
+' "$SC_VERSION" >"$sc_stamp"
 fi
 
 # Interpreter dependencies: npm ci only when node_modules is absent or older

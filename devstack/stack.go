@@ -2,23 +2,21 @@ package devstack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/avesim"
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 // The deployed shape, on one machine: three functions, each a real
@@ -85,7 +83,7 @@ type StackOptions struct {
 // Stack is a running local deployment. Close it.
 type Stack struct {
 	Sim       *avesim.Running // nil against a real tenant
-	Moto      *testenv.MotoServer
+	Moto      *moto.Server
 	S3        *s3.Client
 	Bucket    string
 	Prefix    string
@@ -95,13 +93,11 @@ type Stack struct {
 	subs      map[string]string
 	tasks     map[string]string
 	tmp       string
+	backing   *Backing
 }
 
 // StartStack starts everything. On error, whatever was started is stopped.
 func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
-	if (opts.Simulator == nil) == (opts.Real == nil) {
-		return nil, errors.New("devstack: set exactly one of Simulator and Real")
-	}
 	dir, err := Dir()
 	if err != nil {
 		return nil, err
@@ -121,49 +117,13 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 		return st, err
 	}
 
-	creds, apiURL, tokenURL, region := avepoint.Credentials{}, "", "", ""
-	if opts.Simulator != nil {
-		if st.Sim, err = avesim.Start(context.WithoutCancel(ctx), *opts.Simulator); err != nil {
-			return st, err
-		}
-		apiURL, tokenURL = st.Sim.URL, st.Sim.TokenURL
-		creds = avepoint.Credentials{ClientID: opts.Simulator.ClientID, ClientSecret: opts.Simulator.ClientSecret}
-		if opts.Certificate != "" {
-			creds = avepoint.Credentials{ClientID: opts.Simulator.ClientID, Certificate: opts.Certificate}
-		}
-	} else {
-		creds, apiURL, tokenURL, region = opts.Real.Credentials, opts.Real.APIURL, opts.Real.TokenURL, opts.Real.Region
-	}
-
-	if st.Moto, err = testenv.StartMoto(ctx); err != nil {
+	backing, err := StartBacking(ctx, BackingOptions{Simulator: opts.Simulator, Real: opts.Real, Certificate: opts.Certificate, Bucket: st.Bucket, Prefix: st.Prefix})
+	if err != nil {
 		return st, err
 	}
-	awsCfg := st.Moto.Config()
-	st.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err = st.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(st.Bucket)}); err != nil {
-		return st, fmt.Errorf("devstack: create bucket: %w", err)
-	}
-	secret, _ := json.Marshal(creds)
-	if _, err = secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(DefaultSecretID), SecretString: aws.String(string(secret)),
-	}); err != nil {
-		return st, fmt.Errorf("devstack: create secret: %w", err)
-	}
-
-	env := map[string]string{
-		"AVEPOINT_SECRET_ID":        DefaultSecretID,
-		"AVEPOINT_REGION":           region,
-		"AVEPOINT_API_URL":          apiURL,
-		"AVEPOINT_TOKEN_URL":        tokenURL,
-		"REPORT_BUCKET":             st.Bucket,
-		"REPORT_PREFIX":             st.Prefix,
-		"AWS_ENDPOINT_URL":          st.Moto.URL,
-		"AWS_REGION":                awsRegion,
-		"AWS_ACCESS_KEY_ID":         "test",
-		"AWS_SECRET_ACCESS_KEY":     "test",
-		"AWS_EC2_METADATA_DISABLED": "true",
-		"S3_FORCE_PATH_STYLE":       "true",
-	}
+	st.backing = backing
+	st.Sim, st.Moto, st.S3 = backing.Sim, backing.Moto, backing.S3
+	env := maps.Clone(backing.Env)
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -274,11 +234,8 @@ func (s *Stack) Close() {
 	for _, f := range s.Functions {
 		_ = f.Close()
 	}
-	if s.Moto != nil {
-		_ = s.Moto.Close()
-	}
-	if s.Sim != nil {
-		s.Sim.Close()
+	if s.backing != nil {
+		s.backing.Close()
 	}
 	if s.tmp != "" {
 		_ = os.RemoveAll(s.tmp)

@@ -71,6 +71,9 @@ func TestRecorderSeesConnections(t *testing.T) {
 // and refusing a bad request must open no connection, and a real request
 // must (else the recorder proves nothing).
 func TestNoNetworkAtInit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every bootstrap and runs each under the Lambda RIE: skipped with -short (make unit); make test runs it")
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	bins, err := devstack.BuildBootstraps(ctx, t.TempDir())

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
+	"github.com/insights-export/insights-export/devstack"
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/request"
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 const (
@@ -31,11 +28,12 @@ const (
 // (for checkjob) and a finished one (for storereport).
 type Env struct {
 	Sim  *avesim.Running
-	Moto *testenv.MotoServer
+	Moto *moto.Server
 	// FunctionEnv is the deployment environment pointed at them.
 	FunctionEnv map[string]string
 	Running     request.Job
 	Finished    request.Job
+	backing     *devstack.Backing
 }
 
 // StartEnv starts the simulator and moto and prepares the two jobs.
@@ -47,42 +45,20 @@ func StartEnv(ctx context.Context) (_ *Env, err error) {
 		}
 	}()
 	zero := 0
-	e.Sim, err = avesim.Start(context.WithoutCancel(ctx), avesim.Options{
-		ClientID: clientID, ClientSecret: clientSecret,
-		// Jobs keep running unless their plan says otherwise, so every
-		// check-job sample reads a running job.
-		PollsToFinish: 1 << 30,
-		Plans:         map[string]avesim.JobPlan{finishedEmail: {PollsToFinish: &zero}},
+	e.backing, err = devstack.StartBacking(ctx, devstack.BackingOptions{
+		Simulator: &avesim.Options{
+			ClientID: clientID, ClientSecret: clientSecret,
+			// Jobs keep running unless their plan says otherwise, so every
+			// check-job sample reads a running job.
+			PollsToFinish: 1 << 30,
+			Plans:         map[string]avesim.JobPlan{finishedEmail: {PollsToFinish: &zero}},
+		},
+		Bucket: bucket, SecretID: secretID,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if e.Moto, err = testenv.StartMoto(ctx); err != nil {
-		return nil, err
-	}
-	cfg := e.Moto.Config()
-	if _, err = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return nil, fmt.Errorf("coldstart: create bucket: %w", err)
-	}
-	secret, _ := json.Marshal(avepoint.Credentials{ClientID: clientID, ClientSecret: clientSecret})
-	if _, err = secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(secretID), SecretString: aws.String(string(secret)),
-	}); err != nil {
-		return nil, fmt.Errorf("coldstart: create secret: %w", err)
-	}
-	e.FunctionEnv = map[string]string{
-		"AVEPOINT_SECRET_ID":    secretID,
-		"AVEPOINT_API_URL":      e.Sim.URL,
-		"AVEPOINT_TOKEN_URL":    e.Sim.TokenURL,
-		"REPORT_BUCKET":         bucket,
-		"REPORT_PREFIX":         "reports",
-		"S3_FORCE_PATH_STYLE":   "true",
-		"AWS_ENDPOINT_URL":      e.Moto.URL,
-		"AWS_REGION":            "us-east-1",
-		"AWS_ACCESS_KEY_ID":     "test",
-		"AWS_SECRET_ACCESS_KEY": "test",
-		"AWS_SESSION_TOKEN":     "test-session",
-	}
+	e.Sim, e.Moto, e.FunctionEnv = e.backing.Sim, e.backing.Moto, e.backing.Env
 
 	client, err := avepoint.New(avepoint.Config{
 		Endpoints:   avepoint.Endpoints{APIURL: e.Sim.URL, TokenURL: e.Sim.TokenURL},
@@ -124,11 +100,8 @@ func startJob(ctx context.Context, client *avepoint.Client, email string) (reque
 
 // Close stops the simulator and moto.
 func (e *Env) Close() {
-	if e.Moto != nil {
-		_ = e.Moto.Close()
-	}
-	if e.Sim != nil {
-		e.Sim.Close()
+	if e.backing != nil {
+		e.backing.Close()
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/devstack"
-	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 // RealRun is one export run for real: the ASL under the interpreter with

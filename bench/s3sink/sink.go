@@ -32,7 +32,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/insights-export/insights-export/internal/crc32x"
+	"github.com/insights-export/insights-export/internal/testing/crc32x"
 )
 
 // MinPartSize is S3's minimum size of every part but the last.

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/insights-export/insights-export/internal/crc32x"
+	"github.com/insights-export/insights-export/internal/testing/crc32x"
 )
 
 func payload(n int) []byte {

@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 const (

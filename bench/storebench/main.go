@@ -45,10 +45,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage/upload"
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 type options struct {
@@ -454,7 +454,7 @@ func (b *bench) sweep(ctx context.Context) error {
 // motoRun stores the report into moto_server (plain HTTP, in-memory
 // Python): slow, but the same S3 stand-in the integration tests trust.
 func (b *bench) motoRun(ctx context.Context, size int64) error {
-	m, err := testenv.StartMoto(ctx)
+	m, err := moto.StartContext(ctx)
 	if err != nil {
 		return err
 	}

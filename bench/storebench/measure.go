@@ -105,7 +105,7 @@ func tail(b []byte, n int) []byte {
 }
 
 // childEnv is the store function's environment (see functions/storereport
-// and internal/export.LoadConfig) pointed at the local endpoints. Nothing
+// and internal/export.LoadConfig and internal/config.Env) pointed at the local endpoints. Nothing
 // is inherited from this process, so the machine's AWS profile or Go
 // settings cannot leak in. GOMEMLIMIT is StoreReportFunction's, as deployed
 // (deployedMemLimit), unless a run asks for another; GOGC stays unset.

@@ -103,13 +103,13 @@ func (b *bench) markdown() string {
 	}
 	p("- **Store step**: a child process (`bench/cmd/storechild store`) built like the bootstraps "+
 		"(`CGO_ENABLED=0 -trimpath -ldflags \"-s -w\" -tags lambda.norpc`, host architecture) running the function's path: "+
-		"`export.LoadConfig` and `app.AWSConfig` from the environment → avepoint client `ExportFile` → `export.Storer.Handle` → "+
-		"`storage.Store.Put` (transfer manager). Only the AvePoint credentials come from the environment instead of Secrets Manager. "+
+		"`export.LoadConfig` and `config.AWSConfig` from the environment → avepoint client `ExportFile` → `report.Storer.Handle` → "+
+		"`upload.Store.Put` (transfer manager). Only the AvePoint credentials come from the environment instead of Secrets Manager. "+
 		"GOMEMLIMIT="+deployedMemLimit+" and GOGC unset, as in `template.yaml`. Part size %s × concurrency %d%s.",
 		human(o.effectivePart), o.effectiveConc, defaultNote(o))
 	p("- **Figures**: throughput = report bytes ÷ time inside the handler (from the `ExportFile` call to the completed upload); " +
 		"peak RSS = the child's `ru_maxrss` from wait4; CPU = the child's user+system time. Medians, [min–max] over the runs.")
-	p("- **Source**: `internal/avesim` in the bench process over %s; each report is a real ZIP of exactly the given size "+
+	p("- **Source**: `internal/testing/avesim` in the bench process over %s; each report is a real ZIP of exactly the given size "+
 		"(workbook + stored padding entry, zip64 above 4 GiB) generated while it is sent (`Options.ReportSize`/`JobPlan.ReportSize`). "+
 		"In-process generation rate: %s.", scheme, genRates(o))
 	p("- **S3 endpoint**: `bench/cmd/s3sink` in its own process over %s: path-style PutObject and multipart upload, bodies decoded "+
@@ -329,7 +329,7 @@ func (b *bench) sweepTable(p func(string, ...any)) {
 
 func defaultNote(o *options) string {
 	if o.effectivePart == o.defaultPart && o.effectiveConc == o.defaultConc {
-		return " (the `internal/storage` defaults)"
+		return " (the `internal/storage/upload` defaults)"
 	}
 	return fmt.Sprintf(" (storage defaults are %s × %d)", human(o.defaultPart), o.defaultConc)
 }

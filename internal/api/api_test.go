@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/insights-export/insights-export/internal/export/badinput"
 	"github.com/insights-export/insights-export/internal/request"
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/badinput"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 // The handler runs against moto_server's Step Functions API through the
@@ -45,7 +45,7 @@ var (
 	motoOnce   sync.Once
 	motoErr    error
 	plainOnce  sync.Once
-	plainMoto  *testenv.MotoServer
+	plainMoto  *moto.Server
 	plainErr   error
 	machineSeq atomic.Int64
 	accountSeq atomic.Int64
@@ -63,7 +63,7 @@ func (c accountClient) Do(r *http.Request) (*http.Response, error) {
 // interpreting moto_server.
 func stepFunctions(t *testing.T) *sfn.Client {
 	t.Helper()
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	motoOnce.Do(func() {
 		// A setting of the whole server, which this test binary has to itself.
 		resp, err := http.Post(m.URL+"/moto-api/config", "application/json", strings.NewReader(`{"stepfunctions":{"execute_state_machine":true}}`))
@@ -83,10 +83,13 @@ func stepFunctions(t *testing.T) *sfn.Client {
 // run executions.
 func plainStepFunctions(t *testing.T) *sfn.Client {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs moto_server: skipped with -short (make unit); make test runs it")
+	}
 	plainOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		plainMoto, plainErr = testenv.StartMoto(ctx)
+		plainMoto, plainErr = moto.StartContext(ctx)
 	})
 	if plainErr != nil {
 		t.Fatalf("second moto_server: %v", plainErr)
@@ -94,7 +97,7 @@ func plainStepFunctions(t *testing.T) *sfn.Client {
 	return accountSFN(plainMoto, fmt.Sprintf("%012d", 300000000000+accountSeq.Add(1)))
 }
 
-func accountSFN(m *testenv.MotoServer, account string) *sfn.Client {
+func accountSFN(m *moto.Server, account string) *sfn.Client {
 	return sfn.NewFromConfig(m.Config(), func(o *sfn.Options) { o.HTTPClient = accountClient{account: account} })
 }
 
@@ -607,7 +610,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 // TestSharedBadInputTable sends every batch/API case of the shared
-// bad-input table (internal/export/badinput) as a POST /exports body: each
+// bad-input table (internal/testing/badinput) as a POST /exports body: each
 // is refused with the field it names, and no execution starts.
 func TestSharedBadInputTable(t *testing.T) {
 	env := stepFunctions(t)

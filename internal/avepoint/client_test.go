@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 const (

@@ -18,7 +18,7 @@ import (
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -27,7 +27,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // listing. Each test gets a bucket of its own.
 func newStore(t *testing.T) (*storage.Objects, *s3.Client) {
 	t.Helper()
-	client := testenv.Moto(t).S3Client(t)
+	client := moto.Start(t).S3Client(t)
 	bucket := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
 	bucket = strings.Trim(bucket, "-")
 	if len(bucket) > 50 {

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 // awsVars are every variable these tests set; each test sets all of them
@@ -160,7 +160,7 @@ func TestAWSConfigServiceEndpoints(t *testing.T) {
 // Manager on moto_server through AWS_ENDPOINT_URL_S3 and
 // AWS_ENDPOINT_URL_SECRETS_MANAGER while AWS_ENDPOINT_URL points nowhere.
 func TestAWSConfigReachesMotoThroughServiceEndpoints(t *testing.T) {
-	moto := testenv.Moto(t)
+	moto := moto.Start(t)
 	cfg, err := awsConfigWith(t, map[string]string{
 		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
 		"AWS_ENDPOINT_URL":                 "http://127.0.0.1:1",

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/export"
-	"github.com/insights-export/insights-export/internal/export/badinput"
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/badinput"
 )
 
 var badInputNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)

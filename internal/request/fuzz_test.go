@@ -12,9 +12,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/export/badinput"
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/testing/badinput"
 )
 
 // FuzzParseRequest: no input panics; a refusal is always a ValidationError

@@ -16,7 +16,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/failure"
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 // secretMaterial appears in every secret value of these tests and must
@@ -105,7 +105,7 @@ func mustCreds(t *testing.T, p *Provider) avepoint.Credentials {
 }
 
 func TestCredentialsFromSecretStringAndBinary(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	sm := m.SecretsClient(t)
 	const cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 	certJSON := fmt.Sprintf(`{"clientId":"app-cert","certificate":%q}`, cert)
@@ -140,7 +140,7 @@ func TestCredentialsFromSecretStringAndBinary(t *testing.T) {
 }
 
 func TestCredentialsCacheTTLAndInvalidate(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	sm := m.SecretsClient(t)
 	id := newSecret(t, sm, aws.String(secretJSON("v1")), nil)
 	cc := &countingClient{SecretsAPI: sm}
@@ -177,7 +177,7 @@ func TestCredentialsCacheTTLAndInvalidate(t *testing.T) {
 }
 
 func TestConcurrentCallersShareOneFetch(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	sm := m.SecretsClient(t)
 	id := newSecret(t, sm, aws.String(secretJSON("shared")), nil)
 	cc := &countingClient{SecretsAPI: sm, holdNo: 1, hold: make(chan struct{}), entered: make(chan struct{})}
@@ -217,7 +217,7 @@ func TestConcurrentCallersShareOneFetch(t *testing.T) {
 }
 
 func TestCallerStopsWaitingWhenItsContextEnds(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	sm := m.SecretsClient(t)
 	id := newSecret(t, sm, aws.String(secretJSON("slow")), nil)
 	cc := &countingClient{SecretsAPI: sm, holdNo: 1, hold: make(chan struct{}), entered: make(chan struct{})}
@@ -260,7 +260,7 @@ func TestCallerStopsWaitingWhenItsContextEnds(t *testing.T) {
 // A fetch that began before Invalidate may return the value that just
 // failed; it must not overwrite the fresher value fetched after.
 func TestInvalidateDisownsFetchInFlight(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	sm := m.SecretsClient(t)
 	id := newSecret(t, sm, aws.String(secretJSON("old")), nil)
 	cc := &countingClient{SecretsAPI: sm, holdNo: 1, hold: make(chan struct{}), entered: make(chan struct{})}
@@ -290,7 +290,7 @@ func TestInvalidateDisownsFetchInFlight(t *testing.T) {
 }
 
 func TestBadSecretIsAuthErrorWithoutSecretMaterial(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	sm := m.SecretsClient(t)
 	tests := []struct {
 		name       string
@@ -343,7 +343,7 @@ func TestBadSecretIsAuthErrorWithoutSecretMaterial(t *testing.T) {
 }
 
 func TestMissingSecretIsAuthError(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	p, err := New(m.SecretsClient(t), "no-such-secret-"+t.Name(), 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +356,7 @@ func TestMissingSecretIsAuthError(t *testing.T) {
 }
 
 func TestUnreachableSecretsManagerIsTransient(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	cfg := m.AWSConfig(t)
 	cfg.BaseEndpoint = aws.String("http://127.0.0.1:1") // nothing listens on port 1
 	cfg.RetryMaxAttempts = 1

@@ -16,7 +16,7 @@ import (
 
 // benchPackages hold the hot-path benchmarks: path encoding and status
 // parsing (avepoint), the store handler (export), the upload (storage).
-var benchPackages = []string{"./internal/avepoint", "./internal/export", "./internal/storage"}
+var benchPackages = []string{"./internal/avepoint", "./internal/report", "./internal/storage/upload"}
 
 // baselineSuffix pairs a benchmark with the one measuring its stdlib or
 // transport floor: BenchmarkX/sub ↔ BenchmarkXBaseline/sub.

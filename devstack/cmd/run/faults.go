@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/devstack"
-	"github.com/insights-export/insights-export/internal/avesim"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 // faultSpec is a named fault for `make run ARGS="-fault NAME"`: a plan for

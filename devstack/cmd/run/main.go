@@ -28,8 +28,8 @@ import (
 
 	"github.com/insights-export/insights-export/devstack"
 	"github.com/insights-export/insights-export/internal/avepoint"
-	"github.com/insights-export/insights-export/internal/avesim"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
 
 type stringList []string

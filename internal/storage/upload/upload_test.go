@@ -21,7 +21,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/storage"
-	"github.com/insights-export/insights-export/internal/testenv"
+	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
 const mib = 1 << 20
@@ -108,7 +108,7 @@ func (c *countingS3) AbortMultipartUpload(ctx context.Context, in *s3.AbortMulti
 }
 
 func TestPutStoresObject(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	c := m.S3Client(t)
 	bucket := newBucket(t, c)
 	const kmsKey = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -219,7 +219,7 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 }
 
 func TestPutFailureLeavesNothing(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	c := m.S3Client(t)
 	bucket := newBucket(t, c)
 	// The body error a report download returns when AvePoint cuts it short.
@@ -296,7 +296,7 @@ func TestPutFailureLeavesNothing(t *testing.T) {
 // When even the abort fails, the error must say so and name the upload, so
 // that an operator can find the parts left behind.
 func TestPutReportsFailedAbort(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	c := m.S3Client(t)
 	bucket := newBucket(t, c)
 	cs := &countingS3{S3API: c, failPart: 2, failAbort: true}
@@ -320,7 +320,7 @@ func TestPutReportsFailedAbort(t *testing.T) {
 }
 
 func TestPutReplacesExistingObject(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	c := m.S3Client(t)
 	bucket := newBucket(t, c)
 	st, err := New(c, Config{Bucket: bucket, PartSize: 5 * mib})
@@ -356,7 +356,7 @@ func TestPutReplacesExistingObject(t *testing.T) {
 }
 
 func TestPutErrorsNeverCarryCredentials(t *testing.T) {
-	m := testenv.Moto(t)
+	m := moto.Start(t)
 	const secretKey = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRET"
 	cfg := m.AWSConfig(t)
 	cfg.Credentials = credentials.NewStaticCredentialsProvider("AKIASTORAGETEST", secretKey, "session-token-SECRET")

@@ -1,4 +1,4 @@
-package testenv
+package moto
 
 import (
 	"bufio"
@@ -46,9 +46,12 @@ func waitGone(t *testing.T, pid int) {
 }
 
 func TestStartMotoServesS3AndSecretsAndCloseKillsIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs moto_server: skipped with -short (make unit); make test runs it")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	m, err := StartMoto(ctx)
+	m, err := StartContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func TestStartMotoServesS3AndSecretsAndCloseKillsIt(t *testing.T) {
 }
 
 func TestMotoIsSharedWithinTheProcess(t *testing.T) {
-	a, b := Moto(t), Moto(t)
+	a, b := Start(t), Start(t)
 	if a != b {
 		t.Fatalf("Moto returned two servers: %s and %s", a.URL, b.URL)
 	}
@@ -104,7 +107,7 @@ func TestHelperProcessPanics(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		return // only meaningful as the child of TestMotoDiesWithPanickingTest
 	}
-	m := Moto(t)
+	m := Start(t)
 	fmt.Printf("MOTO_PID=%d\n", m.cmd.Process.Pid)
 	os.Stdout.Sync()
 	panic("deliberate panic with moto_server running")
@@ -141,7 +144,7 @@ func TestMotoDiesWithPanickingTest(t *testing.T) {
 
 func TestStartMotoWithoutBinaryFailsClearly(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	_, err := StartMoto(context.Background())
+	_, err := StartContext(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "moto_server not found on PATH") {
 		t.Fatalf("err = %v, want a clear 'not found on PATH' error", err)
 	}

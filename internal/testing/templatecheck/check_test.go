@@ -8,7 +8,7 @@ import (
 )
 
 func TestTemplateIsLeastPrivilegeAndLockedDown(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package batch
+package templatecheck_test
 
 import (
 	"os"
@@ -17,7 +17,7 @@ import (
 // EventBridge Scheduler would, for several parameter sets, and check that
 // the batch state machine accepts it and understands it as meant.
 func TestTemplateScheduleInputIsAValidBatchInput(t *testing.T) {
-	raw, err := os.ReadFile("../../template.yaml")
+	raw, err := os.ReadFile("../../../template.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestTemplateScheduleInputIsAValidBatchInput(t *testing.T) {
 // every one must be accepted by the batch state machine, and those naming
 // one user by the export state machine too.
 func TestEventsAreValidInputs(t *testing.T) {
-	files, err := filepath.Glob("../../events/*.json")
+	files, err := filepath.Glob("../../../events/*.json")
 	if err != nil || len(files) < 3 {
 		t.Fatalf("events: %v %v", files, err)
 	}

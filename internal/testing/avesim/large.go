@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/insights-export/insights-export/internal/crc32x"
+	"github.com/insights-export/insights-export/internal/testing/crc32x"
 )
 
 // ReportPaddingName is the second ZIP entry of a report served with a

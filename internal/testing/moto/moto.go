@@ -5,7 +5,7 @@
 // Tests get one moto_server per test process (see Moto); the process is
 // started on first use and killed by the kernel when the test process exits
 // for any reason, including a panic, a -timeout abort or SIGKILL.
-package testenv
+package moto
 
 import (
 	"bytes"
@@ -46,8 +46,8 @@ const (
 	startAttempts = 3
 )
 
-// MotoServer is a running moto_server listening on 127.0.0.1.
-type MotoServer struct {
+// Server is a running moto_server listening on 127.0.0.1.
+type Server struct {
 	// URL is the server's base URL, e.g. http://127.0.0.1:40123. Use it as
 	// the SDK base endpoint (or AWS_ENDPOINT_URL for child processes).
 	URL string
@@ -60,7 +60,7 @@ type MotoServer struct {
 
 var shared struct {
 	once sync.Once
-	srv  *MotoServer
+	srv  *Server
 	err  error
 }
 
@@ -77,19 +77,22 @@ var shared struct {
 // The server is not stopped by t.Cleanup (later tests still need it). It is
 // started with PR_SET_PDEATHSIG from an OS thread that lives as long as the
 // process, so it dies with the test binary however the binary ends.
-func Moto(t testing.TB) *MotoServer {
+func Start(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs moto_server: skipped with -short (make unit); make test runs it")
+	}
 	shared.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
-		shared.srv, shared.err = StartMoto(ctx)
+		shared.srv, shared.err = StartContext(ctx)
 	})
 	if shared.err != nil {
-		t.Fatalf("testenv: %v", shared.err)
+		t.Fatalf("moto: %v", shared.err)
 	}
 	select {
 	case <-shared.srv.exited:
-		t.Fatalf("testenv: shared moto_server at %s has exited; stderr:\n%s", shared.srv.URL, shared.srv.stderr.String())
+		t.Fatalf("moto: shared moto_server at %s has exited; stderr:\n%s", shared.srv.URL, shared.srv.stderr.String())
 	default:
 	}
 	return shared.srv
@@ -98,7 +101,7 @@ func Moto(t testing.TB) *MotoServer {
 // StartMoto starts a moto_server of its own on a free 127.0.0.1 port and
 // waits until it answers. The caller must Close it. It is meant for
 // non-test use such as a local run command; tests use Moto.
-func StartMoto(ctx context.Context) (*MotoServer, error) {
+func StartContext(ctx context.Context) (*Server, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, errors.New("moto_server not found on PATH; install moto (pip install 'moto[server]==5.2.1') to run the AWS integration tests")
@@ -117,12 +120,12 @@ func StartMoto(ctx context.Context) (*MotoServer, error) {
 	return nil, lastErr
 }
 
-func startOnce(ctx context.Context, bin string) (*MotoServer, error) {
+func startOnce(ctx context.Context, bin string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port for moto_server: %w", err)
 	}
-	m := &MotoServer{
+	m := &Server{
 		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
 		exited: make(chan struct{}),
 		stderr: &syncBuffer{limit: 64 << 10},
@@ -169,7 +172,7 @@ func startOnce(ctx context.Context, bin string) (*MotoServer, error) {
 }
 
 // waitReady polls until moto answers any HTTP request.
-func (m *MotoServer) waitReady(ctx context.Context) error {
+func (m *Server) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -194,7 +197,7 @@ func (m *MotoServer) waitReady(ctx context.Context) error {
 
 // Close kills the server's process group and waits until it is reaped.
 // It is safe to call more than once.
-func (m *MotoServer) Close() error {
+func (m *Server) Close() error {
 	m.closeOnce.Do(func() {
 		if m.cmd.Process != nil {
 			// Negative pid: the whole group created by Setpgid.
@@ -209,13 +212,13 @@ func (m *MotoServer) Close() error {
 // credentials, us-east-1, base endpoint = URL. It is built by hand rather
 // than with config.LoadDefaultConfig so that AWS_* variables and profiles
 // of the machine running the tests cannot leak in.
-func (m *MotoServer) AWSConfig(t testing.TB) aws.Config {
+func (m *Server) AWSConfig(t testing.TB) aws.Config {
 	t.Helper()
 	return m.Config()
 }
 
 // Config is AWSConfig for callers outside tests (the local stack).
-func (m *MotoServer) Config() aws.Config {
+func (m *Server) Config() aws.Config {
 	return aws.Config{
 		Region:       motoRegion,
 		Credentials:  credentials.NewStaticCredentialsProvider(motoAccessKey, motoSecretKey, ""),
@@ -225,27 +228,27 @@ func (m *MotoServer) Config() aws.Config {
 
 // S3Client returns an S3 client for the server. It uses path-style
 // addressing: bucket.127.0.0.1 does not resolve.
-func (m *MotoServer) S3Client(t testing.TB) *s3.Client {
+func (m *Server) S3Client(t testing.TB) *s3.Client {
 	t.Helper()
 	return s3.NewFromConfig(m.AWSConfig(t), func(o *s3.Options) { o.UsePathStyle = true })
 }
 
 // SecretsClient returns a Secrets Manager client for the server.
-func (m *MotoServer) SecretsClient(t testing.TB) *secretsmanager.Client {
+func (m *Server) SecretsClient(t testing.TB) *secretsmanager.Client {
 	t.Helper()
 	return secretsmanager.NewFromConfig(m.AWSConfig(t))
 }
 
 // Reset wipes all state on the server (every bucket, secret, ...).
-func (m *MotoServer) Reset(t testing.TB) {
+func (m *Server) Reset(t testing.TB) {
 	t.Helper()
 	resp, err := http.Post(m.URL+"/moto-api/reset", "application/json", nil)
 	if err != nil {
-		t.Fatalf("testenv: resetting moto_server: %v", err)
+		t.Fatalf("moto: resetting moto_server: %v", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("testenv: resetting moto_server: HTTP %d", resp.StatusCode)
+		t.Fatalf("moto: resetting moto_server: HTTP %d", resp.StatusCode)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
-	"github.com/insights-export/insights-export/internal/crc32x"
+	"github.com/insights-export/insights-export/internal/testing/crc32x"
 )
 
 func TestCRC32Combine(t *testing.T) {

@@ -1,0 +1,115 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/moto"
+)
+
+// BackingOptions configure StartBacking. Exactly one of Simulator and Real
+// is set.
+type BackingOptions struct {
+	Simulator *avesim.Options
+	Real      *RealTenant
+	// Certificate, with the simulator, stores certificate credentials in
+	// the secret instead of the client secret (see StackOptions).
+	Certificate string
+	Bucket      string // default DefaultBucket
+	Prefix      string // default DefaultPrefix
+	SecretID    string // default DefaultSecretID
+}
+
+// Backing is everything the functions call but themselves: AvePoint
+// (simulated or real), moto_server with the report bucket and the
+// credentials secret, and the function environment pointing at them. The
+// local stack, the cold-start benchmark and the tests share it, so each
+// sees the functions configured exactly as make run configures them.
+type Backing struct {
+	Sim    *avesim.Running // nil against a real tenant
+	Moto   *moto.Server
+	S3     *s3.Client
+	Bucket string
+	Prefix string
+	// Env is the functions' environment (what template.yaml sets, pointed
+	// at the emulators).
+	Env map[string]string
+}
+
+// StartBacking starts the simulator (or takes the real tenant) and
+// moto_server, and creates the bucket and the secret. On error whatever it
+// started is stopped.
+func StartBacking(ctx context.Context, opts BackingOptions) (b *Backing, err error) {
+	if (opts.Simulator == nil) == (opts.Real == nil) {
+		return nil, fmt.Errorf("devstack: set exactly one of Simulator and Real")
+	}
+	b = &Backing{Bucket: orDefault(opts.Bucket, DefaultBucket), Prefix: orDefault(opts.Prefix, DefaultPrefix)}
+	defer func() {
+		if err != nil {
+			b.Close()
+			b = nil
+		}
+	}()
+	creds, apiURL, tokenURL, region := avepoint.Credentials{}, "", "", ""
+	if opts.Simulator != nil {
+		if b.Sim, err = avesim.Start(context.WithoutCancel(ctx), *opts.Simulator); err != nil {
+			return b, err
+		}
+		apiURL, tokenURL = b.Sim.URL, b.Sim.TokenURL
+		creds = avepoint.Credentials{ClientID: opts.Simulator.ClientID, ClientSecret: opts.Simulator.ClientSecret}
+		if opts.Certificate != "" {
+			creds = avepoint.Credentials{ClientID: opts.Simulator.ClientID, Certificate: opts.Certificate}
+		}
+	} else {
+		creds, apiURL, tokenURL, region = opts.Real.Credentials, opts.Real.APIURL, opts.Real.TokenURL, opts.Real.Region
+	}
+
+	if b.Moto, err = moto.StartContext(ctx); err != nil {
+		return b, err
+	}
+	awsCfg := b.Moto.Config()
+	b.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err = b.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.Bucket)}); err != nil {
+		return b, fmt.Errorf("devstack: create bucket: %w", err)
+	}
+	secretID := orDefault(opts.SecretID, DefaultSecretID)
+	secret, _ := json.Marshal(creds)
+	if _, err = secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(secretID), SecretString: aws.String(string(secret)),
+	}); err != nil {
+		return b, fmt.Errorf("devstack: create secret: %w", err)
+	}
+	b.Env = map[string]string{
+		"AVEPOINT_SECRET_ID":        secretID,
+		"AVEPOINT_REGION":           region,
+		"AVEPOINT_API_URL":          apiURL,
+		"AVEPOINT_TOKEN_URL":        tokenURL,
+		"REPORT_BUCKET":             b.Bucket,
+		"REPORT_PREFIX":             b.Prefix,
+		"AWS_ENDPOINT_URL":          b.Moto.URL,
+		"AWS_REGION":                awsRegion,
+		"AWS_ACCESS_KEY_ID":         "test",
+		"AWS_SECRET_ACCESS_KEY":     "test",
+		"AWS_SESSION_TOKEN":         "test-session",
+		"AWS_EC2_METADATA_DISABLED": "true",
+		"S3_FORCE_PATH_STYLE":       "true",
+	}
+	return b, nil
+}
+
+// Close stops the simulator and moto_server.
+func (b *Backing) Close() {
+	if b.Moto != nil {
+		_ = b.Moto.Close()
+	}
+	if b.Sim != nil {
+		b.Sim.Close()
+	}
+}

@@ -67,7 +67,6 @@ type tokenCache struct {
 
 	mu      sync.Mutex
 	current *oauth2.Token
-	fetches int
 }
 
 func (t *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
@@ -123,7 +122,6 @@ func (t *tokenCache) fetch(ctx context.Context) (*oauth2.Token, error) {
 			"client_assertion":      {assertion},
 		}
 	}
-	t.fetches++
 	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, t.httpClient))
 	if err != nil {
 		return nil, classifyTokenError(err)

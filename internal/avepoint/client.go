@@ -1,5 +1,3 @@
-// Package avepoint is a client for the AvePoint Graph API's Insights export
-// calls: start a user-activity export, poll its job, stream the report.
 package avepoint
 
 import (
@@ -88,13 +86,6 @@ func NewHTTPClient() *http.Client {
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.ResponseHeaderTimeout = 60 * time.Second
 	return &http.Client{Transport: t}
-}
-
-// TokenFetches counts token requests made so far (for tests and metrics).
-func (c *Client) TokenFetches() int {
-	c.tokens.mu.Lock()
-	defer c.tokens.mu.Unlock()
-	return c.tokens.fetches
 }
 
 // bearerTransport adds the access token to requests for the API host only.

@@ -1,8 +1,10 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/request"
@@ -79,4 +81,42 @@ func (w *Watermarks) Advance(ctx context.Context, m Mark) (advanced bool, err er
 		return false, err
 	}
 	return true, nil
+}
+
+// markWriters bounds concurrent high-water mark updates.
+const markWriters = 16
+
+// advance moves the marks of users whose report is stored to that
+// report's finish: only now, after the store step succeeded, so a failed
+// or skipped run is picked up by the next one.
+func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []request.Result) error {
+	sem := make(chan struct{}, markWriters)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	now := m.Now().UTC().Format(time.RFC3339)
+	for i := range results {
+		r := &results[i]
+		if r.Status != request.StatusSucceeded || r.FinishTime == "" {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, err := m.Marks.Advance(ctx, Mark{Email: r.Email, EventTypes: plan.Request.EventTypes, FinishTime: r.FinishTime,
+				ReportKey: r.Key, JobID: r.JobID, Execution: plan.Execution.ID, UpdatedAt: now})
+			if err != nil {
+				mu.Lock()
+				firstErr = cmp.Or(firstErr, err)
+				mu.Unlock()
+				return
+			}
+			r.Watermark = r.FinishTime
+		}()
+	}
+	wg.Wait()
+	return firstErr
 }

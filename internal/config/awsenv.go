@@ -25,9 +25,8 @@ import (
 //
 // Why not LoadDefaultConfig: it links the whole default credential chain —
 // shared config files, SSO, SSO-OIDC, STS web identity and assume-role,
-// console sign-in, IMDS — 1.6 to 1.8 MB of each arm64 bootstrap
-// (storereport 10,485,922 → 8,913,058 bytes, from over the 10 MiB budget
-// to well under it), none of which a Lambda function uses. The SDK's own
+// console sign-in, IMDS — well over a megabyte of each arm64 bootstrap
+// (BENCHMARKS.md, "Binary sizes"), none of which a Lambda function uses. The SDK's own
 // awsconfig.NewEnvConfig still reads the environment, so every AWS_* variable
 // means what it means to the SDK: region (AWS_REGION, AWS_DEFAULT_REGION),
 // AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (resolved by the service

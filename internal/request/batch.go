@@ -73,11 +73,12 @@ type Batch struct {
 	StartTime  string   `json:"startTime,omitempty"`
 	FinishTime string   `json:"finishTime,omitempty"`
 	EventTypes []string `json:"eventTypes,omitempty"`
-	Window     *Window  `json:"window,omitempty"`
+	Window     *Rolling `json:"window,omitempty"`
 }
 
-// Window is a validated WindowRequest.
-type Window struct {
+// Rolling is a validated WindowRequest: a window rolling with the run's
+// reference time.
+type Rolling struct {
 	Period          schedule.Period `json:"period"`
 	TimeZone        string          `json:"timeZone"`
 	OverlapMinutes  int             `json:"overlapMinutes,omitempty"`
@@ -208,29 +209,29 @@ func validateEmails(in []string) ([]string, error) {
 }
 
 // Validate checks a window request and pins its reference time.
-func (r WindowRequest) Validate(now time.Time) (Window, error) {
+func (r WindowRequest) Validate(now time.Time) (Rolling, error) {
 	bad := func(field, reason string) error {
 		return &failure.ValidationError{Field: "window." + field, Reason: reason}
 	}
 	if r.Period == "" {
-		return Window{}, bad("period", "is required (hour, day, week or month)")
+		return Rolling{}, bad("period", "is required (hour, day, week or month)")
 	}
 	p, err := schedule.ParsePeriod(r.Period)
 	if err != nil {
-		return Window{}, bad("period", fmt.Sprintf("%s is not hour, day, week or month", quote(r.Period)))
+		return Rolling{}, bad("period", fmt.Sprintf("%s is not hour, day, week or month", quote(r.Period)))
 	}
-	w := Window{Period: p, TimeZone: cmp.Or(r.TimeZone, defaultWindowZone), OverlapMinutes: r.OverlapMinutes, Incremental: r.Incremental}
+	w := Rolling{Period: p, TimeZone: cmp.Or(r.TimeZone, defaultWindowZone), OverlapMinutes: r.OverlapMinutes, Incremental: r.Incremental}
 	if _, err := loadZone(w.TimeZone); err != nil {
-		return Window{}, bad("timeZone", fmt.Sprintf("%s is not an IANA time zone name such as Europe/Berlin", quote(w.TimeZone)))
+		return Rolling{}, bad("timeZone", fmt.Sprintf("%s is not an IANA time zone name such as Europe/Berlin", quote(w.TimeZone)))
 	}
 	if r.OverlapMinutes < 0 || r.OverlapMinutes > MaxOverlapMinutes {
-		return Window{}, bad("overlapMinutes", fmt.Sprintf("must be 0 to %d", MaxOverlapMinutes))
+		return Rolling{}, bad("overlapMinutes", fmt.Sprintf("must be 0 to %d", MaxOverlapMinutes))
 	}
 	switch {
 	case r.LookbackPeriods != 0 && !r.Incremental:
-		return Window{}, bad("lookbackPeriods", "applies to incremental windows only")
+		return Rolling{}, bad("lookbackPeriods", "applies to incremental windows only")
 	case r.LookbackPeriods < 0 || r.LookbackPeriods > MaxLookbackPeriods:
-		return Window{}, bad("lookbackPeriods", fmt.Sprintf("must be 1 to %d", MaxLookbackPeriods))
+		return Rolling{}, bad("lookbackPeriods", fmt.Sprintf("must be 1 to %d", MaxLookbackPeriods))
 	case r.Incremental:
 		w.LookbackPeriods = r.LookbackPeriods
 		if w.LookbackPeriods == 0 {
@@ -240,10 +241,10 @@ func (r WindowRequest) Validate(now time.Time) (Window, error) {
 	at := now.UTC().Truncate(time.Second)
 	if r.At != "" {
 		if at, err = time.Parse(time.RFC3339, r.At); err != nil {
-			return Window{}, bad("at", fmt.Sprintf("%s is not an RFC 3339 time such as 2026-11-25T00:15:00Z", quote(r.At)))
+			return Rolling{}, bad("at", fmt.Sprintf("%s is not an RFC 3339 time such as 2026-11-25T00:15:00Z", quote(r.At)))
 		}
 		if at.After(now.Add(clockSkew)) {
-			return Window{}, bad("at", "is in the future")
+			return Rolling{}, bad("at", "is in the future")
 		}
 	}
 	w.At = at.UTC().Format(time.RFC3339)
@@ -260,10 +261,10 @@ func loadZone(name string) (*time.Location, error) {
 }
 
 // Spec returns the window's schedule rule and reference time.
-func (w Window) Spec() (schedule.Spec, time.Time) {
+func (w Rolling) Spec() (schedule.Spec, time.Time) {
 	loc, err := loadZone(w.TimeZone)
 	if err != nil {
-		loc = time.UTC // unreachable for a validated Window
+		loc = time.UTC // unreachable for a validated Rolling
 	}
 	at, _ := time.Parse(time.RFC3339, w.At)
 	return schedule.Spec{Period: w.Period, Location: loc, Overlap: time.Duration(w.OverlapMinutes) * time.Minute}, at

@@ -1,6 +1,3 @@
-// Package export holds the export workflow's domain: the execution input
-// and its validation, the polling wait policy, the object key layout, and
-// the handlers behind the three Lambda functions.
 package request
 
 import (

@@ -22,17 +22,12 @@ type WaitPolicy struct {
 // DefaultWaitPolicy: first poll after 5 s, then waits of 9 % of the job's
 // age, at most 10 minutes apart, give up after 6 hours.
 //
-// Why these numbers (BENCHMARKS.md, "Polling cost", has the table): a job
-// must be noticed within 10 % of its age. Waits of at most 9 % (rounded
-// down to whole seconds) leave a tenth of that for the poll's own latency
-// (state transitions, Lambda invoke, status call), so the bound holds from
-// a 1-minute job up. The 10-minute cap bounds the absolute delay of very
-// long jobs while keeping a 24-hour job at about 200 polls (≈1,800
-// history events, under the 2,500 budget and far from Step Functions'
-// 25,000 limit); a 5-minute cap would cost about 330 polls (≈3,000
-// events). The price of the 10 % bound is ≈60 polls for a 1-hour job
-// (≈186 state transitions, $0.005): polls grow geometrically by 1.09, and
-// ln(3600/55)/ln(1.09) ≈ 49 of them are needed between 55 s and 1 h.
+// Why: a finished job must be noticed within 10 % of its age. Waits of at
+// most 9 % (rounded down to whole seconds) leave the rest for the poll's
+// own latency. The cap bounds the delay of very long jobs while keeping a
+// 24-hour job well under Step Functions' history quota. BENCHMARKS.md,
+// "Polling cost", has the figures (polls, transitions, history events,
+// detection delay) for each job length, from the model in bench/polling.
 var DefaultWaitPolicy = WaitPolicy{Min: 5 * time.Second, Max: 10 * time.Minute, AgeFactor: 0.09, Deadline: 6 * time.Hour}
 
 // Next is the wait before the next poll of a job of the given age. It never

@@ -57,7 +57,7 @@ func TestTemplateScheduleInputIsAValidBatchInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := request.Window{Period: schedule.Day, TimeZone: "UTC", Incremental: true, LookbackPeriods: 1, At: "2026-11-24T23:15:00Z"}
+		want := request.Rolling{Period: schedule.Day, TimeZone: "UTC", Incremental: true, LookbackPeriods: 1, At: "2026-11-24T23:15:00Z"}
 		if strings.Join(b.Emails, ",") != "a@contoso.com,b@contoso.com" || b.Window == nil || *b.Window != want || b.EventTypes != nil {
 			t.Fatalf("understood %+v window %+v", b, b.Window)
 		}

@@ -75,6 +75,9 @@ type StackOptions struct {
 	// the secret instead of the client secret: a PEM bundle (CERTIFICATE
 	// and PRIVATE KEY blocks) whose certificate Simulator.Certificate holds.
 	Certificate string
+	// Timeouts override a function's timeout (by folder); the others
+	// have template.yaml's.
+	Timeouts map[string]time.Duration
 	// Batch also starts BatchFunctions, so that RunBatch works. Their
 	// environment is the same (set MAX_CONCURRENCY, STATE_PREFIX in Env).
 	Batch bool
@@ -132,14 +135,25 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 		fns = slices.Concat(Functions, BatchFunctions)
 		st.subs["ExportStateMachineArn"] = ExportStateMachineArn
 	}
+	timeouts, err := TemplateTimeouts(root)
+	if err != nil {
+		return st, err
+	}
+	for dir, d := range opts.Timeouts {
+		timeouts[dir] = d
+	}
 	for _, fn := range fns {
+		timeout := timeouts[fn.Dir]
+		if timeout <= 0 {
+			return st, fmt.Errorf("devstack: template.yaml gives functions/%s no timeout", fn.Dir)
+		}
 		bin := opts.Bootstraps[fn.Dir]
 		if bin == "" {
 			if bin, err = BuildBootstrap(ctx, filepath.Join(root, "functions", fn.Dir), filepath.Join(st.tmp, fn.Dir)); err != nil {
 				return st, err
 			}
 		}
-		f, err := StartFunction(ctx, FunctionSpec{Name: fn.Name, Bootstrap: bin, Env: env, Timeout: 900 * time.Second,
+		f, err := StartFunction(ctx, FunctionSpec{Name: fn.Name, Bootstrap: bin, Env: env, Timeout: timeout,
 			Stdout: opts.FunctionLogs, Stderr: opts.FunctionLogs})
 		if err != nil {
 			return st, err

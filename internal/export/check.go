@@ -30,7 +30,10 @@ func (c *Checker) Handle(ctx context.Context, job request.Job) (request.Job, err
 	if job.JobID == "" || job.StartedAt.IsZero() {
 		return job, &failure.ValidationError{Field: "jobId", Reason: "check step needs the start step's output (jobId, startedAt)"}
 	}
-	st, err := c.API.JobStatus(ctx, job.JobID)
+	call, cancel := withCallDeadline(ctx, CallMargin)
+	defer cancel()
+	st, err := c.API.JobStatus(call, job.JobID)
+	err = timedOut(call, ctx, err, "job status")
 	if err != nil {
 		c.Log.ErrorContext(ctx, "job status unavailable", "jobId", job.JobID, "error", err.Error())
 		return job, err

@@ -151,3 +151,73 @@ func TestChecker(t *testing.T) {
 		}
 	})
 }
+
+// A hung AvePoint must not outlive the function: the call is cut
+// CallMargin before the invocation's deadline and reported as a
+// TransientError (which the state machine retries), not left to the
+// runtime's kill (Sandbox.Timedout, which nothing retries).
+func TestHungAvePointEndsInTimeAsTransient(t *testing.T) {
+	hang := func(ctx context.Context) (time.Time, error) {
+		d, _ := ctx.Deadline()
+		<-ctx.Done()
+		return d, ctx.Err()
+	}
+	tests := []struct {
+		name string
+		run  func(ctx context.Context, seen *time.Time) error
+	}{
+		{"start", func(ctx context.Context, seen *time.Time) error {
+			s := &Starter{API: hangingStarter{hang: hang, seen: seen}, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+			_, err := s.Handle(ctx, json.RawMessage(`{"email":"a@b.co","finishTime":"2026-11-25T11:00:00"}`))
+			return err
+		}},
+		{"check", func(ctx context.Context, seen *time.Time) error {
+			c := &Checker{API: hangingStatus{hang: hang, seen: seen}, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
+			_, err := c.Handle(ctx, request.Job{JobID: "7", StartedAt: testNow, Status: "running"})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			deadline := time.Now().Add(CallMargin + 300*time.Millisecond)
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			var seen time.Time
+			err := tt.run(ctx, &seen)
+			if got := errorName(err); got != "TransientError" {
+				t.Fatalf("err = %v (%s), want TransientError", err, got)
+			}
+			if !strings.Contains(err.Error(), "before the function's deadline") {
+				t.Errorf("message %q does not say why", err.Error())
+			}
+			if want := deadline.Add(-CallMargin); !seen.Equal(want) {
+				t.Errorf("call deadline %v, want the invocation's less CallMargin (%v)", seen, want)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("the invocation's own deadline passed before the handler returned")
+			}
+		})
+	}
+}
+
+type hangingStarter struct {
+	hang func(context.Context) (time.Time, error)
+	seen *time.Time
+}
+
+func (h hangingStarter) StartExport(ctx context.Context, _ avepoint.ExportRequest) (string, error) {
+	d, err := h.hang(ctx)
+	*h.seen = d
+	return "", &failure.TransientError{Reason: "network: " + err.Error()}
+}
+
+type hangingStatus struct {
+	hang func(context.Context) (time.Time, error)
+	seen *time.Time
+}
+
+func (h hangingStatus) JobStatus(ctx context.Context, _ string) (avepoint.JobStatus, error) {
+	d, err := h.hang(ctx)
+	*h.seen = d
+	return avepoint.JobStatus{}, &failure.TransientError{Reason: "network: " + err.Error()}
+}

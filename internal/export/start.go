@@ -33,7 +33,10 @@ func (s *Starter) Handle(ctx context.Context, raw json.RawMessage) (request.Job,
 		return request.Job{}, err
 	}
 	start, finish := q.Window()
-	jobID, err := s.API.StartExport(ctx, avepoint.ExportRequest{Email: q.Email, Start: start, Finish: finish, EventTypes: q.EventTypes})
+	call, cancel := withCallDeadline(ctx, CallMargin)
+	defer cancel()
+	jobID, err := s.API.StartExport(call, avepoint.ExportRequest{Email: q.Email, Start: start, Finish: finish, EventTypes: q.EventTypes})
+	err = timedOut(call, ctx, err, "export")
 	if err != nil {
 		s.Log.ErrorContext(ctx, "export not started", "user", request.UserRef(q.Email), "error", err.Error())
 		return request.Job{}, err

@@ -65,12 +65,13 @@ type TokenFault struct {
 type faultState struct {
 	revokesUsed map[string]int // email -> revocations done
 	reportsUsed map[string]int // email -> damaged downloads served
+	delaysUsed  map[string]int // email -> answers held back
 	token       TokenFault     // remaining token faults
 	issued      []string       // every access token issued, revoked ones too
 }
 
 func newFaultState(opts Options) faultState {
-	return faultState{revokesUsed: map[string]int{}, reportsUsed: map[string]int{}, token: opts.TokenFault}
+	return faultState{revokesUsed: map[string]int{}, reportsUsed: map[string]int{}, delaysUsed: map[string]int{}, token: opts.TokenFault}
 }
 
 func validateTokenFault(f TokenFault) error {
@@ -92,7 +93,7 @@ func validatePlanFaults(email string, p JobPlan) error {
 		}
 	}
 	switch {
-	case p.ErrorCalls < 0 || p.RevokeCalls < 0 || p.ReportFaultCalls < 0:
+	case p.ErrorCalls < 0 || p.RevokeCalls < 0 || p.ReportFaultCalls < 0 || p.DelayCalls < 0:
 		return fmt.Errorf("avesim: plan %q: call counts must not be negative", email)
 	case p.Delay < 0:
 		return fmt.Errorf("avesim: plan %q: Delay must not be negative", email)
@@ -256,10 +257,20 @@ func (s *Server) delayFor(rec *Call) time.Duration {
 	if rec.Email == "" {
 		return 0
 	}
-	if plan, applies := s.planFor(rec, rec.Email); applies {
-		return plan.Delay
+	plan, applies := s.planFor(rec, rec.Email)
+	if !applies || plan.Delay == 0 {
+		return 0
 	}
-	return 0
+	if plan.DelayCalls > 0 {
+		key := strings.ToLower(rec.Email)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.faults.delaysUsed[key] >= plan.DelayCalls {
+			return 0
+		}
+		s.faults.delaysUsed[key]++
+	}
+	return plan.Delay
 }
 
 // writeStream writes a streamed answer's body with its faults applied.

@@ -121,6 +121,9 @@ type JobPlan struct {
 	// Delay holds every answer concerning this email back this long: a
 	// slow API.
 	Delay time.Duration
+	// DelayCalls limits Delay to the first DelayCalls calls (0 = all): an
+	// API that hangs once and then answers.
+	DelayCalls int
 	// FaultEndpoints limits ErrorCalls, RevokeCalls and Delay to these
 	// endpoints (EndpointExport, EndpointStatus, EndpointFile); nil = all.
 	FaultEndpoints []string

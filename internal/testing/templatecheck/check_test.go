@@ -27,9 +27,7 @@ func TestTemplateIsLeastPrivilegeAndLockedDown(t *testing.T) {
 		t.Error("no S3 bucket found: the report bucket checks did not run")
 	}
 	if len(r.APIs) == 0 {
-		// Passes vacuously until the HTTP API is in the template; the
-		// fixtures below prove the check fails an API without IAM auth.
-		t.Log("no HTTP API resource in template.yaml yet: the IAM-auth check passes vacuously")
+		t.Error("no HTTP API resource found: the IAM-auth check did not run")
 	} else {
 		t.Logf("HTTP API resources checked for IAM auth: %s", strings.Join(r.APIs, ", "))
 	}

@@ -1,0 +1,122 @@
+package templatecheck
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insights-export/insights-export/internal/export"
+)
+
+// The timeouts are a chain (see export.CallMargin): an AvePoint call ends
+// CallMargin before its function's deadline, and each Lambda Task of the
+// state machines waits at least TaskTimeoutMargin longer than its
+// function's Timeout. Then a hung call ends as a typed error the ASL
+// retries, and States.Timeout only ever means the Lambda service itself
+// did not answer.
+func TestTaskTimeoutsOutlastTheirFunctions(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	src, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	globalTimeout := 3 // SAM's default
+	if fn, ok := tpl.Globals["Function"].(map[string]any); ok {
+		if v, ok := fn["Timeout"].(string); ok {
+			globalTimeout, _ = strconv.Atoi(v)
+		}
+	}
+	functionTimeout := func(name string) (int, bool) {
+		r, ok := tpl.Resources[name]
+		if !ok || r.Type != "AWS::Serverless::Function" {
+			return 0, false
+		}
+		if v, ok := r.Properties["Timeout"].(string); ok {
+			n, err := strconv.Atoi(v)
+			return n, err == nil
+		}
+		return globalTimeout, true
+	}
+	checked := 0
+	for name, r := range tpl.Resources {
+		if r.Type != "AWS::Serverless::StateMachine" {
+			continue
+		}
+		subs, _ := r.Properties["DefinitionSubstitutions"].(map[string]any)
+		uri, _ := r.Properties["DefinitionUri"].(string)
+		if uri == "" {
+			t.Fatalf("%s: no DefinitionUri", name)
+		}
+		raw, err := os.ReadFile(filepath.Join(root, uri))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s: %v", uri, err)
+		}
+		forEachTask(doc, func(state string, task map[string]any) {
+			res, _ := task["Resource"].(string)
+			if !strings.HasPrefix(res, "${") {
+				return // a service integration, not one of our functions
+			}
+			fn := getAttTarget(subs[strings.Trim(res, "${}")])
+			timeout, ok := functionTimeout(fn)
+			if !ok {
+				t.Errorf("%s %s: resource %s is not a function of the template", uri, state, res)
+				return
+			}
+			checked++
+			secs, _ := task["TimeoutSeconds"].(float64)
+			if want := timeout + int(export.TaskTimeoutMargin/time.Second); int(secs) < want {
+				t.Errorf("%s %s: TimeoutSeconds %v; its function %s times out after %d s, so the Task must wait at least %d s", uri, state, secs, fn, timeout, want)
+			}
+			if fn == "StartExportFunction" || fn == "CheckJobFunction" {
+				if time.Duration(timeout)*time.Second < 2*export.CallMargin {
+					t.Errorf("%s: Timeout %d s leaves an AvePoint call less than CallMargin (%s)", fn, timeout, export.CallMargin)
+				}
+			}
+		})
+	}
+	if checked < 5 {
+		t.Fatalf("checked %d Lambda Tasks; the state machines have at least 5", checked)
+	}
+}
+
+func forEachTask(states any, f func(string, map[string]any)) {
+	m, _ := states.(map[string]any)
+	for name, s := range m["States"].(map[string]any) {
+		st, _ := s.(map[string]any)
+		if st["Type"] == "Task" {
+			f(name, st)
+		}
+		for _, k := range []string{"ItemProcessor", "Iterator"} {
+			if sub, ok := st[k]; ok {
+				forEachTask(sub, f)
+			}
+		}
+	}
+}
+
+// getAttTarget is the resource of a !GetAtt Name.Arn substitution.
+func getAttTarget(v any) string {
+	m, _ := v.(map[string]any)
+	switch g := m["Fn::GetAtt"].(type) {
+	case string:
+		return strings.SplitN(g, ".", 2)[0]
+	case []any:
+		if len(g) > 0 {
+			s, _ := g[0].(string)
+			return s
+		}
+	}
+	return ""
+}

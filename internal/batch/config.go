@@ -25,7 +25,10 @@ type Config struct {
 	Storage        config.Storage // REPORT_BUCKET (required), REPORT_PREFIX, KMS_KEY_ID, S3_FORCE_PATH_STYLE
 	StatePrefix    string         // STATE_PREFIX: high-water marks (default "state")
 	MaxConcurrency int            // MAX_CONCURRENCY: users exported at once (default 5)
-	LogLevel       slog.Level     // LOG_LEVEL
+	// ADVANCE_MARKS_ON_EXCEPTION: move marks past reports AvePoint flagged
+	// as possibly incomplete (default false).
+	AdvanceOnException bool
+	LogLevel           slog.Level // LOG_LEVEL
 }
 
 // LoadConfig reads the environment through getenv and names the variable
@@ -33,10 +36,11 @@ type Config struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	env := config.NewEnv(getenv)
 	c := Config{
-		Storage:        env.Storage(),
-		StatePrefix:    env.Prefix("STATE_PREFIX", DefaultStatePrefix),
-		MaxConcurrency: env.Int("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, MaxMaxConcurrency),
-		LogLevel:       env.LogLevel(),
+		Storage:            env.Storage(),
+		StatePrefix:        env.Prefix("STATE_PREFIX", DefaultStatePrefix),
+		MaxConcurrency:     env.Int("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, MaxMaxConcurrency),
+		AdvanceOnException: env.Bool("ADVANCE_MARKS_ON_EXCEPTION", false),
+		LogLevel:           env.LogLevel(),
 	}
 	return c, env.Err()
 }
@@ -79,9 +83,10 @@ func LoadManifestWriter(getenv func(string) string) (*ManifestWriter, error) {
 		return nil, err
 	}
 	return &ManifestWriter{
-		Store: objects,
-		Marks: &Watermarks{Store: objects, Prefix: cfg.StatePrefix},
-		Log:   log,
-		Now:   time.Now,
+		Store:              objects,
+		Marks:              &Watermarks{Store: objects, Prefix: cfg.StatePrefix},
+		AdvanceOnException: cfg.AdvanceOnException,
+		Log:                log,
+		Now:                time.Now,
 	}, nil
 }

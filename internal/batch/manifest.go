@@ -36,8 +36,13 @@ type ManifestInput struct {
 type ManifestWriter struct {
 	Store *storage.Objects
 	Marks *Watermarks
-	Log   *slog.Logger
-	Now   func() time.Time
+	// AdvanceOnException moves a user's mark past a report AvePoint
+	// flagged as possibly incomplete (jobStatus 4). Off by default: the
+	// next run then exports the window again rather than leave a silent
+	// gap (ADVANCE_MARKS_ON_EXCEPTION).
+	AdvanceOnException bool
+	Log                *slog.Logger
+	Now                func() time.Time
 }
 
 // Handle collects every user's result, advances the marks of users whose
@@ -99,7 +104,7 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 	}
 	out.Results, out.ResultsOmitted = fitResults(results, OutputResultsBudget)
 	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", man.Counts.Users,
-		"succeeded", man.Counts.Succeeded, "failed", man.Counts.Failed, "upToDate", man.Counts.UpToDate,
+		"succeeded", man.Counts.Succeeded, "withException", man.Counts.WithException, "failed", man.Counts.Failed, "upToDate", man.Counts.UpToDate,
 		"durationSeconds", man.DurationSeconds)
 	return out, nil
 }
@@ -135,6 +140,9 @@ func count(results []request.Result) request.Counts {
 		switch r.Status {
 		case request.StatusSucceeded:
 			c.Succeeded++
+			if r.WithException {
+				c.WithException++
+			}
 		case request.StatusUpToDate:
 			c.UpToDate++
 		default:

@@ -136,6 +136,7 @@ func (e mapEntry) result() request.Result {
 		o := e.Report
 		r.Status, r.Bucket, r.Key, r.Bytes, r.SHA256, r.JobID = request.StatusSucceeded, o.Bucket, o.Key, o.Bytes, o.SHA256, o.JobID
 		r.StartTime, r.FinishTime, r.EventTypes = o.StartTime, o.FinishTime, o.EventTypes
+		r.WithException = o.WithException
 	} else {
 		r.Status = request.StatusFailed
 		r.Error, r.Message = e.Error, e.Cause

@@ -102,6 +102,10 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []reque
 		if r.Status != request.StatusSucceeded || r.FinishTime == "" {
 			continue
 		}
+		if r.WithException && !m.AdvanceOnException {
+			r.Message = "AvePoint flagged this report as possibly incomplete (jobStatus 4); the high-water mark stays, so the next run exports this window again"
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {

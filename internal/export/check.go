@@ -43,6 +43,7 @@ func (c *Checker) Handle(ctx context.Context, job request.Job) (request.Job, err
 	job.JobStatus = st.Code
 	job.Message = st.Message
 	job.Status = string(st.State)
+	job.WithException = st.WithException
 	log := c.Log.With("jobId", job.JobID, "jobStatus", st.Code, "polls", job.Polls, "ageSeconds", int(age.Seconds()))
 	switch st.State {
 	case avepoint.JobFinished:

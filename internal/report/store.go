@@ -112,6 +112,8 @@ func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOut
 		ContentType: "application/zip",
 		VersionID:   res.VersionID,
 		StoredAt:    s.Now().UTC().Format(time.RFC3339),
+
+		WithException: job.WithException,
 	}, nil
 }
 

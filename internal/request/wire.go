@@ -18,6 +18,9 @@ type Job struct {
 	JobStatus   int       `json:"jobStatus,omitempty"`
 	WaitSeconds int       `json:"waitSeconds"`
 	Message     string    `json:"message,omitempty"`
+	// WithException is AvePoint's jobStatus 4, "success with exception":
+	// a report exists but AvePoint says it may be incomplete.
+	WithException bool `json:"withException,omitempty"`
 }
 
 // ExportOutput is the store step's result, and so the execution's output.
@@ -34,6 +37,10 @@ type ExportOutput struct {
 	ContentType string   `json:"contentType"`
 	VersionID   string   `json:"versionId,omitempty"`
 	StoredAt    string   `json:"storedAt"`
+	// WithException: AvePoint flagged the report as possibly incomplete
+	// (jobStatus 4). The report is stored; an incremental schedule does not
+	// move its high-water mark past it (see batch's AdvanceOnException).
+	WithException bool `json:"withException,omitempty"`
 }
 
 // Item is one user's work in items.json: exactly the export state
@@ -67,7 +74,10 @@ type Result struct {
 	StartTime  string   `json:"startTime,omitempty"`
 	FinishTime string   `json:"finishTime,omitempty"`
 	EventTypes []string `json:"eventTypes,omitempty"`
-	// Failed: the export execution's error name and cause.
+	// WithException: the stored report may be incomplete (jobStatus 4).
+	WithException bool `json:"withException,omitempty"`
+	// Failed: the export execution's error name and cause; for a report
+	// with exception, Message says what became of the mark.
 	Error   string `json:"error,omitempty"`
 	Message string `json:"message,omitempty"`
 	// The user's export execution and its timing.
@@ -85,9 +95,11 @@ type Counts struct {
 	Succeeded int `json:"succeeded"`
 	Failed    int `json:"failed"`
 	UpToDate  int `json:"upToDate"`
+	// WithException counts the succeeded users whose report AvePoint
+	// flagged as possibly incomplete (jobStatus 4).
+	WithException int `json:"withException"`
 }
 
-// Location is an S3 object.
 // Location is an S3 object, as run outputs name it.
 type Location struct {
 	Bucket string `json:"bucket"`
@@ -95,6 +107,7 @@ type Location struct {
 	URI    string `json:"uri"`
 }
 
+// Locate names an object by bucket and key, with its s3:// URI.
 func Locate(bucket, key string) Location {
 	return Location{Bucket: bucket, Key: key, URI: "s3://" + bucket + "/" + key}
 }

@@ -3,10 +3,13 @@ package batch
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"path"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
@@ -77,8 +80,8 @@ type Preparer struct {
 // every user's window and writes plan.json and items.json.
 func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error) {
 	now := p.Now().UTC()
-	if in.Execution.Name == "" {
-		return Prepared{}, &failure.ValidationError{Field: "execution", Reason: "PrepareBatch needs the execution's name (the state's Parameters pass $$.Execution)"}
+	if err := validExecutionName(in.Execution.Name); err != nil {
+		return Prepared{}, err
 	}
 	b, err := request.ParseBatch(in.Input, now)
 	if err != nil {
@@ -177,6 +180,28 @@ func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, 
 		}
 	}
 	return items, skipped, nil
+}
+
+// maxExecutionName is Step Functions' own limit on execution names.
+const maxExecutionName = 80
+
+// validExecutionName refuses a name that cannot be a run folder: "." and
+// ".." would be cleaned out of the path (runs of every execution of the
+// day, or of all days, would share a folder), and anything longer than
+// Step Functions allows did not come from Step Functions.
+func validExecutionName(name string) error {
+	bad := func(reason string) error { return &failure.ValidationError{Field: "execution.name", Reason: reason} }
+	switch {
+	case name == "":
+		return bad("is required: PrepareBatch needs the execution's name (the state's Parameters pass $$.Execution)")
+	case name == "." || name == "..":
+		return bad(`cannot be "." or ".." (it names the run's folder)`)
+	case len(name) > maxExecutionName:
+		return bad(fmt.Sprintf("is %d bytes; Step Functions allows %d", len(name), maxExecutionName))
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '/' }):
+		return bad("has control characters, a slash or invalid UTF-8")
+	}
+	return nil
 }
 
 // RunPrefix is where a run's files go, beside the reports:

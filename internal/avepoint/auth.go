@@ -77,8 +77,10 @@ func (t *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := t.fetch(ctx)
 	var authErr *failure.AuthError
-	if errors.As(err, &authErr) {
-		// Refused credentials may have been rotated since we read them.
+	if errors.As(err, &authErr) && !isRedirect(authErr.Status) {
+		// Refused credentials may have been rotated since we read them. (A
+		// redirect is no verdict on the credentials: re-reading them would
+		// only ask the same question again.)
 		t.creds.Invalidate()
 		tok, err = t.fetch(ctx)
 	}
@@ -143,6 +145,11 @@ func classifyTokenError(err error) error {
 			reason += ": " + re.ErrorCode
 		}
 		switch {
+		case isRedirect(code):
+			// Not followed (see New): the credentials stay with the
+			// configured host. A moved identity service is a configuration
+			// matter (AVEPOINT_TOKEN_URL), not something to chase.
+			return &failure.AuthError{Status: code, Reason: fmt.Sprintf("token endpoint answered HTTP %d (redirects are not followed)", code), AtTokenEndpoint: true}
 		case code == http.StatusTooManyRequests:
 			return &failure.ThrottledError{RetryAfter: retryAfter(re.Response.Header.Get("Retry-After"), time.Now()), Reason: "token endpoint throttled"}
 		case code >= 500:
@@ -154,6 +161,8 @@ func classifyTokenError(err error) error {
 	// The request never got an answer: a network fault.
 	return &failure.TransientError{Reason: "token endpoint unreachable: " + errorText(err)}
 }
+
+func isRedirect(code int) bool { return code >= 300 && code <= 399 }
 
 // signAssertion builds the RS256 client assertion AvePoint expects for
 // certificate credentials: iss = sub = client id, aud = token URL, a unique

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
@@ -24,7 +25,9 @@ type Config struct {
 	Endpoints   Endpoints
 	Credentials CredentialSource
 	// HTTPClient defaults to NewHTTPClient(). Its transport is wrapped so the
-	// bearer token only ever goes to the API host.
+	// bearer token only ever goes to the API host. The client never follows
+	// a redirect of the token request, and follows API redirects only as
+	// checkRedirect allows; a CheckRedirect of its own runs after that.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Backoff    Backoff
@@ -66,15 +69,57 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	c := &Client{api: api, log: cfg.Logger, backoff: cfg.Backoff.withDefaults(), now: cfg.Now}
-	c.tokens = &tokenCache{creds: cfg.Credentials, tokenURL: cfg.Endpoints.TokenURL, httpClient: base, now: cfg.Now}
+	// The token request carries the client secret or the signed assertion:
+	// a redirect would send them again to wherever Location points (Go
+	// re-sends the body of a 307/308). The answer is handed back instead,
+	// and classifyTokenError names it.
+	tc := *base
+	tc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.tokens = &tokenCache{creds: cfg.Credentials, tokenURL: cfg.Endpoints.TokenURL, httpClient: &tc, now: cfg.Now}
 	hc := *base
 	inner := hc.Transport
 	if inner == nil {
 		inner = http.DefaultTransport
 	}
 	hc.Transport = &bearerTransport{next: inner, api: api, tokens: c.tokens}
+	hc.CheckRedirect = checkRedirect(api.Scheme == "http", base.CheckRedirect)
 	c.http = &hc
 	return c, nil
+}
+
+// maxRedirects bounds the redirects one API call follows. None is
+// documented; a download may go through a storage front or two.
+const maxRedirects = 5
+
+// checkRedirect lets an API call follow at most maxRedirects redirects, each
+// to https, or to loopback http when the API itself is loopback http (a
+// local stack or a test: checkURL allows nothing else over plain http).
+// An https API is never followed to loopback http: on Lambda that is the
+// runtime API, and a report has no business there. Anything else is a
+// failure.ProtocolError, so the call fails rather than fetch the report in
+// the clear. next, the caller's own policy, runs after these checks.
+func checkRedirect(apiLoopback bool, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > maxRedirects {
+			return &failure.ProtocolError{Reason: fmt.Sprintf("too many redirects (more than %d)", maxRedirects)}
+		}
+		u := req.URL
+		// The host is named (bounded) to help whoever reads the error; the
+		// path and query are not: a pre-signed URL's query is a credential.
+		host := clip(u.Host, 100)
+		switch {
+		case u.User != nil:
+			return &failure.ProtocolError{Reason: "redirect to a URL with credentials refused (host " + host + ")"}
+		case u.Scheme == "https":
+		case u.Scheme == "http" && apiLoopback && isLoopback(u.Hostname()):
+		default:
+			return &failure.ProtocolError{Reason: "redirect to a non-https URL refused (" + clip(u.Scheme, 20) + "://" + host + ")"}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
 }
 
 // NewHTTPClient is the default HTTP client: TLS 1.2 or newer, bounded
@@ -385,6 +430,26 @@ func cleanMessage(s string) string {
 		s = string(r[:300]) + "…"
 	}
 	return s
+}
+
+// clip bounds text from elsewhere (an identity service's error code, a
+// host name) for an error message: control characters removed, invalid
+// UTF-8 replaced, at most limit bytes, cut on a rune boundary and marked
+// with "…" when cut. It stops reading at the limit, so a 100 KB field costs
+// no more than a short one.
+func clip(s string, limit int) string {
+	s = strings.TrimSpace(s)
+	var b strings.Builder
+	for _, r := range s { // an invalid byte comes as utf8.RuneError, written as U+FFFD
+		if unicode.IsControl(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > limit {
+			return strings.TrimSpace(b.String()) + "…"
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // errorText renders a transport error without the request URL, which

@@ -449,7 +449,7 @@ func clip(s string, limit int) string {
 		}
 		b.WriteRune(r)
 	}
-	return b.String()
+	return strings.TrimSpace(b.String()) // spaces a removed control character had guarded
 }
 
 // errorText renders a transport error without the request URL, which

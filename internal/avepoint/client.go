@@ -192,7 +192,8 @@ func (o *opaqueID) UnmarshalJSON(b []byte) error {
 }
 
 // StartExport asks AvePoint to export one user's activities and returns the
-// job id.
+// job id. An id that could not travel safely in the job endpoints' path is
+// a failure.ProtocolError.
 func (c *Client) StartExport(ctx context.Context, req ExportRequest) (string, error) {
 	q := url.Values{}
 	if !req.Start.IsZero() {
@@ -215,7 +216,50 @@ func (c *Client) StartExport(ctx context.Context, req ExportRequest) (string, er
 	if out.JobID == "" {
 		return "", &failure.ProtocolError{Reason: "export answer has no jobId"}
 	}
+	if problem := jobIDProblem(string(out.JobID)); problem != "" {
+		return "", &failure.ProtocolError{Reason: "export answer's jobId " + problem}
+	}
 	return string(out.JobID), nil
+}
+
+// maxJobIDLen bounds a job id. AvePoint documents jobId as a string on the
+// export call and an integer on the job endpoints ("67890"; the simulator
+// counts up from avesim.FirstJobID): 128 bytes leaves room for a GUID or
+// any other opaque id a service may use, and no more.
+const maxJobIDLen = 128
+
+// jobIDProblem says what makes id unusable as the {jobId} path segment, or
+// "" when it is usable: 1 to maxJobIDLen letters, digits, '-' and '_'.
+// That is wider than the documented integer (ids stay opaque) and narrow
+// enough that no id can be a dot segment ("." "..") or carry '/', '%', '?'
+// into the path. The reason quotes at most a short prefix of the id.
+func jobIDProblem(id string) string {
+	switch {
+	case id == "":
+		return "is empty"
+	case len(id) > maxJobIDLen:
+		return fmt.Sprintf("is %d bytes long (at most %d)", len(id), maxJobIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			quoted := id
+			if len(quoted) > 32 {
+				quoted = quoted[:32] + "…"
+			}
+			return fmt.Sprintf("%q has byte %q at offset %d: only letters, digits, '-' and '_' are allowed", quoted, c, i)
+		}
+	}
+	return ""
+}
+
+// checkJobID refuses an unusable job id handed in by a caller (the check
+// and store steps pass the one in the execution state) before any
+// request, token request included, is made.
+func checkJobID(id string) error {
+	if problem := jobIDProblem(id); problem != "" {
+		return &failure.ValidationError{Field: "jobId", Reason: "job id " + problem}
+	}
+	return nil
 }
 
 // JobState is what a jobStatus code means for the exporter.
@@ -251,8 +295,12 @@ func MapJobStatus(code int) (JobState, error) {
 	return "", &failure.ProtocolError{Reason: fmt.Sprintf("unknown jobStatus %d", code)}
 }
 
-// JobStatus reads an export job's status.
+// JobStatus reads an export job's status. An unusable jobID (see
+// jobIDProblem) is a failure.ValidationError on jobId, and nothing is sent.
 func (c *Client) JobStatus(ctx context.Context, jobID string) (JobStatus, error) {
+	if err := checkJobID(jobID); err != nil {
+		return JobStatus{}, err
+	}
 	u := c.endpoint("/insights/job/"+escapeSegment(jobID)+"/exportstatus", nil)
 	var out struct {
 		envelope
@@ -280,8 +328,12 @@ type Report struct {
 
 // ExportFile opens a finished job's report (a ZIP) as a stream; nothing is
 // buffered beyond the transport's own buffers. Read errors on Body come
-// back as *failure.TransientError: a cut stream is worth another try.
+// back as *failure.TransientError: a cut stream is worth another try. An
+// unusable jobID is refused as JobStatus refuses it.
 func (c *Client) ExportFile(ctx context.Context, jobID string) (*Report, error) {
+	if err := checkJobID(jobID); err != nil {
+		return nil, err
+	}
 	u := c.endpoint("/insights/job/"+escapeSegment(jobID)+"/exportfile", nil)
 	var rep *Report
 	err := c.retry(ctx, "file", func(ctx context.Context) error {

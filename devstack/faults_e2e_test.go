@@ -393,6 +393,56 @@ func faultRows() []faultRow {
 				}
 			},
 		},
+		// issue 9: AvePoint client
+		func() faultRow {
+			// The redirect target is a second, working token endpoint: a
+			// client that followed would send it the signed assertion (the
+			// shared stack's credential) and get a token.
+			var target *avesim.Running
+			return faultRow{
+				name: "token endpoint redirect (307) is not followed",
+				setup: func(t *testing.T, e *faultEnv, _ string) {
+					var err error
+					if target, err = avesim.Start(t.Context(), avesim.Options{ClientID: e2eClientID, ClientSecret: e2eSecret}); err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(target.Close)
+					e.st.Sim.Server.RevokeTokens() // a warm function needs a new token
+					if err := e.st.Sim.Server.SetTokenFault(avesim.TokenFault{Calls: 100, Status: 307, Location: target.TokenURL}); err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = e.st.Sim.Server.SetTokenFault(avesim.TokenFault{}) })
+				},
+				status: StatusFailed, errName: "AuthError", cause: "token endpoint answered HTTP 307 (redirects are not followed)", endState: "ExportFailed",
+				calls: map[string]span{}, // no call reaches AvePoint with a token
+				check: func(t *testing.T, _ *faultEnv, r rowRun) {
+					if n := len(target.Server.Calls()); n != 0 {
+						t.Errorf("the redirect target received %d requests", n)
+					}
+					if n := tokenCalls(r.calls, 307); n != 1 {
+						t.Errorf("%d token calls answered 307, want 1 (not retried, credentials not re-read)", n)
+					}
+				},
+			}
+		}(),
+		{
+			name: "report download redirected to plain http",
+			// Refused before any connection: the name need not resolve.
+			plan:   avesim.JobPlan{FileRedirectBase: "http://reports.example.com"},
+			status: StatusFailed, errName: "ProtocolError", cause: "redirect to a non-https URL refused", endState: "ExportFailed",
+			calls: map[string]span{avesim.EndpointExport: exactly(1), avesim.EndpointStatus: exactly(2), avesim.EndpointFile: exactly(1)}, // not retried
+			check: func(t *testing.T, e *faultEnv, r rowRun) {
+				if ops := e.proxy.Ops("user=" + r.email); len(ops) != 0 {
+					t.Errorf("S3 saw %+v for a download refused before it began", ops)
+				}
+			},
+		},
+		{
+			name:   "unusable jobId in the export answer",
+			plan:   avesim.JobPlan{ExportJobID: ".."},
+			status: StatusFailed, errName: "ProtocolError", cause: "export answer's jobId", endState: "ExportFailed",
+			calls: map[string]span{avesim.EndpointExport: exactly(1)}, // no status or file call with it
+		},
 	}
 }
 

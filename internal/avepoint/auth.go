@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,8 +78,10 @@ func (t *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := t.fetch(ctx)
 	var authErr *failure.AuthError
-	if errors.As(err, &authErr) {
-		// Refused credentials may have been rotated since we read them.
+	if errors.As(err, &authErr) && !isRedirect(authErr.Status) {
+		// Refused credentials may have been rotated since we read them. (A
+		// redirect is no verdict on the credentials: re-reading them would
+		// only ask the same question again.)
 		t.creds.Invalidate()
 		tok, err = t.fetch(ctx)
 	}
@@ -124,7 +127,7 @@ func (t *tokenCache) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, t.httpClient))
 	if err != nil {
-		return nil, classifyTokenError(err)
+		return nil, classifyTokenError(err, t.now())
 	}
 	if tok.Expiry.IsZero() {
 		// No expires_in: assume AvePoint's documented hour rather than
@@ -134,26 +137,60 @@ func (t *tokenCache) fetch(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-func classifyTokenError(err error) error {
+// maxTokenErrorField bounds the identity service's error code in an
+// AuthError: it is the service's text, of any length.
+const maxTokenErrorField = 200
+
+func classifyTokenError(err error, now time.Time) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
 		code := re.Response.StatusCode
 		reason := "token endpoint refused the credentials"
-		if re.ErrorCode != "" {
-			reason += ": " + re.ErrorCode
+		// error_description is left out: it is free text that may echo what
+		// was submitted (client id, secret), and no secret may reach an
+		// error message. The code ("invalid_client") says enough.
+		if c := clip(re.ErrorCode, maxTokenErrorField); c != "" {
+			reason += ": " + c
 		}
 		switch {
+		case isRedirect(code):
+			// Not followed (see New): the credentials stay with the
+			// configured host. A moved identity service is a configuration
+			// matter (AVEPOINT_TOKEN_URL), not something to chase.
+			return &failure.AuthError{Status: code, Reason: fmt.Sprintf("token endpoint answered HTTP %d (redirects are not followed)", code), AtTokenEndpoint: true}
 		case code == http.StatusTooManyRequests:
-			return &failure.ThrottledError{RetryAfter: retryAfter(re.Response.Header.Get("Retry-After"), time.Now()), Reason: "token endpoint throttled"}
+			return &failure.ThrottledError{RetryAfter: retryAfter(re.Response.Header.Get("Retry-After"), now), Reason: "token endpoint throttled"}
 		case code >= 500:
 			return &failure.TransientError{Status: code, Reason: "token endpoint unavailable"}
 		default:
 			return &failure.AuthError{Status: code, Reason: reason, AtTokenEndpoint: true}
 		}
 	}
-	// The request never got an answer: a network fault.
-	return &failure.TransientError{Reason: "token endpoint unreachable: " + errorText(err)}
+	// No answer at all (refused, reset, timed out, cancelled): a network
+	// fault, worth another try.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &failure.TransientError{Reason: "token endpoint unreachable: " + errorText(err)}
+	}
+	// A 2xx answer oauth2 could not use. Its errors here are plain text, so
+	// they are told apart by it (pinned by TestUnusableTokenAnswerIsAProtocolError
+	// and the oauth2 version in go.mod).
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "missing access_token"):
+		// A ProtocolError, not an AuthError: the credentials were accepted
+		// (2xx), the answer is what breaks the contract, and neither a new
+		// secret nor a retry will mend it.
+		return &failure.ProtocolError{Reason: "token endpoint answer has no access_token"}
+	case strings.HasPrefix(msg, "oauth2: cannot fetch token"):
+		// The answer's body was cut off while being read.
+		return &failure.TransientError{Reason: "token endpoint answer cut short: " + errorText(err)}
+	default:
+		return &failure.ProtocolError{Reason: "token endpoint answer is not a token response: " + clip(msg, maxTokenErrorField)}
+	}
 }
+
+func isRedirect(code int) bool { return code >= 300 && code <= 399 }
 
 // signAssertion builds the RS256 client assertion AvePoint expects for
 // certificate credentials: iss = sub = client id, aud = token URL, a unique

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
@@ -24,7 +25,9 @@ type Config struct {
 	Endpoints   Endpoints
 	Credentials CredentialSource
 	// HTTPClient defaults to NewHTTPClient(). Its transport is wrapped so the
-	// bearer token only ever goes to the API host.
+	// bearer token only ever goes to the API host. The client never follows
+	// a redirect of the token request, and follows API redirects only as
+	// checkRedirect allows; a CheckRedirect of its own runs after that.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 	Backoff    Backoff
@@ -66,15 +69,57 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	c := &Client{api: api, log: cfg.Logger, backoff: cfg.Backoff.withDefaults(), now: cfg.Now}
-	c.tokens = &tokenCache{creds: cfg.Credentials, tokenURL: cfg.Endpoints.TokenURL, httpClient: base, now: cfg.Now}
+	// The token request carries the client secret or the signed assertion:
+	// a redirect would send them again to wherever Location points (Go
+	// re-sends the body of a 307/308). The answer is handed back instead,
+	// and classifyTokenError names it.
+	tc := *base
+	tc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.tokens = &tokenCache{creds: cfg.Credentials, tokenURL: cfg.Endpoints.TokenURL, httpClient: &tc, now: cfg.Now}
 	hc := *base
 	inner := hc.Transport
 	if inner == nil {
 		inner = http.DefaultTransport
 	}
 	hc.Transport = &bearerTransport{next: inner, api: api, tokens: c.tokens}
+	hc.CheckRedirect = checkRedirect(api.Scheme == "http", base.CheckRedirect)
 	c.http = &hc
 	return c, nil
+}
+
+// maxRedirects bounds the redirects one API call follows. None is
+// documented; a download may go through a storage front or two.
+const maxRedirects = 5
+
+// checkRedirect lets an API call follow at most maxRedirects redirects, each
+// to https, or to loopback http when the API itself is loopback http (a
+// local stack or a test: checkURL allows nothing else over plain http).
+// An https API is never followed to loopback http: on Lambda that is the
+// runtime API, and a report has no business there. Anything else is a
+// failure.ProtocolError, so the call fails rather than fetch the report in
+// the clear. next, the caller's own policy, runs after these checks.
+func checkRedirect(apiLoopback bool, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > maxRedirects {
+			return &failure.ProtocolError{Reason: fmt.Sprintf("too many redirects (more than %d)", maxRedirects)}
+		}
+		u := req.URL
+		// The host is named (bounded) to help whoever reads the error; the
+		// path and query are not: a pre-signed URL's query is a credential.
+		host := clip(u.Host, 100)
+		switch {
+		case u.User != nil:
+			return &failure.ProtocolError{Reason: "redirect to a URL with credentials refused (host " + host + ")"}
+		case u.Scheme == "https":
+		case u.Scheme == "http" && apiLoopback && isLoopback(u.Hostname()):
+		default:
+			return &failure.ProtocolError{Reason: "redirect to a non-https URL refused (" + clip(u.Scheme, 20) + "://" + host + ")"}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
 }
 
 // NewHTTPClient is the default HTTP client: TLS 1.2 or newer, bounded
@@ -147,7 +192,8 @@ func (o *opaqueID) UnmarshalJSON(b []byte) error {
 }
 
 // StartExport asks AvePoint to export one user's activities and returns the
-// job id.
+// job id. An id that could not travel safely in the job endpoints' path is
+// a failure.ProtocolError.
 func (c *Client) StartExport(ctx context.Context, req ExportRequest) (string, error) {
 	q := url.Values{}
 	if !req.Start.IsZero() {
@@ -170,7 +216,50 @@ func (c *Client) StartExport(ctx context.Context, req ExportRequest) (string, er
 	if out.JobID == "" {
 		return "", &failure.ProtocolError{Reason: "export answer has no jobId"}
 	}
+	if problem := jobIDProblem(string(out.JobID)); problem != "" {
+		return "", &failure.ProtocolError{Reason: "export answer's jobId " + problem}
+	}
 	return string(out.JobID), nil
+}
+
+// maxJobIDLen bounds a job id. AvePoint documents jobId as a string on the
+// export call and an integer on the job endpoints ("67890"; the simulator
+// counts up from avesim.FirstJobID): 128 bytes leaves room for a GUID or
+// any other opaque id a service may use, and no more.
+const maxJobIDLen = 128
+
+// jobIDProblem says what makes id unusable as the {jobId} path segment, or
+// "" when it is usable: 1 to maxJobIDLen letters, digits, '-' and '_'.
+// That is wider than the documented integer (ids stay opaque) and narrow
+// enough that no id can be a dot segment ("." "..") or carry '/', '%', '?'
+// into the path. The reason quotes at most a short prefix of the id.
+func jobIDProblem(id string) string {
+	switch {
+	case id == "":
+		return "is empty"
+	case len(id) > maxJobIDLen:
+		return fmt.Sprintf("is %d bytes long (at most %d)", len(id), maxJobIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			quoted := id
+			if len(quoted) > 32 {
+				quoted = quoted[:32] + "…"
+			}
+			return fmt.Sprintf("%q has byte %q at offset %d: only letters, digits, '-' and '_' are allowed", quoted, c, i)
+		}
+	}
+	return ""
+}
+
+// checkJobID refuses an unusable job id handed in by a caller (the check
+// and store steps pass the one in the execution state) before any
+// request, token request included, is made.
+func checkJobID(id string) error {
+	if problem := jobIDProblem(id); problem != "" {
+		return &failure.ValidationError{Field: "jobId", Reason: "job id " + problem}
+	}
+	return nil
 }
 
 // JobState is what a jobStatus code means for the exporter.
@@ -206,8 +295,12 @@ func MapJobStatus(code int) (JobState, error) {
 	return "", &failure.ProtocolError{Reason: fmt.Sprintf("unknown jobStatus %d", code)}
 }
 
-// JobStatus reads an export job's status.
+// JobStatus reads an export job's status. An unusable jobID (see
+// jobIDProblem) is a failure.ValidationError on jobId, and nothing is sent.
 func (c *Client) JobStatus(ctx context.Context, jobID string) (JobStatus, error) {
+	if err := checkJobID(jobID); err != nil {
+		return JobStatus{}, err
+	}
 	u := c.endpoint("/insights/job/"+escapeSegment(jobID)+"/exportstatus", nil)
 	var out struct {
 		envelope
@@ -235,8 +328,12 @@ type Report struct {
 
 // ExportFile opens a finished job's report (a ZIP) as a stream; nothing is
 // buffered beyond the transport's own buffers. Read errors on Body come
-// back as *failure.TransientError: a cut stream is worth another try.
+// back as *failure.TransientError: a cut stream is worth another try. An
+// unusable jobID is refused as JobStatus refuses it.
 func (c *Client) ExportFile(ctx context.Context, jobID string) (*Report, error) {
+	if err := checkJobID(jobID); err != nil {
+		return nil, err
+	}
 	u := c.endpoint("/insights/job/"+escapeSegment(jobID)+"/exportfile", nil)
 	var rep *Report
 	err := c.retry(ctx, "file", func(ctx context.Context) error {
@@ -385,6 +482,26 @@ func cleanMessage(s string) string {
 		s = string(r[:300]) + "…"
 	}
 	return s
+}
+
+// clip bounds text from elsewhere (an identity service's error code, a
+// host name) for an error message: control characters removed, invalid
+// UTF-8 replaced, at most limit bytes, cut on a rune boundary and marked
+// with "…" when cut. It stops reading at the limit, so a 100 KB field costs
+// no more than a short one.
+func clip(s string, limit int) string {
+	s = strings.TrimSpace(s)
+	var b strings.Builder
+	for _, r := range s { // an invalid byte comes as utf8.RuneError, written as U+FFFD
+		if unicode.IsControl(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > limit {
+			return strings.TrimSpace(b.String()) + "…"
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String()) // spaces a removed control character had guarded
 }
 
 // errorText renders a transport error without the request URL, which

@@ -65,6 +65,8 @@ func TestRetryAfter(t *testing.T) {
 		{"99999999999999999999", 0},
 		{"9999999999", 24 * time.Hour},
 		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
+		{now.Add(640641 * time.Hour).Format(http.TimeFormat), 24 * time.Hour}, // capped as seconds are
+		{"Fri, 31 Dec 9999 23:59:59 GMT", 24 * time.Hour},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
 		{"soon", 0},
 	}

@@ -76,6 +76,9 @@ func (c *Client) retry(ctx context.Context, op string, fn func(context.Context) 
 		var transient *failure.TransientError
 		switch {
 		case errors.As(err, &throttled):
+			// The hint is honoured up to MaxDelay; the error states the
+			// wait used, not a server's "come back in 73 years".
+			throttled.RetryAfter = min(throttled.RetryAfter, c.backoff.MaxDelay)
 			hint = throttled.RetryAfter
 		case errors.As(err, &transient):
 		default:
@@ -100,8 +103,14 @@ func (c *Client) retry(ctx context.Context, op string, fn func(context.Context) 
 	}
 }
 
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-// Anything else, or a date in the past, yields 0 (no hint).
+// maxRetryAfter caps a parsed Retry-After, in either form, so that no
+// header can make a duration overflow or a message absurd; the client's
+// wait is capped further by Backoff.MaxDelay.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date,
+// at most maxRetryAfter. Anything else, or a date in the past, yields 0
+// (no hint).
 func retryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -112,11 +121,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 			return 0
 		}
 		// Cap before converting so a huge value cannot overflow.
-		return time.Duration(min(secs, 24*3600)) * time.Second
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0

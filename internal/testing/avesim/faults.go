@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,8 +17,9 @@ import (
 
 // Fault injection: what a SaaS API really does to its clients. Per email
 // through JobPlan (ErrorCalls/ErrorStatuses/RetryAfter[Date], RevokeCalls,
-// Delay, ReportFault, plus the job outcomes), and for the token endpoint,
-// which sees no email, through Options.TokenFault or SetTokenFault.
+// Delay, ReportFault, FileRedirectBase, ExportJobID, plus the job
+// outcomes), and for the token endpoint, which sees no email, through
+// Options.TokenFault or SetTokenFault.
 
 // ReportFault damages the report a download serves.
 type ReportFault int
@@ -54,11 +56,14 @@ func (f ReportFault) String() string {
 const NotZIPPage = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>\n"
 
 // TokenFault makes the token endpoint fail: the next Calls token requests
-// answer HTTP Status (a 5xx: the identity service is down) or, with Status
-// 0, are cut off without an answer (the connection is reset).
+// answer HTTP Status (a 5xx: the identity service is down), or, with
+// Status 0, are cut off without an answer (the connection is reset), or,
+// with a 3xx Status, are redirected to Location (a client that follows
+// would send its credentials to whoever Location names).
 type TokenFault struct {
-	Calls  int
-	Status int
+	Calls    int
+	Status   int
+	Location string // the redirect target; only with a 3xx Status
 }
 
 // faultState is the Server's fault bookkeeping, guarded by Server.mu.
@@ -75,8 +80,17 @@ func newFaultState(opts Options) faultState {
 }
 
 func validateTokenFault(f TokenFault) error {
-	if f.Calls < 0 || f.Status != 0 && (f.Status < 400 || f.Status > 599) {
-		return fmt.Errorf("avesim: TokenFault %+v: Calls must not be negative and Status must be 0 or 4xx/5xx", f)
+	redirect := f.Status >= 300 && f.Status <= 399
+	if f.Calls < 0 || f.Status != 0 && !redirect && (f.Status < 400 || f.Status > 599) {
+		return fmt.Errorf("avesim: TokenFault %+v: Calls must not be negative and Status must be 0, 3xx, 4xx or 5xx", f)
+	}
+	if redirect != (f.Location != "") {
+		return fmt.Errorf("avesim: TokenFault %+v: a 3xx Status needs a Location, and only a 3xx Status takes one", f)
+	}
+	if redirect {
+		if u, err := url.Parse(f.Location); err != nil || !u.IsAbs() || u.Host == "" {
+			return fmt.Errorf("avesim: TokenFault Location %q is not an absolute URL", f.Location)
+		}
 	}
 	return nil
 }
@@ -99,6 +113,11 @@ func validatePlanFaults(email string, p JobPlan) error {
 		return fmt.Errorf("avesim: plan %q: Delay must not be negative", email)
 	case p.ReportFault < ReportIntact || p.ReportFault > ReportNotZIP:
 		return fmt.Errorf("avesim: plan %q: unknown ReportFault %d", email, p.ReportFault)
+	}
+	if p.FileRedirectBase != "" {
+		if u, err := url.Parse(p.FileRedirectBase); err != nil || !u.IsAbs() || u.Host == "" || u.RawQuery != "" {
+			return fmt.Errorf("avesim: plan %q: FileRedirectBase %q is not an absolute URL without query", email, p.FileRedirectBase)
+		}
 	}
 	return nil
 }
@@ -137,6 +156,13 @@ func (s *Server) tokenFault(rec *Call) (response, bool) {
 	if f.Status == 0 {
 		rec.Message = "connection dropped (injected)"
 		return response{status: 0, drop: true}, true
+	}
+	if f.Status < 400 {
+		rec.Message = "redirected to " + f.Location + " (injected)"
+		h := http.Header{}
+		h.Set("Location", f.Location)
+		noStore(h)
+		return response{status: f.Status, header: h}, true
 	}
 	resp := tokenErrorResponse(rec, &tokenErr{status: f.Status, code: "temporarily_unavailable", desc: "identity service unavailable (injected)"}, false)
 	return resp, true

@@ -244,3 +244,79 @@ func TestNewRefusesBadFaultPlans(t *testing.T) {
 		t.Fatal("negative token fault accepted")
 	}
 }
+
+// noFollow is a client that hands back redirects instead of following them.
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func TestTokenEndpointRedirect(t *testing.T) {
+	const target = "http://identity.example.com/connect/token"
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		e := newEnv(t, Options{TokenFault: TokenFault{Calls: 1, Status: status, Location: target}})
+		resp, err := noFollow.PostForm(e.tokenURL(), secretForm(testClientID, testSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != status || resp.Header.Get("Location") != target {
+			t.Fatalf("answer %d Location %q, want %d to %s", resp.StatusCode, resp.Header.Get("Location"), status, target)
+		}
+		if c := lastCall(t, e.srv); c.Endpoint != EndpointToken || c.Status != status || !strings.Contains(c.Message, target) {
+			t.Fatalf("recorded %+v", c)
+		}
+		if e.srv.TokensIssued() != 0 {
+			t.Fatal("a redirected token call issued a token")
+		}
+		e.token(t) // the fault is used up
+	}
+	for name, f := range map[string]TokenFault{
+		"3xx without Location":    {Calls: 1, Status: 307},
+		"Location without 3xx":    {Calls: 1, Status: 503, Location: target},
+		"relative Location":       {Calls: 1, Status: 307, Location: "/elsewhere"},
+		"status out of any range": {Calls: 1, Status: 200},
+	} {
+		if err := validateTokenFault(f); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestFileRedirectBaseSendsThisEmailsDownloadElsewhere(t *testing.T) {
+	const base = "http://reports.example.com"
+	e := newEnv(t, Options{PollsToFinish: -1, Plans: map[string]JobPlan{guestEmail: {FileRedirectBase: base + "/"}}})
+	tok := e.token(t)
+	id := e.startJob(t, tok, guestSegment, "")
+	e.poll(t, tok, id)
+	req, _ := http.NewRequest(http.MethodGet, e.base+"/insights/job/"+id+"/exportfile", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, base+"/blob/"+id+"?sig=") {
+		t.Fatalf("answer %d Location %q", resp.StatusCode, loc)
+	}
+	// The signed path works on the simulator itself, so a test can route
+	// the other host's name to it.
+	u, _ := url.Parse(loc)
+	if r := e.get(t, u.RequestURI(), ""); r.status != http.StatusOK || !bytes.HasPrefix(r.body, []byte("PK")) {
+		t.Fatalf("blob: %d", r.status)
+	}
+	if _, err := New(Options{ClientID: "c", ClientSecret: "s", Plans: map[string]JobPlan{"a@b.co": {FileRedirectBase: "reports.example.com"}}}); err == nil {
+		t.Fatal("a relative FileRedirectBase was accepted")
+	}
+}
+
+func TestExportJobIDIsAnsweredVerbatim(t *testing.T) {
+	for _, id := range []string{"..", ".", "a/b", strings.Repeat("7", 10<<10)} {
+		e := newEnv(t, Options{Plans: map[string]JobPlan{guestEmail: {ExportJobID: id}}})
+		r := e.get(t, "/insights/users/"+guestSegment+"/activities/export", e.token(t))
+		if got, _ := r.json(t)["jobId"].(string); r.status != http.StatusOK || got != id {
+			t.Fatalf("answer %d jobId %.20q, want %.20q", r.status, got, id)
+		}
+		if n := e.srv.PeakConcurrentJobs(); n != 0 {
+			t.Fatalf("%d jobs started", n)
+		}
+	}
+}

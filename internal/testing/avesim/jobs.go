@@ -209,6 +209,11 @@ func (s *Server) handleExport(_ *http.Request, rec *Call) response {
 		rec.Message = msg
 		return jsonResponse(http.StatusOK, exportBody{Status: status, Message: msg})
 	}
+	if plan.ExportJobID != "" {
+		rec.JobID = plan.ExportJobID
+		rec.Message = "jobId set by the plan (injected); no job started"
+		return jsonResponse(http.StatusOK, exportBody{JobID: plan.ExportJobID, Status: http.StatusOK})
+	}
 	j, err := s.newJob(email, params, plan)
 	if err != nil {
 		return apiError(rec, http.StatusInternalServerError, err.Error())
@@ -364,7 +369,10 @@ func (s *Server) handleFile(r *http.Request, rec *Call) response {
 	if !succeeded(final) {
 		return apiError(rec, http.StatusBadRequest, fmt.Sprintf("job not finished successfully (jobStatus %d)", final))
 	}
-	if s.opts.RedirectFiles {
+	if j.plan.FileRedirectBase != "" {
+		blobBase = strings.TrimRight(j.plan.FileRedirectBase, "/")
+	}
+	if s.opts.RedirectFiles || j.plan.FileRedirectBase != "" {
 		if blobBase == "" {
 			blobBase = requestBase(r)
 		}

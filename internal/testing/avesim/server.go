@@ -137,6 +137,18 @@ type JobPlan struct {
 	ReportSize int64
 	// ReportRate, when > 0, overrides Options.ReportRate for this email.
 	ReportRate int64
+	// FileRedirectBase, when set, makes this email's exportfile answer 307
+	// to FileRedirectBase + /blob/{jobId}?sig=… whatever
+	// Options.RedirectFiles says: a download sent elsewhere, e.g. to plain
+	// http off loopback ("http://reports.example.com"), which a client
+	// must refuse to follow. The simulator serves /blob/ on its own
+	// listeners only; a base pointing elsewhere is never reached.
+	FileRedirectBase string
+	// ExportJobID, when set, is the jobId the export call answers (HTTP
+	// 200, body status 200), verbatim however unusable ("..", "a/b", 10 KB
+	// of digits), and no job is started: for checking that clients
+	// validate the id before putting it in a path.
+	ExportJobID string
 }
 
 // Options configure a Server.

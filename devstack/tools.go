@@ -25,6 +25,8 @@ const (
 	stepFunctionsVersion = "3.0.0"
 	aslValidatorPkg      = "asl-validator"
 	aslValidatorVersion  = "4.0.0"
+	duckDBPkg            = "@duckdb/node-api"
+	duckDBVersion        = "1.5.6-r.1"
 	minNodeMajor         = 20 // run.mjs polyfills what Node 20 lacks
 )
 
@@ -171,7 +173,7 @@ func locateNode(ctx context.Context) (string, error) {
 // checkNodeModules verifies the exact pinned versions, so a stale
 // node_modules from an older lock file is reported instead of silently used.
 func checkNodeModules(interp string) error {
-	for pkg, want := range map[string]string{stepFunctionsPkg: stepFunctionsVersion, aslValidatorPkg: aslValidatorVersion} {
+	for pkg, want := range map[string]string{stepFunctionsPkg: stepFunctionsVersion, aslValidatorPkg: aslValidatorVersion, duckDBPkg: duckDBVersion} {
 		raw, err := os.ReadFile(filepath.Join(interp, "node_modules", pkg, "package.json"))
 		if err != nil {
 			return missing("interpreter node_modules incomplete", err)

@@ -50,8 +50,8 @@ func runColdStart(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	// The same functions at the baseline revision (before the credential
-	// chain trim), measured in the same rounds: what the trim did to init.
+	// The same functions at the baseline revision, measured in the same
+	// rounds: what the changes since then did to init.
 	var baseTargets []coldstart.Target
 	if tree, berr := r.baselineTree(ctx); berr == nil {
 		baseBins := map[string]string{}
@@ -125,9 +125,9 @@ func runColdStart(ctx context.Context, r *report) error {
 	hs := coldstart.Summarise(samples["hello"])
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	p("**What is measured.** Each sample launches `aws-lambda-rie` with one bootstrap (built by `devstack.BuildBootstrap`: the deployment flags, host architecture) on fresh ports and times from just before the launch to the end of the first invocation's response. That includes the emulator's own start (identical for every binary), process start, Go runtime init, `main()` (config, logger, AWS config, clients — no network) and the handler. Then the same request is sent again to the warm instance, and the instance is stopped. %d samples per row, rows interleaved in a new random order each round after one unmeasured warm-up launch each.", r.opts.coldRuns)
+	p("**What is measured.** Each sample launches `aws-lambda-rie` with one bootstrap (built by `devstack.BuildBootstrap`: the deployment flags, host architecture) on fresh ports and times from just before the launch to the end of the first invocation's response. That includes the emulator's own start (identical for every binary), process start, Go runtime init, `main()` (the package's loader — `export.LoadStarter`, `export.LoadChecker`, `report.LoadStorer`: environment, logger, `config.AWSConfig`, clients; no network) and the handler. Then the same request is sent again to the warm instance, and the instance is stopped. %d samples per row, rows interleaved in a new random order each round after one unmeasured warm-up launch each.", r.opts.coldRuns)
 	p("")
-	p("**First successful response** — the cheapest request each function answers with success, against local services (moto_server for Secrets Manager and S3, the AvePoint simulator), so it includes the first-call network work a real cold start pays: `startexport` a valid input (secret, token, export call); `checkjob` a running job (secret, token, one status call); `storereport` a finished job (secret, token, ~10 KB report download, PutObject). The baseline is `devstack/testdata/hello` (aws-lambda-go, no network), measured in the same rounds. **Refused request** — an input the handler rejects with a ValidationError before any call: init + dispatch without network, the like-for-like comparison with hello world. Rows `…@%s` are the same functions built from revision %s (before the credential-chain trim), measured in the same rounds.", r.opts.sizeBaselineRev, r.opts.sizeBaselineRev)
+	p("**First successful response** — the cheapest request each function answers with success, against local services (moto_server for Secrets Manager and S3, the AvePoint simulator), so it includes the first-call network work a real cold start pays: `startexport` a valid input (secret, token, export call); `checkjob` a running job (secret, token, one status call); `storereport` a finished job (secret, token, ~10 KB report download, PutObject). The baseline is `devstack/testdata/hello` (aws-lambda-go, no network), measured in the same rounds. **Refused request** — an input the handler rejects with a ValidationError before any call: init + dispatch without network, the like-for-like comparison with hello world. Rows `…@%s` are the same functions built from revision %s, measured in the same rounds.", r.opts.sizeBaselineRev, r.baselineLabel(ctx))
 	p("")
 	p("Columns: launch → first response (median, IQR, range, ratio of medians to hello); the emulator's REPORT *Duration* of that first invocation, which in this RIE runs from the runtime's start through init and the handler (it leaves out the emulator's own start; its *Init Duration* only times an asynchronous call and reads ~0), with its ratio to hello; the same request on the warm instance.")
 	p("")
@@ -155,7 +155,7 @@ func runColdStart(ctx context.Context, r *report) error {
 		st := coldstart.Summarise(samples[t.Name])
 		line(t.Name, "first success", st)
 		ratio := float64(st.Median) / float64(hs.Median)
-		r.rows = append(r.rows, row{"1. cold start", t.Name + ": launch → first successful response (median of " + fmt.Sprint(st.N) + ")",
+		r.rows = append(r.rows, row{coldStartRows, t.Name + ": launch → first successful response (median of " + fmt.Sprint(st.N) + ")",
 			fmt.Sprintf("%s (IQR %s–%s)", ms(st.Median), ms(st.P25), ms(st.P75)), "hello " + ms(hs.Median), fmt.Sprintf("%.2f", ratio), "≤ 1.25", yesNo(ratio <= coldRatioTarget)})
 	}
 	for _, t := range targets {
@@ -165,7 +165,7 @@ func runColdStart(ctx context.Context, r *report) error {
 		st := coldstart.Summarise(samples[t.Name+"/refused"])
 		line(t.Name, "refused (no network)", st)
 		ratio := float64(st.Median) / float64(hs.Median)
-		r.rows = append(r.rows, row{"1. cold start", t.Name + ": launch → first response, no network (refused input)",
+		r.rows = append(r.rows, row{coldStartRows, t.Name + ": launch → first response, no network (refused input)",
 			ms(st.Median), "hello " + ms(hs.Median), fmt.Sprintf("%.2f", ratio), "(diagnostic)", "—"})
 	}
 	for _, t := range targets {
@@ -174,7 +174,7 @@ func runColdStart(ctx context.Context, r *report) error {
 		}
 		for _, k := range []struct{ key, what string }{{t.Name, "first successful"}, {t.Name + "/refused", "refused-input (no network)"}} {
 			st := coldstart.Summarise(samples[k.key])
-			r.rows = append(r.rows, row{"1. cold start", fmt.Sprintf("%s: RIE Duration of the %s first invoke (no emulator start; median of %d)", t.Name, k.what, st.InitN),
+			r.rows = append(r.rows, row{coldStartRows, fmt.Sprintf("%s: RIE Duration of the %s first invoke (no emulator start; median of %d)", t.Name, k.what, st.InitN),
 				ms(st.MedianInvoke), "hello " + ms(hs.MedianInvoke), fmt.Sprintf("%.2f", float64(st.MedianInvoke)/float64(hs.MedianInvoke)), "(diagnostic)", "—"})
 		}
 	}
@@ -185,7 +185,7 @@ func runColdStart(ctx context.Context, r *report) error {
 	for _, t := range baseTargets {
 		fn, _, _ := strings.Cut(t.Name, "@")
 		now, then := coldstart.Summarise(samples[fn+"/refused"]), coldstart.Summarise(samples[t.Name+"/refused"])
-		r.rows = append(r.rows, row{"1. cold start", fn + ": refused-input first response now vs " + r.opts.sizeBaselineRev + " (before the credential-chain trim): launch → response; RIE Duration",
+		r.rows = append(r.rows, row{coldStartRows, fn + ": refused-input first response now vs " + r.opts.sizeBaselineRev + ": launch → response; RIE Duration",
 			ms(now.Median) + "; " + ms(now.MedianInvoke), ms(then.Median) + "; " + ms(then.MedianInvoke),
 			fmt.Sprintf("%.2f; %.2f", float64(now.Median)/float64(then.Median), float64(now.MedianInvoke)/float64(then.MedianInvoke)), "(diagnostic)", "—"})
 	}
@@ -219,8 +219,8 @@ func runColdStart(ctx context.Context, r *report) error {
 			allZero = false
 		}
 	}
-	r.rows = append(r.rows, row{"1. cold start", "network connections during init (3 functions)", connSummary(checks), "—", "—", "0 (and > 0 after a real call)", yesNo(allZero)})
-	r.add(12, "1b. Cold start under the Lambda RIE", b.String(), time.Since(began))
+	r.rows = append(r.rows, row{coldStartRows, "network connections during init (3 functions)", connSummary(checks), "—", "—", "0 (and > 0 after a real call)", yesNo(allZero)})
+	r.add(12, b.String(), time.Since(began))
 	return nil
 }
 

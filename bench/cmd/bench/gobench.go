@@ -15,7 +15,8 @@ import (
 )
 
 // benchPackages hold the hot-path benchmarks: path encoding and status
-// parsing (avepoint), the store handler (export), the upload (storage).
+// parsing (avepoint), the store handler (report), the upload
+// (storage/upload).
 var benchPackages = []string{"./internal/avepoint", "./internal/report", "./internal/storage/upload"}
 
 // baselineSuffix pairs a benchmark with the one measuring its stdlib or
@@ -63,7 +64,7 @@ func runGoBench(ctx context.Context, r *report) error {
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s |", name, fmtFloat(m.med("ns/op")), fmtOpt(m, "MB/s"), fmtOpt(m, "B/op"), fmtOpt(m, "allocs/op"), bl, ratio)
 		if _, ok := results[baselineOf(name)]; ok {
-			r.rows = append(r.rows, row{"4. go test -bench", name, fmtFloat(m.med("ns/op")) + " ns/op", baselineOf(name) + " " + fmtFloat(results[baselineOf(name)].med("ns/op")) + " ns/op", ratio, "— (no target)", "—"})
+			r.rows = append(r.rows, row{goBenchRows, name, fmtFloat(m.med("ns/op")) + " ns/op", baselineOf(name) + " " + fmtFloat(results[baselineOf(name)].med("ns/op")) + " ns/op", ratio, "— (no target)", "—"})
 		}
 	}
 	p("")
@@ -73,7 +74,7 @@ func runGoBench(ctx context.Context, r *report) error {
 	p("%s", printable(strings.TrimSpace(out)))
 	p("```")
 	p("</details>")
-	r.add(40, "4. Go benchmarks", b.String(), time.Since(began))
+	r.add(40, b.String(), time.Since(began))
 	return runErr
 }
 

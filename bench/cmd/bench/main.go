@@ -16,6 +16,13 @@
 //
 // Every section runs even when an earlier one fails; the document says what
 // failed and the command exits 1.
+//
+// With -sections naming only some sections, the run merges into the -out
+// file when it exists (merge.go): the sections that ran replace their
+// blocks, summary rows, commands and failures; the others keep what the
+// file had, and every section, command, load average and failure says the
+// date of the run it comes from. A run of every section writes the whole
+// file from scratch.
 package main
 
 import (
@@ -23,6 +30,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -59,10 +67,44 @@ type report struct {
 	sections []section
 	failures []string
 
+	// merged holds the dated commands, load averages and failures of a
+	// report merged with an earlier one (merge); nil for a whole run.
+	merged *mergedLines
+
 	// baseTree is the size-baseline revision extracted once (baselineTree).
 	baseTree, baseDir string
 	baseErr           error
 	baseDone          bool
+}
+
+// baselineLabel names the baseline revision in the text by its commit
+// date and subject, which stay true whichever revision -size-baseline-rev
+// names.
+func (r *report) baselineLabel(ctx context.Context) string {
+	label := "`" + r.opts.sizeBaselineRev + "`"
+	root, err := repoRoot()
+	if err != nil {
+		return label
+	}
+	out, err := run(ctx, root, nil, "git", "log", "-1", "--format=%cs %s", r.opts.sizeBaselineRev)
+	if err != nil {
+		return label
+	}
+	day, subject, _ := strings.Cut(strings.TrimSpace(out), " ")
+	return label + " (" + day + ", “" + shorten(subject, 80) + "”)"
+}
+
+// shorten cuts s to at most n runes at a word boundary, marking the cut.
+func shorten(s string, n int) string {
+	rs := []rune(s)
+	if len(rs) <= n {
+		return s
+	}
+	cut := string(rs[:n])
+	if i := strings.LastIndexAny(cut, " ;,"); i > n/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ;,") + " …"
 }
 
 // baselineTree extracts revision opts.sizeBaselineRev with git archive
@@ -95,9 +137,43 @@ type section struct {
 	title string
 	body  string
 	took  time.Duration
+	// kept is the section's text (after its heading, ending with its dated
+	// took line) from the file a subset run merged into; body and took are
+	// then unused.
+	kept string
 }
 
 var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store"}
+
+// blocks are the report's sections: the order a step adds one with (tens
+// = the numbered heading, see topTitle), its heading and its step. Reading
+// an earlier report back (parsePrevious) goes by these headings.
+var blocks = []struct {
+	order       int
+	title, step string
+}{
+	{11, "1a. Binary sizes", "sizes"},
+	{12, "1b. Cold start under the Lambda RIE", "coldstart"},
+	{20, "2. Store streaming", "store"},
+	{30, "3. Polling cost", "polling"},
+	{40, "4. Go benchmarks", "gobench"},
+}
+
+// The summary's section column, and the lines each step adds under
+// Commands; stepOfRow and stepOfCommand tell the steps apart by them.
+const (
+	coldStartRows = "1. cold start" // sizes and coldstart rows
+	sizeFigure    = " bootstrap size (arm64)"
+	storeRows     = "2. store"
+	pollingRows   = "3. polling"
+	goBenchRows   = "4. go test -bench"
+
+	invocationCommand = "make bench  # = go run ./bench/cmd/bench"
+	buildCommand      = "make build   # arm64 deployment bootstraps → dist/*/bootstrap"
+	pollingCommand    = "(polling) 3 real executions of statemachine/export.asl.json with real waits, run concurrently"
+	goBenchCommand    = "go test "
+	storeCommand      = "go run ./bench/storebench"
+)
 
 func main() {
 	var o options
@@ -128,6 +204,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -coldstart-runs must be ≥ 10")
 		os.Exit(2)
 	}
+	// Read the file a subset run merges into before spending minutes on
+	// the run: one that is not this command's report is refused, not
+	// overwritten.
+	var old *previous
+	if len(o.sections) < len(allSections) {
+		text, err := os.ReadFile(o.out)
+		switch {
+		case err == nil:
+			if old, err = parsePrevious(string(text)); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s: %v; a subset run merges into it (write elsewhere with -out, or run every section)\n", o.out, err)
+				os.Exit(2)
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -141,7 +234,7 @@ func main() {
 		}
 		shown = append(shown, a)
 	}
-	r.commands = append(r.commands, "make bench  # = go run ./bench/cmd/bench "+strings.Join(shown, " "))
+	r.commands = append(r.commands, invocationCommand+" "+strings.Join(shown, " "))
 	steps := []struct {
 		name string
 		run  func(context.Context, *report) error
@@ -168,6 +261,9 @@ func main() {
 		_ = os.RemoveAll(r.baseDir)
 	}
 	r.machine.loadAfter = loadAvg()
+	if old != nil {
+		r.merge(old)
+	}
 	if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -178,8 +274,17 @@ func main() {
 	}
 }
 
-func (r *report) add(order int, title, body string, took time.Duration) {
-	r.sections = append(r.sections, section{order: order, title: title, body: body, took: took})
+func (r *report) add(order int, body string, took time.Duration) {
+	r.sections = append(r.sections, section{order: order, title: blockTitle(order), body: body, took: took})
+}
+
+func blockTitle(order int) string {
+	for _, b := range blocks {
+		if b.order == order {
+			return b.title
+		}
+	}
+	return topTitle(order)
 }
 
 func contains(list []string, s string) bool {

@@ -91,10 +91,10 @@ func runPolling(ctx context.Context, r *report) error {
 		if fx.Outcome != polling.Succeeded {
 			base += " (fails: " + fx.Outcome + ")"
 		}
-		r.rows = append(r.rows, row{"3. polling", human(d) + " job: state transitions / cost", fmt.Sprintf("%d / $%.4f", cu.Transitions, cu.CostUSD()), base,
+		r.rows = append(r.rows, row{pollingRows, human(d) + " job: state transitions / cost", fmt.Sprintf("%d / $%.4f", cu.Transitions, cu.CostUSD()), base,
 			fmt.Sprintf("%.2f", float64(cu.Transitions)/float64(fx.Transitions)), targetFor(d, "transitions"), metTransitions(d, cu)})
 	}
-	r.rows = append(r.rows, row{"3. polling", "24 h job: history events", fmt.Sprint(def[24*time.Hour].HistoryEvents),
+	r.rows = append(r.rows, row{pollingRows, "24 h job: history events", fmt.Sprint(def[24*time.Hour].HistoryEvents),
 		fmt.Sprintf("fixed 10 s: %d (quota 25,000)", fixed[24*time.Hour].HistoryEvents), fmt.Sprintf("%.2f", float64(def[24*time.Hour].HistoryEvents)/float64(fixed[24*time.Hour].HistoryEvents)),
 		"≤ 2,500", yesNo(def[24*time.Hour].HistoryEvents <= 2500)})
 	for _, d := range jobDurations {
@@ -103,7 +103,7 @@ func runPolling(ctx context.Context, r *report) error {
 		if fx.Outcome == polling.Succeeded {
 			fxs = fmt.Sprintf("fixed 10 s: %.1f %%", 100*fx.WorstRatio)
 		}
-		r.rows = append(r.rows, row{"3. polling", human(d) + " job: worst detection delay ÷ age", fmt.Sprintf("%.1f %% (%s; actual %s)", 100*cu.WorstRatio, cu.WorstDelay.Round(100*time.Millisecond), cu.Delay.Round(100*time.Millisecond)),
+		r.rows = append(r.rows, row{pollingRows, human(d) + " job: worst detection delay ÷ age", fmt.Sprintf("%.1f %% (%s; actual %s)", 100*cu.WorstRatio, cu.WorstDelay.Round(100*time.Millisecond), cu.Delay.Round(100*time.Millisecond)),
 			fxs, "—", "≤ 10 %", yesNo(cu.WorstRatio <= 0.10)})
 	}
 
@@ -139,13 +139,13 @@ func runPolling(ctx context.Context, r *report) error {
 			p("")
 			p("Real runs failed: `%v`", realErr)
 		}
-		r.rows = append(r.rows, row{"3. polling", "model vs real runs of the ASL (polls within ±1, same counting)", fmt.Sprintf("%d runs", len(reals)), "—", "—", "agree", yesNo(agree)})
+		r.rows = append(r.rows, row{pollingRows, "model vs real runs of the ASL (polls within ±1, same counting)", fmt.Sprintf("%d runs", len(reals)), "—", "—", "agree", yesNo(agree)})
 		if realErr != nil {
-			r.add(30, "3. Polling cost", b.String(), time.Since(began))
+			r.add(30, b.String(), time.Since(began))
 			return realErr
 		}
 	}
-	r.add(30, "3. Polling cost", b.String(), time.Since(began))
+	r.add(30, b.String(), time.Since(began))
 	return nil
 }
 
@@ -214,7 +214,7 @@ func realRuns(ctx context.Context, r *report) ([]polling.RealResult, error) {
 		{Name: "scaled policy (min 1 s, max 3 s, factor 0.1)", JobDuration: 45 * time.Second, Policy: scaled, Deadline: scaled.Deadline,
 			Env: map[string]string{"POLL_MIN_SECONDS": "1", "POLL_MAX_SECONDS": "3", "POLL_AGE_FACTOR": "0.1", "JOB_DEADLINE_SECONDS": "3600"}},
 	}
-	r.commands = append(r.commands, "(polling) 3 real executions of statemachine/export.asl.json with real waits, run concurrently")
+	r.commands = append(r.commands, pollingCommand)
 	out := make([]polling.RealResult, len(runs))
 	errs := make([]error, len(runs))
 	var wg sync.WaitGroup

@@ -38,7 +38,7 @@ func runSizes(ctx context.Context, r *report) error {
 	if mk == "" {
 		mk = "make"
 	}
-	r.commands = append(r.commands, "make build   # arm64 deployment bootstraps → dist/*/bootstrap")
+	r.commands = append(r.commands, buildCommand)
 	if out, err := run(ctx, root, nil, mk, "build"); err != nil {
 		return fmt.Errorf("make build: %w\n%s", err, out)
 	}
@@ -103,7 +103,7 @@ func runSizes(ctx context.Context, r *report) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("Built by `make build` (`CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags \"-s -w\"`).")
 	if len(base) > 0 {
-		p("Baseline: the same build of revision `%s` (before this issue's trim), extracted with `git archive` and built in the same run.", r.opts.sizeBaselineRev)
+		p("Baseline: the same build of revision %s, extracted with `git archive` and built in the same run.", r.baselineLabel(ctx))
 	}
 	p("")
 	p("| bootstrap | bytes | MiB | baseline bytes | change | target ≤ 10 MiB |")
@@ -120,7 +120,7 @@ func runSizes(ctx context.Context, r *report) error {
 			baseline = fmt.Sprintf("%.2f MiB (%s)", float64(v)/(1<<20), r.opts.sizeBaselineRev)
 			ratio = fmt.Sprintf("%.2f", float64(now[fn])/float64(v))
 		}
-		r.rows = append(r.rows, row{"1. cold start", fn + " bootstrap size (arm64)", fmt.Sprintf("%.2f MiB", float64(now[fn])/(1<<20)), baseline, ratio, "≤ 10 MiB", yesNo(now[fn] <= sizeTarget)})
+		r.rows = append(r.rows, row{coldStartRows, fn + sizeFigure, fmt.Sprintf("%.2f MiB", float64(now[fn])/(1<<20)), baseline, ratio, "≤ 10 MiB", yesNo(now[fn] <= sizeTarget)})
 	}
 
 	// What the bytes are: symbol sizes of an unstripped storereport build,
@@ -157,7 +157,7 @@ func runSizes(ctx context.Context, r *report) error {
 		p("Default credential chain (`config`, `credentials/{sso,sts,process,logincreds}`, `service/{sso,ssooidc,sts,signin}`, `feature/ec2/imds`, `internal/ini`…): %.0f KiB of symbols at baseline, %.0f KiB now.",
 			float64(chain(old))/1024, float64(chain(cur))/1024)
 	}
-	r.add(11, "1a. Binary sizes", b.String(), time.Since(began))
+	r.add(11, b.String(), time.Since(began))
 	return nil
 }
 

@@ -31,7 +31,7 @@ func runStore(ctx context.Context, r *report) error {
 	frag := filepath.Join(tmp, "store.md")
 	args := []string{"run", "./bench/storebench", "-out", frag, "-json", filepath.Join(tmp, "store.json")}
 	args = append(args, strings.Fields(r.opts.storeArgs)...)
-	r.commands = append(r.commands, "go "+strings.Join(append([]string{"run", "./bench/storebench"}, strings.Fields(r.opts.storeArgs)...), " "))
+	r.commands = append(r.commands, strings.Join(append([]string{storeCommand}, strings.Fields(r.opts.storeArgs)...), " "))
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	// storebench logs progress; pass it through so a long run shows life.
@@ -50,9 +50,9 @@ func runStore(ctx context.Context, r *report) error {
 		text = rest
 	}
 	for _, line := range targetRows(text) {
-		r.rows = append(r.rows, row{Section: "2. store", Figure: line})
+		r.rows = append(r.rows, row{Section: storeRows, Figure: line})
 	}
-	r.add(20, "2. Store streaming", "Written by `bench/storebench` (run as `go run ./bench/storebench`), embedded as is.\n\n"+demote(text), time.Since(began))
+	r.add(20, "Written by `bench/storebench` (run as `go run ./bench/storebench`), embedded as is.\n\n"+demote(text), time.Since(began))
 	return nil
 }
 

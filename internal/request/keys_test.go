@@ -186,4 +186,9 @@ func TestScrubKeyRemovesEverySpelling(t *testing.T) {
 	if got := request.ScrubKey("connection refused", "reports/user=a@b.co/x"); got != "connection refused" {
 		t.Fatalf("ScrubKey changed unrelated text: %s", got)
 	}
+	// Nor is text about a key without an address, even where it matches
+	// the key but for case (an upload id holding "K", a key "k").
+	if got := request.ScrubKey("upload K1 of k failed", "k"); got != "upload K1 of k failed" {
+		t.Fatalf("ScrubKey changed text about a key without an address: %s", got)
+	}
 }

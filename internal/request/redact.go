@@ -28,15 +28,21 @@ func RedactKey(key string) string {
 // ScrubKey removes key, and the address its user=<email> segment holds,
 // from text in any encoding Redact knows: the key becomes RedactKey(key),
 // any other spelling of the address its UserRef.
+// Text about a key without an address (a run's files) is returned as it
+// is.
 func ScrubKey(text, key string) string {
-	if key == "" {
+	var emails []string
+	for _, s := range strings.Split(key, "/") {
+		if email, ok := keyEmail(s); ok {
+			emails = append(emails, email)
+		}
+	}
+	if len(emails) == 0 {
 		return text
 	}
 	text = Redact(text, key, RedactKey(key))
-	for _, s := range strings.Split(key, "/") {
-		if email, ok := keyEmail(s); ok {
-			text = Redact(text, email, UserRef(email))
-		}
+	for _, email := range emails {
+		text = Redact(text, email, UserRef(email))
 	}
 	return text
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/badinput"
 )
 
 // The fault matrix: every fault the AvePoint simulator can inject (plus S3
@@ -642,7 +643,10 @@ var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}`)
 
 // assertLogsClean fails if any function log line holds the client secret,
 // the private key, an access token the simulator issued, a signed client
-// assertion, or a user's address (local part included).
+// assertion, or a user's address (local part included) in any spelling:
+// raw, url.PathEscape, url.QueryEscape, request.KeyEscape, every byte
+// escaped, each encoded twice, lower-case hex (badinput.Spellings). The
+// S3 SDK quotes request URLs, keys percent-encoded, in its errors.
 func assertLogsClean(t *testing.T, e *faultEnv, emails []string) {
 	t.Helper()
 	logs := e.st.Logs()
@@ -670,9 +674,13 @@ func assertLogsClean(t *testing.T, e *faultEnv, emails []string) {
 		t.Fatalf("IssuedTokens lists %d tokens of %d issued", len(tokens), e.st.Sim.Server.TokensIssued())
 	}
 	for _, email := range emails {
-		secrets["address "+email] = email
 		local, _, _ := strings.Cut(email, "@")
-		secrets["address local part "+local] = local
+		for _, sp := range badinput.Spellings(email) {
+			secrets["address "+email+" spelled "+sp] = sp
+		}
+		for _, sp := range badinput.Spellings(local) {
+			secrets["address local part "+local+" spelled "+sp] = sp
+		}
 	}
 	for what, s := range secrets {
 		if strings.Contains(logs, s) {

@@ -1,10 +1,14 @@
 package batch
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"reflect"
 	"regexp"
 	"strings"
@@ -13,11 +17,14 @@ import (
 	_ "time/tzdata"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
+	"github.com/insights-export/insights-export/internal/testing/badinput"
 	"github.com/insights-export/insights-export/internal/testing/moto"
 )
 
@@ -468,6 +475,146 @@ func TestLoadConfig(t *testing.T) {
 			var ce *failure.ConfigError
 			if !errors.As(err, &ce) || ce.Variable != tt.field {
 				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+// No two different normalized (user, event filter) pairs share a mark: a
+// filtered incremental schedule never moves the unfiltered one's mark.
+// Before "all" was refused as an event type, (a, none) and (a, ["all"])
+// were both …/user=a/events=all.json.
+func TestMarkKeysAreDistinct(t *testing.T) {
+	w := &Watermarks{Prefix: "state"}
+	r := rand.New(rand.NewPCG(5, 6))
+	emails := []string{"a@x.io", "A@x.io", "all@x.io", "x_y.com#EXT#@t.onmicrosoft.com", strings.Repeat("#", 252) + "@x.i"}
+	names := []string{"all", "All", "ALL", "A", "B", "AB", "FileAccessed", "sha256"}
+	type pair struct {
+		email string
+		types []string
+	}
+	byKey := map[string]pair{}
+	var refused int
+	for range 20000 {
+		req := request.Request{Email: emails[r.IntN(len(emails))], FinishTime: "2026-11-01T00:00:00"}
+		switch r.IntN(3) {
+		case 0:
+		case 1:
+			for range 1 + r.IntN(3) {
+				req.EventTypes = append(req.EventTypes, names[r.IntN(len(names))])
+			}
+		case 2:
+			for range 1 + r.IntN(request.MaxEventTypes) {
+				req.EventTypes = append(req.EventTypes, strings.Repeat(string(rune('A'+r.IntN(3))), 1+r.IntN(request.MaxEventType)))
+			}
+		}
+		q, err := req.Validate(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+		if err != nil {
+			refused++
+			continue
+		}
+		p := pair{q.Email, q.EventTypes}
+		key := w.Key(q.Email, q.EventTypes)
+		if len(key) > request.MaxKeyBytes {
+			t.Fatalf("mark key of %d bytes", len(key))
+		}
+		if prev, ok := byKey[key]; ok && !reflect.DeepEqual(prev, p) {
+			t.Fatalf("%+v and %+v share the mark %s", prev, p, key)
+		}
+		byKey[key] = p
+	}
+	if refused == 0 || len(byKey) < 500 {
+		t.Fatalf("%d marks, %d refused: the generator misses the cases that matter", len(byKey), refused)
+	}
+	// Marks that fit keep their keys: deployed schedules keep their marks.
+	if got := w.Key("A@x.io", nil); got != "state/watermarks/user=a@x.io/events=all.json" {
+		t.Fatalf("unfiltered mark %s", got)
+	}
+	if got := w.Key("a@x.io", []string{"FileAccessed", "ListViewed"}); got != "state/watermarks/user=a@x.io/events=FileAccessed+ListViewed.json" {
+		t.Fatalf("filtered mark %s", got)
+	}
+}
+
+// objectClient is what storage.Objects needs of an S3 client.
+type objectClient interface {
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// fakeObjects is the S3 client of a mark store: each test says what
+// GetObject and PutObject do.
+type fakeObjects struct {
+	get func(key string) (*s3.GetObjectOutput, error)
+	put func(key string) (*s3.PutObjectOutput, error)
+}
+
+func (f fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	return f.get(aws.ToString(in.Key))
+}
+
+func (f fakeObjects) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return f.put(aws.ToString(in.Key))
+}
+
+// unreachableEndpoint is an address nothing listens on: the SDK's error
+// quotes the whole request URL, the key percent-encoded in it.
+func unreachableEndpoint(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+// A mark that cannot be read or written fails the run with a StorageError
+// that names the user by reference, in the error (the Step Functions
+// cause) and in the log line; a failed read says "reading", not "storing".
+func TestMarkErrorsNeverSpellTheAddress(t *testing.T) {
+	const email = "megan.bowen@contoso.com"
+	spelled := func(key string) error {
+		return fmt.Errorf("S3 said no to %s", strings.Join(badinput.Spellings(key), " and "))
+	}
+	unreachable := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(unreachableEndpoint(t)), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAMARKTEST", "mark-test-secret", ""), RetryMaxAttempts: 1})
+	tests := []struct {
+		name   string
+		client objectClient
+		verb   string
+	}{
+		{"S3 unreachable on read", unreachable, "reading"},
+		{"read fails quoting the key", fakeObjects{get: func(k string) (*s3.GetObjectOutput, error) { return nil, spelled(k) }}, "reading"},
+		{"write fails quoting the key",
+			fakeObjects{
+				get: func(string) (*s3.GetObjectOutput, error) { return nil, &types.NoSuchKey{} },
+				put: func(k string) (*s3.PutObjectOutput, error) { return nil, spelled(k) },
+			}, "storing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &storage.Objects{Client: tt.client, Bucket: "marks"}
+			marks := &Watermarks{Store: st, Prefix: "state"}
+			var logs bytes.Buffer
+			var err error
+			if tt.verb == "reading" {
+				p := &Preparer{Store: st, Marks: marks, Prefix: "reports", MaxConcurrency: 1, Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: fixed("2026-11-25T12:00:00Z")}
+				_, err = p.Handle(t.Context(), PrepareInput{
+					Input:     json.RawMessage(`{"emails":["` + email + `"],"window":{"period":"day","incremental":true}}`),
+					Execution: Execution{ID: "arn:aws:states:us-east-1:123456789012:execution:batch:run-1", Name: "run-1", StartTime: "2026-11-25T12:00:00Z"},
+				})
+			} else {
+				_, err = marks.Advance(t.Context(), Mark{Email: email, FinishTime: "2026-11-01T00:00:00"})
+			}
+			var se *failure.StorageError
+			if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tt.verb+" s3://marks/state/watermarks/user="+request.UserRef(email)+"/") {
+				t.Fatalf("err = %v; want a StorageError %s the mark, naming the user by reference", err, tt.verb)
+			}
+			local, _, _ := strings.Cut(email, "@")
+			for what, text := range map[string]string{"error": err.Error(), "cause": failure.ForLambda(err).Error(), "log": logs.String()} {
+				if leak := badinput.Leaks(text, email, local); leak != "" {
+					t.Errorf("the %s spells the address as %q: %s", what, leak, text)
+				}
 			}
 		})
 	}

@@ -47,12 +47,21 @@ type Watermarks struct {
 	Prefix string
 }
 
-// Key is where the mark of email for the given event filter lives.
+// Key is where the mark of email for the given event filter lives. The
+// user and the filter are spelled as in report keys, so different users
+// and filters get different marks (no filter is "all", which no event
+// type may be called), shortened by request.FitKey only where the key
+// would not fit S3.
 func (w *Watermarks) Key(email string, eventTypes []string) string {
-	return path.Join(w.Prefix, "watermarks", "user="+request.UserKeyPart(email), "events="+request.EventsKeyPart(eventTypes)+".json")
+	return request.FitKey(email, eventTypes, func(user, events string) string {
+		return path.Join(w.Prefix, "watermarks", "user="+user, "events="+events+".json")
+	})
 }
 
-// Get reads a mark; found is false for a user without one.
+// Get reads a mark; found is false for a user without one. Its errors,
+// like Advance's, are storage.Objects': a StorageError of op get ("reading
+// …") or put ("storing …") naming the key by request.UserRef, never by the
+// address.
 func (w *Watermarks) Get(ctx context.Context, email string, eventTypes []string) (m Mark, found bool, err error) {
 	found, err = w.Store.GetJSON(ctx, "", w.Key(email, eventTypes), &m)
 	if err != nil || !found {

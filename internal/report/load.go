@@ -1,10 +1,12 @@
 package report
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/config"
 	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 	"github.com/insights-export/insights-export/internal/storage/upload"
 )
@@ -14,6 +16,11 @@ func LoadStorer(getenv func(string) string) (*Storer, error) {
 	env := config.NewEnv(getenv)
 	cfg := export.LoadConfig(env)
 	st := env.Storage()
+	if len(st.Prefix) > request.MaxPrefixBytes {
+		// Past this even a key with its user and filter hashed could be
+		// longer than S3 allows (request.FitKey).
+		env.Fail("REPORT_PREFIX", fmt.Sprintf("is %d bytes; at most %d, so that every report key fits S3's %d", len(st.Prefix), request.MaxPrefixBytes, request.MaxKeyBytes))
+	}
 	if err := env.Err(); err != nil {
 		return nil, err
 	}

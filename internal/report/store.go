@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -76,24 +78,19 @@ func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOut
 	res, err := s.Store.Put(ctx, upload.Object{
 		Key:         key,
 		ContentType: "application/zip",
-		Metadata: map[string]string{
-			"email":       q.Email,
-			"start-time":  q.StartTime,
-			"finish-time": q.FinishTime,
-			"event-types": strings.Join(q.EventTypes, ","),
-			"job-id":      job.JobID,
-		},
+		Metadata:    reportMetadata(q, job.JobID),
 	}, verified)
 	if err != nil {
 		msg := "report not stored"
 		if errors.As(err, new(*failure.CorruptReportError)) {
 			msg = "report is not a valid ZIP archive; nothing stored"
 		}
-		// A StorageError names the object key, which holds the email; the
-		// runtime logs the returned error too. Both say whose report it
-		// was by reference only.
+		// The store names the key by reference already (upload.Store);
+		// this is the second line, for whatever else Put may return: the
+		// log line and the returned error (the cause, and the runtime's
+		// own log line) say whose report it was by reference only.
 		err = withoutEmail(err, key, q.Email)
-		s.Log.ErrorContext(ctx, msg, "user", request.UserRef(q.Email), "jobId", job.JobID, "error", err.Error())
+		s.Log.ErrorContext(ctx, msg, "user", request.UserRef(q.Email), "jobId", job.JobID, "error", scrub(err.Error(), key, q.Email))
 		return request.ExportOutput{}, err
 	}
 	// The key holds the email, so it is logged at debug level only.
@@ -115,6 +112,53 @@ func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOut
 
 		WithException: job.WithException,
 	}, nil
+}
+
+// S3 refuses an object whose user-defined metadata is over 2 KB: the
+// UTF-8 bytes of every name (as x-amz-meta-<name>) and value. moto does
+// not enforce it.
+const (
+	maxMetadataBytes = 2 << 10
+	metadataPrefix   = "x-amz-meta-"
+	// maxEventTypesMeta is the longest event filter written out; 50 types
+	// of 64 characters would be 3,249 bytes.
+	maxEventTypesMeta = 1 << 10
+	// maxJobIDMeta bounds the job id, which is AvePoint's to choose.
+	maxJobIDMeta = 128
+)
+
+// reportMetadata is what the report object says about its query. Every
+// accepted query fits S3's limit (maxMetadataBytes): the address is at most
+// request.MaxEmailLen bytes, the times 19 each, and a filter longer than
+// maxEventTypesMeta is written as request.EventsDigest, the spelling a key
+// uses for a long filter (no event type has the '-' in it). A job id that
+// is long or not printable ASCII (a header value must be) is written as
+// its digest too. Total at most 98 + 256 + 38 + 1,024 + 128 bytes.
+func reportMetadata(q request.Query, jobID string) map[string]string {
+	events := strings.Join(q.EventTypes, ",")
+	if len(events) > maxEventTypesMeta {
+		events = request.EventsDigest(q.EventTypes)
+	}
+	if len(jobID) > maxJobIDMeta || strings.ContainsFunc(jobID, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		sum := sha256.Sum256([]byte(jobID))
+		jobID = "sha256-" + hex.EncodeToString(sum[:8])
+	}
+	return map[string]string{
+		"email":       q.Email,
+		"start-time":  q.StartTime,
+		"finish-time": q.FinishTime,
+		"event-types": events,
+		"job-id":      jobID,
+	}
+}
+
+// metadataBytes is the size S3 counts against maxMetadataBytes.
+func metadataBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(metadataPrefix) + len(k) + len(v)
+	}
+	return n
 }
 
 // zipStream checks the report starts like a ZIP archive before a single

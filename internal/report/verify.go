@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
@@ -60,17 +59,21 @@ func (l *lengthChecked) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// withoutEmail returns err with the object key's user segment (the email)
-// replaced by its request.UserRef, when err is a StorageError naming key. Its
-// message becomes the Step Functions Cause and a runtime log line.
+// withoutEmail returns err, when it is a StorageError, with its key and
+// text naming the user by request.UserRef only. Its message becomes the
+// Step Functions Cause and a runtime log line.
 func withoutEmail(err error, key, email string) error {
 	se, ok := err.(*failure.StorageError) // as Store.Put returns it
-	if !ok || se.Key != key {
+	if !ok {
 		return err
 	}
-	safe := strings.Replace(key, "user="+request.KeyEscape(email), "user="+request.UserRef(email), 1)
 	cp := *se // keeps the cause for Unwrap
-	cp.Key = safe
-	cp.Reason = strings.ReplaceAll(cp.Reason, key, safe)
+	cp.Key = request.RedactKey(se.Key)
+	cp.Reason = scrub(se.Reason, key, email)
 	return &cp
+}
+
+// scrub removes key and email from text in every encoding.
+func scrub(text, key, email string) string {
+	return request.Redact(request.ScrubKey(text, key), email, request.UserRef(email))
 }

@@ -102,6 +102,9 @@ func ParseBatch(raw []byte, now time.Time) (Batch, error) {
 }
 
 func decodeStrict(raw []byte, into any, allowed string) error {
+	if err := checkDuplicateKeys(raw); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {

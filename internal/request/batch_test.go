@@ -103,6 +103,10 @@ func TestParseBatchRefuses(t *testing.T) {
 		{"wrong window field type", `{"emails":["a@x.io"],"window":{"period":"day","incremental":"yes"}}`, "window.incremental", "bool"},
 		{"bad event type", `{"emails":["a@x.io"],"eventTypes":["a b"]}`, "eventTypes[0]", "letters and digits"},
 		{"bad event type with a window", `{"emails":["a@x.io"],"eventTypes":["a b"],"window":{"period":"day"}}`, "eventTypes[0]", "letters and digits"},
+		{"repeated key", `{"emails":["a@x.io"],"emails":["b@x.io"]}`, "emails", "more than once"},
+		{"repeated window key", `{"emails":["a@x.io"],"window":{"period":"day","timeZone":"UTC","timezone":"Europe/Berlin"}}`, "window.timezone", "more than once"},
+		{"repeated window", `{"emails":["a@x.io"],"window":{"period":"day"},"Window":{"period":"hour"}}`, "Window", "more than once"},
+		{"event type all with a window", `{"emails":["a@x.io"],"eventTypes":["ALL"],"window":{"period":"day"}}`, "eventTypes[0]", "leave eventTypes out"},
 		{"fixed window checked as for one user", `{"emails":["a@x.io"],"startTime":"2026-11-25T00:00:00","finishTime":"2026-11-24T00:00:00"}`, "startTime", "before finishTime"},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,7 @@ import (
 )
 
 // FuzzParseRequest: no input panics; a refusal is always a ValidationError
-// without control characters in its text; an accepted input is normalized
+// whose text is valid UTF-8, bounded and without control characters; an accepted input is normalized
 // (lower-case address, pinned window in the one time format, event types
 // sorted and unique) and idempotent (its Query, fed back as an input,
 // parses to itself), and its object key and URL path are safe.
@@ -46,6 +46,9 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			if strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 				t.Fatalf("error echoes control characters: %q", err.Error())
+			}
+			if msg := err.Error(); !utf8.ValidString(msg) || len(msg) > 400 {
+				t.Fatalf("error is not valid UTF-8 or longer than 400 bytes (%d): %q", len(msg), msg)
 			}
 			return
 		}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/insights-export/insights-export/internal/failure"
@@ -55,6 +57,9 @@ func ParseRequest(raw []byte, now time.Time) (Query, error) {
 	if len(raw) > MaxInputBytes {
 		return Query{}, &failure.ValidationError{Reason: fmt.Sprintf("input is %d bytes; at most %d", len(raw), MaxInputBytes)}
 	}
+	if err := checkDuplicateKeys(raw); err != nil {
+		return Query{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var req Request
@@ -82,8 +87,10 @@ func decodeError(err error, allowed string) error {
 	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &failure.ValidationError{Reason: "input is not valid JSON"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json quotes the name with %q: escaped, but as long as
+		// the input made it.
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &failure.ValidationError{Field: name, Reason: "unknown field (allowed: " + allowed + ")"}
+		return &failure.ValidationError{Field: boundField(name), Reason: "unknown field (allowed: " + allowed + ")"}
 	}
 	return &failure.ValidationError{Reason: "input is not a valid request"}
 }
@@ -158,10 +165,20 @@ func validateEventTypes(in []string) ([]string, error) {
 		if et == "" || len(et) > MaxEventType {
 			return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("must be 1 to %d letters or digits", MaxEventType)}
 		}
-		for _, c := range []byte(et) {
-			if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-				return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%s: event type names are letters and digits only", quote(et))}
+		if !utf8.ValidString(et) {
+			return nil, &failure.ValidationError{Field: field, Reason: "is not valid UTF-8; event type names are letters and digits only"}
+		}
+		for _, r := range et {
+			if r > unicode.MaxASCII || !isAlnum(byte(r)) {
+				return nil, &failure.ValidationError{Field: field, Reason: fmt.Sprintf("%s: character %s is not allowed; event type names are letters and digits only", quote(et), quoteRune(r))}
 			}
+		}
+		// "all" is how a key and a high-water mark spell "no filter"
+		// (events=all): a filter of that name would share both with the
+		// unfiltered export. Refused in any case, since some tools fold
+		// keys.
+		if strings.EqualFold(et, "all") {
+			return nil, &failure.ValidationError{Field: field, Reason: `"all" is not an event type name; leave eventTypes out to export every event type`}
 		}
 		out = append(out, et)
 	}
@@ -196,9 +213,9 @@ func ValidateEmail(v string) (string, error) {
 	if local == "" || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
 		return "", bad("has an empty local part or misplaced dots")
 	}
-	for _, c := range []byte(local) {
-		if !isAlnum(c) && !strings.ContainsRune("'.-_!#^~", rune(c)) {
-			return "", bad(fmt.Sprintf("character %s is not allowed in a user principal name", quote(string(rune(c)))))
+	for _, r := range local {
+		if r > unicode.MaxASCII || !isAlnum(byte(r)) && !strings.ContainsRune("'.-_!#^~", r) {
+			return "", bad(fmt.Sprintf("character %s is not allowed in a user principal name", quoteRune(r)))
 		}
 	}
 	labels := strings.Split(domain, ".")
@@ -209,9 +226,9 @@ func ValidateEmail(v string) (string, error) {
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return "", bad("has an empty or malformed domain label")
 		}
-		for _, c := range []byte(l) {
-			if !isAlnum(c) && c != '-' {
-				return "", bad(fmt.Sprintf("character %s is not allowed in a domain", quote(string(rune(c)))))
+		for _, r := range l {
+			if r > unicode.MaxASCII || !isAlnum(byte(r)) && r != '-' {
+				return "", bad(fmt.Sprintf("character %s is not allowed in a domain", quoteRune(r)))
 			}
 		}
 	}
@@ -222,12 +239,32 @@ func isAlnum(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
 }
 
-// quote renders user input safely inside an error: escaped, and cut short.
+// quote renders user input safely inside an error: escaped (control and
+// format characters, invalid UTF-8 as \x.. escapes), and cut short at a
+// character boundary, so the message stays valid UTF-8 and bounded.
 func quote(s string) string {
-	if len(s) > 80 {
-		s = s[:80] + "…"
+	return strconv.Quote(cut(s, 80))
+}
+
+// quoteRune renders one character of user input: 'é', '😀', '\u202e'.
+func quoteRune(r rune) string { return strconv.QuoteRune(r) }
+
+// cut shortens s to at most n bytes, at a character boundary, marking the
+// cut with an ellipsis.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return fmt.Sprintf("%q", s)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// boundField bounds a field name taken from the input (an unknown or
+// repeated key) and makes it valid UTF-8.
+func boundField(name string) string {
+	return cut(strings.ToValidUTF8(name, "\uFFFD"), 64)
 }
 
 // Window returns the query's bounds as times (zero start: open).

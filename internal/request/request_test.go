@@ -77,6 +77,13 @@ func TestParseRequestRefuses(t *testing.T) {
 		{"event type not a string", `{"email":"a@c.com","eventTypes":[1]}`, "eventTypes"},
 		{"too many event types", `{"email":"a@c.com","eventTypes":[` + strings.TrimSuffix(strings.Repeat(`"A",`, 51), ",") + `]}`, "eventTypes"},
 		{"oversized", `{"email":"a@c.com","startTime":"` + strings.Repeat("x", MaxInputBytes) + `"}`, ""},
+		{"event type all", `{"email":"a@c.com","eventTypes":["all"]}`, "eventTypes[0]"},
+		{"event type All among others", `{"email":"a@c.com","eventTypes":["FileAccessed","All"]}`, "eventTypes[1]"},
+		{"repeated key, last wins otherwise", `{"email":"a@c.com","email":"b@c.com"}`, "email"},
+		{"repeated key in another case", `{"email":"a@c.com","EMAIL":"b@c.com"}`, "EMAIL"},
+		{"repeated list", `{"email":"a@c.com","eventTypes":[],"eventTypes":["A"]}`, "eventTypes"},
+		{"repeated parent link", `{"email":"a@c.com","AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID":"x","AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID":"y"}`, "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"},
+		{"nested too deep", `{"email":"a@c.com","eventTypes":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,4 +213,33 @@ func TestObjectKey(t *testing.T) {
 			t.Fatalf("key %q should hash a long event list", k)
 		}
 	})
+}
+
+// The duplicate-key pass refuses repeats only: the same name in different
+// objects, and names that differ, are fine; and it reads only the first
+// value, leaving trailing data to the decoder's own message.
+func TestDuplicateKeysAllowsWhatIsNotARepeat(t *testing.T) {
+	for _, in := range []string{
+		`{"emails":["a@x.io","b@x.io"],"eventTypes":["A"],"window":{"period":"day","incremental":true}}`,
+		`{"email":"a@x.io","startTime":"2026-01-01T00:00:00","finishTime":"2026-01-02T00:00:00"}`,
+		`[{"a":1},{"a":1}]`,
+		`{"a":{"b":1},"c":{"b":1}}`,
+		`{"a":1} {"a":1}`,
+		`{"a":`,
+	} {
+		if err := checkDuplicateKeys([]byte(in)); err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+	// The Kelvin sign K folds to k, as encoding/json matches names.
+	err := checkDuplicateKeys([]byte(`{"kind":1,"\u212aind":2}`))
+	var ve *failure.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "\u212aind" {
+		t.Fatalf("Kelvin sign: %v", err)
+	}
+	// Paths name elements of arrays too.
+	err = checkDuplicateKeys([]byte(`{"a":[{"x":1},{"x":1,"x":2}]}`))
+	if !errors.As(err, &ve) || ve.Field != "a[1].x" {
+		t.Fatalf("array element: %v", err)
+	}
 }

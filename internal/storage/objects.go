@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // maxJSONObject bounds what GetJSON reads: a result file of 5000 users
@@ -55,10 +56,10 @@ func (s *Objects) GetJSON(ctx context.Context, bucket, key string, into any) (fo
 		return false, storageError(failure.OpGet, bucket, key, err)
 	}
 	if len(raw) > maxJSONObject {
-		return false, &failure.StorageError{Op: failure.OpGet, Bucket: bucket, Key: key, Reason: fmt.Sprintf("object is larger than %d bytes", maxJSONObject)}
+		return false, &failure.StorageError{Op: failure.OpGet, Bucket: bucket, Key: request.RedactKey(key), Reason: fmt.Sprintf("object is larger than %d bytes", maxJSONObject)}
 	}
 	if err := json.Unmarshal(raw, into); err != nil {
-		return false, &failure.StorageError{Op: failure.OpGet, Bucket: bucket, Key: key, Reason: "not the expected JSON: " + err.Error()}
+		return false, &failure.StorageError{Op: failure.OpGet, Bucket: bucket, Key: request.RedactKey(key), Reason: request.ScrubKey("not the expected JSON: "+err.Error(), key)}
 	}
 	return true, nil
 }
@@ -67,7 +68,7 @@ func (s *Objects) GetJSON(ctx context.Context, bucket, key string, into any) (fo
 func (s *Objects) PutJSON(ctx context.Context, key string, v any) error {
 	raw, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("storage: encode %s: %w", key, err)
+		return fmt.Errorf("storage: encode %s: %w", request.RedactKey(key), err)
 	}
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(s.Bucket),
@@ -95,9 +96,14 @@ func isNotFound(err error) bool {
 }
 
 // storageError keeps the SDK's text (operation, status, request id; never
-// credentials), which is what an operator needs.
+// credentials), which is what an operator needs, but not the key's
+// address: a mark's key holds it (user=<email>), and the SDK quotes the
+// request URL, key percent-encoded, when S3 cannot be reached. The error
+// becomes a log line and a Step Functions cause, so both the key and the
+// text name the user by request.UserRef only. Err keeps the SDK's error
+// for errors.Is and errors.As; nothing prints it.
 func storageError(op, bucket, key string, err error) error {
-	return &failure.StorageError{Op: op, Bucket: bucket, Key: key, Reason: err.Error(), Err: err}
+	return &failure.StorageError{Op: op, Bucket: bucket, Key: request.RedactKey(key), Reason: request.ScrubKey(err.Error(), key), Err: err}
 }
 
 // NewS3Client builds an S3 client from cfg. forcePathStyle selects

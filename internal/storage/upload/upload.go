@@ -18,6 +18,7 @@ import (
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 const (
@@ -147,7 +148,7 @@ func (s *Store) Put(ctx context.Context, obj Object, body io.Reader) (Result, er
 		return Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: s.bucket, Reason: "object key is empty"}
 	}
 	if body == nil {
-		return Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: s.bucket, Key: obj.Key, Reason: "body is nil"}
+		return Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: s.bucket, Key: request.RedactKey(obj.Key), Reason: "body is nil"}
 	}
 	hr := &hashingReader{r: body, h: sha256.New()}
 	in := &tm.UploadObjectInput{
@@ -184,8 +185,16 @@ func (s *Store) Put(ctx context.Context, obj Object, body io.Reader) (Result, er
 
 // uploadError classifies err by its root cause: the body, the caller's
 // context, or S3.
+//
+// The report's key holds the user's address (user=<email>), and the SDK's
+// text quotes the request URL with the key percent-encoded when S3 cannot
+// be reached (user%3Dmegan.bowen%40…). The error becomes a log line, a
+// Step Functions cause and an HTTP API answer, so it names the key with
+// the address replaced by its request.UserRef, and its text is scrubbed
+// of the key in every encoding. Err keeps the cause for errors.Is and
+// errors.As; nothing prints it.
 func (s *Store) uploadError(ctx context.Context, key string, hr *hashingReader, rec *uploadOnly, err error) *failure.StorageError {
-	e := &failure.StorageError{Bucket: s.bucket, Key: key, Err: err}
+	e := &failure.StorageError{Bucket: s.bucket, Key: request.RedactKey(key), Err: err}
 	switch {
 	case hr.err != nil:
 		// The body's own error, not the manager's wrapping, so that callers
@@ -204,6 +213,7 @@ func (s *Store) uploadError(ctx context.Context, key string, hr *hashingReader, 
 		// bucket lifecycle rule removes them.
 		e.Reason += fmt.Sprintf("; aborting multipart upload %s failed too: %v", rec.abortedID, rec.abortErr)
 	}
+	e.Reason = request.ScrubKey(e.Reason, key)
 	return e
 }
 

@@ -8,6 +8,8 @@
 // this package in the API's tests and send every case with Batch set as a
 // request body; add API-only cases (headers, methods, content types) to
 // the API's own tests, or here with Execution and Batch false and a note.
+// Spellings and Leaks serve the leak checks of every package that puts a
+// key or an address near an error, and devstack's log scan.
 // It is a test fixture: import it from _test.go files only.
 package badinput
 
@@ -105,6 +107,16 @@ func Cases() []Case {
 		both("email wrong type list", `{"email":["alice@contoso.com"]}`, "email"),
 		both("email wrong type object", `{"email":{"address":"alice@contoso.com"}}`, "email"),
 		both("email duplicate key, last bad", `{"email":"alice@contoso.com","email":"../x@contoso.com"}`, "email"),
+		// A repeated key would otherwise be last-one-wins: the export
+		// would be of b while whoever reads the input sees a. None is E2E:
+		// Step Functions (and the devstack interpreter) parse the input
+		// and hand the function the last value only; the HTTP API and a
+		// direct invocation see the raw body.
+		both("email duplicate key, both good", `{"email":"alice@contoso.com","email":"bob@contoso.com"}`, "email"),
+		both("email duplicate key in another case", `{"email":"alice@contoso.com","Email":"bob@contoso.com"}`, "Email"),
+		both("duplicate key, same value", `{"email":"alice@contoso.com","email":"alice@contoso.com"}`, "email"),
+		both("eventTypes duplicate key", `{"email":"a@contoso.com","eventTypes":["FileAccessed"],"eventTypes":[]}`, "eventTypes"),
+		both("nested too deep", `{"email":"a@contoso.com","eventTypes":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`}`, ""),
 
 		// --- times: zone suffix, fractions, date only, order, absurd windows
 		e2e(both("startTime zone suffix", `{"email":"a@contoso.com","startTime":"2026-01-01T00:00:00Z"}`, "startTime")),
@@ -135,6 +147,11 @@ func Cases() []Case {
 		both("event types not a list", `{"email":"a@contoso.com","eventTypes":"FileAccessed"}`, "eventTypes"),
 		both("event type not a string", `{"email":"a@contoso.com","eventTypes":[1]}`, "eventTypes"),
 		both("event types an object", `{"email":"a@contoso.com","eventTypes":{"FileAccessed":true}}`, "eventTypes"),
+		// "all" spells "no filter" in keys and marks (events=all).
+		e2e(both("event type all", `{"email":"a@contoso.com","eventTypes":["all"]}`, "eventTypes[0]")),
+		both("event type ALL", `{"email":"a@contoso.com","eventTypes":["FileAccessed","ALL"]}`, "eventTypes[1]"),
+		both("event type non-ASCII letter", `{"email":"a@contoso.com","eventTypes":["FileAccessé"]}`, "eventTypes[0]"),
+		both("event type emoji", `{"email":"a@contoso.com","eventTypes":["File😀"]}`, "eventTypes[0]"),
 
 		// --- structure: unknown fields, wrong JSON types, not JSON, oversized
 		e2e(both("unknown field", `{"email":"a@contoso.com","bucket":"elsewhere"}`, "bucket")),
@@ -158,6 +175,10 @@ func Cases() []Case {
 		{Name: "empty user list", Body: []byte(`{"emails":[]}`), Batch: true, BatchField: "emails"},
 		{Name: "bad email in list", Body: []byte(`{"emails":["a@contoso.com","../b@contoso.com"]}`), Batch: true, BatchField: "emails[1]"},
 		{Name: "email and emails", Body: []byte(`{"email":"a@contoso.com","emails":["b@contoso.com"]}`), Batch: true, BatchField: "emails"},
+		{Name: "emails duplicate key", Body: []byte(`{"emails":["a@contoso.com"],"emails":["b@contoso.com"]}`), Batch: true, BatchField: "emails"},
+		{Name: "window duplicate key", Body: []byte(`{"emails":["a@contoso.com"],"window":{"period":"day","period":"hour"}}`), Batch: true, BatchField: "window.period"},
+		{Name: "window duplicate key in another case", Body: []byte(`{"emails":["a@contoso.com"],"window":{"period":"day","incremental":true,"INCREMENTAL":false}}`), Batch: true, BatchField: "window.INCREMENTAL"},
+		{Name: "event type all with a window", Body: []byte(`{"emails":["a@contoso.com"],"eventTypes":["All"],"window":{"period":"day","incremental":true}}`), Batch: true, BatchField: "eventTypes[0]"},
 	}
 	return c
 }

@@ -13,6 +13,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,10 +25,26 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 )
 
-// ContentWindow is how long an identical request without an
-// Idempotency-Key maps to the same execution: between one and two of these
-// (the current and the previous slot are checked).
+// ContentWindow is the unit of deduplication without an Idempotency-Key:
+// an identical request replays the latest export of the same content while
+// that export is younger than two of these (contentReplay), and starts a
+// new export after that.
 const ContentWindow = 15 * time.Minute
+
+// contentReplay is how long an export replays identical requests without
+// a key: 30 minutes, the longest the 15-minute slots used before replayed,
+// so nothing that was replayed then starts anew now.
+const contentReplay = 2 * ContentWindow
+
+// contentEpoch is how long one chain of content names lasts (see
+// startContent). It must be at least contentReplay, so that only the
+// previous epoch's chain can hold a recent export, and short enough that
+// nothing of the previous epoch's chain has expired (90 days).
+const contentEpoch = 7 * 24 * time.Hour
+
+// maxGallop bounds the search for a chain's end: 2^maxGallop generations,
+// far more than an epoch can hold (one per contentReplay).
+const maxGallop = 20
 
 // The execution input of a keyed request ends in one byte of JSON
 // whitespace saying whether the server pinned a value the client left
@@ -155,19 +172,64 @@ func sameRequest(req parsedRequest, input string) bool {
 	return err == nil && string(prev) == string(req.asSent)
 }
 
+// contentName is generation gen of a content's chain in the epoch that
+// starts at epoch.
+func contentName(kind string, content [sha256.Size]byte, epoch time.Time, gen int) string {
+	return executionName(kind, fmt.Sprintf("content\x00%x\x00%d\x00%d", content, epoch.Unix(), gen))
+}
+
 // startContent runs a request without an Idempotency-Key: identical
-// content (as sent) within the same or the previous slot.
+// requests (equal as sent) share one export for contentReplay after it
+// started, and a later one starts a new export.
+//
+// The names of one content's exports form a chain: generation 0, 1, 2, …,
+// each named from the content's hash and its number. A request finds the
+// chain's last generation; if that started less than contentReplay ago, it
+// is replayed, otherwise the next generation is started. A generation is
+// started only after the one before it was seen, so the chain has no gaps
+// (lastGeneration finds its end in about 2·log2(n) reads), and requests
+// that find the same end ask for the same next name: Step Functions lets
+// one start and the others replay it. Unlike time slots, there is no
+// boundary that two identical requests at the same moment can straddle.
+//
+// Except one: names are kept 90 days, so the first generations of a chain
+// that lived longer would vanish and its end could no longer be found. A
+// chain therefore lasts one contentEpoch (from Monday 00:00 UTC), and a
+// request within contentReplay of an epoch's start also looks at the end of
+// the previous epoch's chain. At that instant, two identical requests at
+// the same moment, one just before it and one just after, can each start
+// an export (the first adds to the old chain, the second starts the new
+// one, neither seeing the other): once a week, for as long as one round
+// trip. Which chain to use has to be decided by the clock somewhere, and
+// Step Functions alone offers no way to make that decision atomic.
+//
+// "Started" is the execution's start date, Step Functions' clock, against
+// the handler's clock.
 func (h *Handler) startContent(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, now time.Time) {
-	slot := now.Truncate(ContentWindow)
-	name := executionName(req.kind, fmt.Sprintf("content\x00%s\x00%d", req.asSent, slot.Unix()))
-	prev := executionName(req.kind, fmt.Sprintf("content\x00%s\x00%d", req.asSent, slot.Add(-ContentWindow).Unix()))
-	if d, found, err := h.find(ctx, req.kind, prev); err != nil {
+	content := sha256.Sum256(req.asSent)
+	epoch := now.Truncate(contentEpoch)
+	last, d, err := h.lastGeneration(ctx, req.kind, content, epoch)
+	if err != nil {
 		h.sfnFailure(ctx, w, "describe", err)
 		return
-	} else if found {
-		h.replay(ctx, w, r, req, prev, d)
+	}
+	if last < 0 && now.Sub(epoch) < contentReplay {
+		prevEpoch := epoch.Add(-contentEpoch)
+		prev, pd, err := h.lastGeneration(ctx, req.kind, content, prevEpoch)
+		if err != nil {
+			h.sfnFailure(ctx, w, "describe", err)
+			return
+		}
+		if pd != nil && recent(pd, now) {
+			h.replay(ctx, w, r, req, contentName(req.kind, content, prevEpoch, prev), pd)
+			return
+		}
+	}
+	if d != nil && recent(d, now) {
+		h.replay(ctx, w, r, req, contentName(req.kind, content, epoch, last), d)
 		return
 	}
+	name := contentName(req.kind, content, epoch, last+1)
 	out, err := h.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(h.machines[req.kind]),
 		Name:            aws.String(name),
@@ -176,6 +238,7 @@ func (h *Handler) startContent(ctx context.Context, w http.ResponseWriter, r *ht
 	var exists *types.ExecutionAlreadyExists
 	switch {
 	case errors.As(err, &exists):
+		// An identical request added this generation first.
 		d, err := h.describe(ctx, req.kind, name)
 		if err != nil {
 			h.sfnFailure(ctx, w, "describe", err)
@@ -188,4 +251,45 @@ func (h *Handler) startContent(ctx context.Context, w http.ResponseWriter, r *ht
 		return
 	}
 	h.started(ctx, w, r, req, name, out)
+}
+
+// recent reports whether an execution started less than contentReplay ago.
+func recent(d *sfn.DescribeExecutionOutput, now time.Time) bool {
+	return d.StartDate == nil || now.Sub(*d.StartDate) < contentReplay
+}
+
+// lastGeneration finds the end of a content's chain in one epoch: the
+// number and description of its last generation, or -1 and nil for an
+// empty chain. The chain has no gaps, so it gallops (0, 1, 3, 7, …) to the
+// first missing generation and bisects back.
+func (h *Handler) lastGeneration(ctx context.Context, kind string, content [sha256.Size]byte, epoch time.Time) (int, *sfn.DescribeExecutionOutput, error) {
+	last, lastD := -1, (*sfn.DescribeExecutionOutput)(nil)
+	missing := 0
+	for i := 0; ; i++ {
+		if i == maxGallop {
+			return 0, nil, fmt.Errorf("content chain longer than %d generations", 1<<maxGallop)
+		}
+		d, found, err := h.find(ctx, kind, contentName(kind, content, epoch, missing))
+		if err != nil {
+			return 0, nil, err
+		}
+		if !found {
+			break
+		}
+		last, lastD = missing, d
+		missing = 2*missing + 1
+	}
+	for missing-last > 1 {
+		mid := last + (missing-last)/2
+		d, found, err := h.find(ctx, kind, contentName(kind, content, epoch, mid))
+		if err != nil {
+			return 0, nil, err
+		}
+		if found {
+			last, lastD = mid, d
+		} else {
+			missing = mid
+		}
+	}
+	return last, lastD, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,6 +241,88 @@ func TestIdempotencyKeyConcurrentBodies(t *testing.T) {
 	}
 	if n := allExecutions(t, env, a.user) + allExecutions(t, env, a.batch); n != iterations {
 		t.Fatalf("%d executions for %d keys", n, iterations)
+	}
+}
+
+// TestContentDedupAcrossSlotBoundaries fires the same body without a key
+// at once, half of the requests a second before a 15-minute boundary and
+// half a second after it (the clock alternates), many times: one
+// execution per content, whatever the timing.
+func TestContentDedupAcrossSlotBoundaries(t *testing.T) {
+	env := plainStepFunctions(t)
+	boundary := time.Now().UTC().Truncate(ContentWindow)
+	if boundary.Equal(boundary.Truncate(contentEpoch)) {
+		// Not the boundary of the content chains themselves (see startContent).
+		boundary = boundary.Add(-ContentWindow)
+	}
+	var calls atomic.Int64
+	now := func() time.Time {
+		if calls.Add(1)%2 == 0 {
+			return boundary.Add(-time.Second)
+		}
+		return boundary.Add(time.Second)
+	}
+	a, _, _ := newClockedAPI(t, env, now, func() time.Time { return boundary })
+	const iterations = 12
+	for i := range iterations {
+		body := fmt.Sprintf(`{"emails":["u%d@x.io","v%d@x.io"],"finishTime":"2026-11-01T00:00:00"}`, i, i)
+		answers := concurrently(t, a, []string{body, body, body, body, body, body}, nil)
+		ids := map[string]bool{}
+		for _, ans := range answers {
+			var s Started
+			if ans.code != http.StatusAccepted {
+				t.Fatalf("iteration %d: HTTP %d %s", i, ans.code, ans.body)
+			}
+			ans.decode(t, &s)
+			ids[s.ID] = true
+		}
+		if len(ids) != 1 {
+			t.Fatalf("iteration %d: one content got %d ids %v", i, len(ids), ids)
+		}
+	}
+	if n := allExecutions(t, env, a.batch); n != iterations {
+		t.Fatalf("%d executions for %d contents", n, iterations)
+	}
+}
+
+// TestContentDedupWindow steps the injected clock (start dates follow it):
+// an identical request replays the latest export of its content while
+// that is younger than 2×ContentWindow, across any boundary of the clock,
+// and starts a new one after; the new one is then what is replayed.
+func TestContentDedupWindow(t *testing.T) {
+	env := plainStepFunctions(t)
+	// A boundary of the content chains (see contentEpoch), in the past.
+	epoch := time.Now().UTC().Truncate(contentEpoch)
+	c := &clock{t: epoch.Add(-time.Second)}
+	a, _, _ := newClockedAPI(t, env, c.now, c.now)
+	body := `{"emails":["x@x.io","y@x.io"],"finishTime":"2026-11-01T00:00:00"}`
+	steps := []struct {
+		advance time.Duration // on the clock, after the step before
+		export  int           // which export answers: the first or the second
+		replay  bool
+	}{
+		{0, 1, false},
+		{2 * time.Second, 1, true}, // across the chains' boundary
+		{2*ContentWindow - 3*time.Second, 1, true},
+		{2 * time.Second, 2, false}, // 2×ContentWindow after the first: a new export
+		{ContentWindow, 2, true},    // which is what is replayed now
+	}
+	ids := map[int]string{}
+	for i, s := range steps {
+		c.add(s.advance)
+		ans, st := a.post(t, body, nil)
+		if ans.code != http.StatusAccepted {
+			t.Fatalf("step %d: HTTP %d %s", i, ans.code, ans.body)
+		}
+		if ids[s.export] == "" && !s.replay {
+			ids[s.export] = st.ID
+		}
+		if st.ID != ids[s.export] || st.Replayed != s.replay || ids[1] == ids[2] {
+			t.Fatalf("step %d (%s after the first): %+v; want export %d (%v), replayed %v", i, c.now().Sub(epoch.Add(-time.Second)), st, s.export, ids, s.replay)
+		}
+	}
+	if n := allExecutions(t, env, a.batch); n != 2 {
+		t.Fatalf("%d executions, want 2", n)
 	}
 }
 

@@ -29,11 +29,6 @@ const (
 	KindBatch = "batch"
 )
 
-// ContentWindow is how long an identical request without an
-// Idempotency-Key maps to the same execution: between one and two of these
-// (the current and the previous slot are checked).
-const ContentWindow = 15 * time.Minute
-
 // MaxIdempotencyKey is the longest Idempotency-Key accepted.
 const MaxIdempotencyKey = 255
 
@@ -137,10 +132,13 @@ type Started struct {
 type parsedRequest struct {
 	kind  string
 	input []byte // the normalized execution input sent to Step Functions
-	// comparable is the normalized input with what the server pinned
-	// (an open finishTime, the window's reference time) blanked: two
-	// requests with equal comparables ask for the same thing.
-	comparable []byte
+	// pinned says the server filled in a value the request left open: an
+	// open finishTime ("now"), or a window's reference time (at).
+	pinned bool
+	// asSent is the normalized request as the client sent it: input with
+	// the pinned value left open again. Two requests of one kind ask for
+	// the same export exactly when their asSent are equal.
+	asSent []byte
 }
 
 func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
@@ -177,54 +175,15 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var names []string
 	if key != "" {
-		names = []string{executionName(req.kind, "key\x00"+key)}
-		// The same key used earlier for the other kind of request is a
-		// conflict too.
-		other := map[string]string{KindUser: KindBatch, KindBatch: KindUser}[req.kind]
-		if _, err := h.describe(ctx, other, executionName(other, "key\x00"+key)); err == nil {
-			writeError(w, http.StatusConflict, idempotencyConflict())
-			return
-		} else if !notFound(err) {
-			h.sfnFailure(ctx, w, "describe", err)
-			return
-		}
-	} else {
-		// Identical content within the same or the previous slot.
-		slot := now.Truncate(ContentWindow)
-		names = []string{
-			executionName(req.kind, fmt.Sprintf("content\x00%s\x00%d", req.comparable, slot.Unix())),
-			executionName(req.kind, fmt.Sprintf("content\x00%s\x00%d", req.comparable, slot.Add(-ContentWindow).Unix())),
-		}
-		if d, err := h.describe(ctx, req.kind, names[1]); err == nil {
-			h.replay(ctx, w, r, req, names[1], d, false)
-			return
-		} else if !notFound(err) {
-			h.sfnFailure(ctx, w, "describe", err)
-			return
-		}
-	}
-	name := names[0]
-	out, err := h.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(h.machines[req.kind]),
-		Name:            aws.String(name),
-		Input:           aws.String(string(req.input)),
-	})
-	var exists *types.ExecutionAlreadyExists
-	switch {
-	case errors.As(err, &exists):
-		d, derr := h.describe(ctx, req.kind, name)
-		if derr != nil {
-			h.sfnFailure(ctx, w, "describe", derr)
-			return
-		}
-		h.replay(ctx, w, r, req, name, d, key != "")
-		return
-	case err != nil:
-		h.sfnFailure(ctx, w, "start", err)
+		h.startKeyed(ctx, w, r, req, key)
 		return
 	}
+	h.startContent(ctx, w, r, req, now)
+}
+
+// started answers a request that started an execution.
+func (h *Handler) started(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, name string, out *sfn.StartExecutionOutput) {
 	h.log.InfoContext(ctx, "export started", "id", name, "kind", req.kind)
 	resp := Started{ID: name, Kind: req.kind, Status: StatusRunning, StatusURL: statusURL(r, name),
 		ExecutionArn: aws.ToString(out.ExecutionArn), Input: req.input}
@@ -235,17 +194,10 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, resp)
 }
 
-// replay answers a request that maps onto an existing execution. With an
-// explicit key, that execution must have been started for the same
-// request; content-derived names match by construction.
-func (h *Handler) replay(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, name string, d *sfn.DescribeExecutionOutput, checkInput bool) {
-	if checkInput {
-		prev, err := parse([]byte(aws.ToString(d.Input)), h.now())
-		if err != nil || prev.kind != req.kind || !bytes.Equal(blankLike(prev, req), req.comparable) {
-			writeError(w, http.StatusConflict, idempotencyConflict())
-			return
-		}
-	}
+// replay answers a request that maps onto an existing execution. The
+// input shown is the execution's (re-encoded, so without the mark of a
+// keyed request, see markPinned).
+func (h *Handler) replay(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, name string, d *sfn.DescribeExecutionOutput) {
 	h.log.InfoContext(ctx, "export request replayed", "id", name, "kind", req.kind)
 	resp := Started{ID: name, Kind: req.kind, Status: statusName(d.Status), StatusURL: statusURL(r, name),
 		ExecutionArn: aws.ToString(d.ExecutionArn), Input: json.RawMessage(aws.ToString(d.Input)), Replayed: true}
@@ -269,70 +221,65 @@ func parse(body []byte, now time.Time) (parsedRequest, error) {
 	if err != nil {
 		return parsedRequest{}, err
 	}
-	var raw request.BatchRequest
+	// What the client left open, read from the body ParseBatch accepted.
+	var raw struct {
+		FinishTime string `json:"finishTime"`
+		Window     struct {
+			At string `json:"at"`
+		} `json:"window"`
+	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return parsedRequest{}, err
 	}
-	var rawWindow request.WindowRequest
-	if len(raw.Window) > 0 {
-		_ = json.Unmarshal(raw.Window, &rawWindow)
+	req := parsedRequest{kind: KindBatch, pinned: raw.FinishTime == ""}
+	if b.Window != nil {
+		req.pinned = raw.Window.At == ""
 	}
-	blank := b
-	if raw.FinishTime == "" {
-		blank.FinishTime = ""
-	}
-	if blank.Window != nil && rawWindow.At == "" {
-		w := *blank.Window
-		w.At = ""
-		blank.Window = &w
-	}
-	req := parsedRequest{kind: KindBatch}
-	var input, comparable any = b, blank
-	if q, single := b.Single(); single {
+	if _, single := b.Single(); single {
 		req.kind = KindUser
-		input = q
-		cq, _ := blank.Single()
-		comparable = cq
 	}
-	if req.input, err = json.Marshal(input); err != nil {
+	if req.input, err = marshalAs(req.kind, b); err != nil {
 		return parsedRequest{}, err
 	}
-	if req.comparable, err = json.Marshal(comparable); err != nil {
+	if req.asSent, err = asSent(req.kind, req.input, req.pinned); err != nil {
 		return parsedRequest{}, err
 	}
 	return req, nil
 }
 
-// blankLike blanks in prev what the new request left to the server, so
-// that an earlier execution of the same request compares equal.
-func blankLike(prev, req parsedRequest) []byte {
-	var p, n request.Batch
-	if json.Unmarshal(prev.input, &p) != nil || json.Unmarshal(req.comparable, &n) != nil {
-		return prev.input
+// marshalAs encodes a normalized input as the kind's state machine takes
+// it: a request.Query for one user, the request.Batch otherwise.
+func marshalAs(kind string, b request.Batch) ([]byte, error) {
+	if kind == KindUser {
+		return json.Marshal(request.Query{Email: b.Email, StartTime: b.StartTime, FinishTime: b.FinishTime, EventTypes: b.EventTypes})
 	}
-	if n.FinishTime == "" {
-		p.FinishTime = ""
+	return json.Marshal(b)
+}
+
+// asSent turns an execution input of the kind back into the request as
+// sent: with pinned, the one value the server pins (a window's at, or
+// else finishTime) is blanked again.
+func asSent(kind string, input []byte, pinned bool) ([]byte, error) {
+	var b request.Batch
+	if err := json.Unmarshal(input, &b); err != nil {
+		return nil, err
 	}
-	if p.Window != nil && n.Window != nil && n.Window.At == "" {
-		w := *p.Window
-		w.At = ""
-		p.Window = &w
+	if pinned {
+		if b.Window != nil {
+			w := *b.Window
+			w.At = ""
+			b.Window = &w
+		} else {
+			b.FinishTime = ""
+		}
 	}
-	var v any = p
-	if prev.kind == KindUser {
-		v = request.Query{Email: p.Email, StartTime: p.StartTime, FinishTime: p.FinishTime, EventTypes: p.EventTypes}
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return prev.input
-	}
-	return b
+	return marshalAs(kind, b)
 }
 
 // executionName derives a deterministic execution name: the kind's prefix
 // and 128 bits of a hash. Step Functions keeps names unique per state
 // machine for 90 days, which is what makes a retried StartExecution find
-// the first one.
+// the first one (see idempotency.go).
 func executionName(kind, seed string) string {
 	sum := sha256.Sum256([]byte(kind + "\x00" + seed))
 	return kind[:1] + "-" + hex.EncodeToString(sum[:16])
@@ -344,6 +291,16 @@ func (h *Handler) executionArn(kind, name string) string {
 
 func (h *Handler) describe(ctx context.Context, kind, name string) (*sfn.DescribeExecutionOutput, error) {
 	return h.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(h.executionArn(kind, name))})
+}
+
+// find describes an execution; found is false (and err nil) when it
+// does not exist.
+func (h *Handler) find(ctx context.Context, kind, name string) (d *sfn.DescribeExecutionOutput, found bool, err error) {
+	d, err = h.describe(ctx, kind, name)
+	if notFound(err) {
+		return nil, false, nil
+	}
+	return d, err == nil, err
 }
 
 func notFound(err error) bool {

@@ -194,9 +194,8 @@ func (h *Handler) started(ctx context.Context, w http.ResponseWriter, r *http.Re
 	writeJSON(w, http.StatusAccepted, resp)
 }
 
-// replay answers a request that maps onto an existing execution. The
-// input shown is the execution's (re-encoded, so without the mark of a
-// keyed request, see markPinned).
+// replay answers a request that maps onto an existing execution, showing
+// the execution's input (with "pinnedNow" for a keyed request).
 func (h *Handler) replay(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, name string, d *sfn.DescribeExecutionOutput) {
 	h.log.InfoContext(ctx, "export request replayed", "id", name, "kind", req.kind)
 	resp := Started{ID: name, Kind: req.kind, Status: statusName(d.Status), StatusURL: statusURL(r, name),

@@ -14,10 +14,11 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,21 +47,14 @@ const contentEpoch = 7 * 24 * time.Hour
 // far more than an epoch can hold (one per contentReplay).
 const maxGallop = 20
 
-// The execution input of a keyed request ends in one byte of JSON
-// whitespace saying whether the server pinned a value the client left
-// open (markPinned) or not (markAsSent). With it the input gives back the
-// request as sent (asSent), which is what a retry is compared with:
-// {"email":…} is not {"email":…,"finishTime":X} even when X is what "now"
-// was pinned to, and it is itself whenever it is retried. Whitespace,
-// because the state machines' strict parsers refuse an unknown field and
-// Step Functions hands the Lambdas the parsed JSON; the API's answers
-// re-encode the input and do not show it. A second name per key instead
-// would be two starts that can both succeed. Inputs without a mark were
-// started before it and compare as they did then.
-const (
-	markPinned = "\n"
-	markAsSent = " "
-)
+// The execution input of a keyed request says whether the server pinned
+// a value the client left open (request.Request.PinnedNow, "pinnedNow").
+// With it the input gives back the request as sent (asSent), which is what
+// a retry is compared with: {"email":…} is not {"email":…,"finishTime":X}
+// even when X is what "now" was pinned to, and it is itself whenever it is
+// retried. A second name per key instead would be two starts that can both
+// succeed. Inputs without the field were started before it and compare as
+// they did then.
 
 var otherKind = map[string]string{KindUser: KindBatch, KindBatch: KindUser}
 
@@ -108,14 +102,16 @@ func (h *Handler) startKeyed(ctx context.Context, w http.ResponseWriter, r *http
 		writeError(w, http.StatusConflict, idempotencyConflict())
 		return
 	}
-	mark := markAsSent
-	if req.pinned {
-		mark = markPinned
+	input, err := withPinned(req.input, req.pinned)
+	if err != nil {
+		h.internal(ctx, w, "encode input", err)
+		return
 	}
+	req.input = input // what the answer shows, as a replay will
 	out, err := h.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(h.machines[req.kind]),
 		Name:            aws.String(name),
-		Input:           aws.String(string(req.input) + mark),
+		Input:           aws.String(string(input)),
 	})
 	var exists *types.ExecutionAlreadyExists
 	switch {
@@ -156,15 +152,12 @@ func (h *Handler) replayKeyed(ctx context.Context, w http.ResponseWriter, r *htt
 // name's) was started for req as sent.
 func sameRequest(req parsedRequest, input string) bool {
 	pinned := req.pinned
-	switch {
-	case strings.HasSuffix(input, markPinned):
-		pinned = true
-	case strings.HasSuffix(input, markAsSent):
-		pinned = false
-	default:
-		// No mark: started before it, when what this request leaves open
-		// was blanked in both.
+	var stored struct {
+		PinnedNow *bool `json:"pinnedNow"`
 	}
+	if json.Unmarshal([]byte(input), &stored) == nil && stored.PinnedNow != nil {
+		pinned = *stored.PinnedNow
+	} // else: started before the field, when what this request leaves open was blanked in both
 	if pinned != req.pinned {
 		return false
 	}
@@ -292,4 +285,14 @@ func (h *Handler) lastGeneration(ctx context.Context, kind string, content [sha2
 		}
 	}
 	return last, lastD, nil
+}
+
+// withPinned adds "pinnedNow" to an execution input.
+func withPinned(input []byte, pinned bool) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(input, &m); err != nil {
+		return nil, err
+	}
+	m["pinnedNow"] = json.RawMessage(strconv.FormatBool(pinned))
+	return json.Marshal(m)
 }

@@ -40,6 +40,8 @@ type BatchRequest struct {
 	EventTypes []string        `json:"eventTypes,omitempty"`
 	Window     json.RawMessage `json:"window,omitempty"`
 	StartedBy  string          `json:"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID,omitempty"`
+	// PinnedNow: see Request.PinnedNow.
+	PinnedNow *bool `json:"pinnedNow,omitempty"`
 }
 
 // WindowRequest asks for a window aligned to whole periods of a time zone

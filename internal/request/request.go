@@ -26,6 +26,11 @@ type Request struct {
 	// execution to the parent that started it (the batch state machine
 	// sets it). Accepted so the strict decoder does not refuse it; ignored.
 	StartedBy string `json:"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID,omitempty"`
+	// PinnedNow is set by the HTTP API on a keyed request's execution
+	// input: true when finishTime (or the window's at) is the time of the
+	// request because the client left it open. A retry with the same key
+	// is compared with the request as sent; the steps ignore it.
+	PinnedNow *bool `json:"pinnedNow,omitempty"`
 }
 
 // Query is a validated, normalized request: the email lower-cased (UPNs

@@ -23,7 +23,14 @@ type mapEntry struct {
 	Report       *request.ExportOutput `json:"report"`
 	Error        string                `json:"error"`
 	Cause        string                `json:"cause"`
+	// FinishTime is the user's window end (UserFailed passes it), which a
+	// stored but unconverted report still covers.
+	FinishTime string `json:"finishTime"`
 }
+
+// reportStoredError is the error of an export whose report was stored
+// but not converted into the dataset.
+const reportStoredError = "ConversionError"
 
 // resultWriterOutput is the Map's result when it wrote its results to S3
 // (ResultWriter): where the Map Run's own manifest is.
@@ -150,6 +157,11 @@ func (e mapEntry) result() request.Result {
 		}
 		if r.Error == "" {
 			r.Error = "UnknownError"
+		}
+		if r.Error == reportStoredError {
+			// The export itself succeeded: its report is at its key, only
+			// the conversion failed (a backfill converts it).
+			r.FinishTime = e.FinishTime
 		}
 	}
 	if !started.IsZero() {

@@ -108,7 +108,8 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []reque
 	now := m.Now().UTC().Format(time.RFC3339)
 	for i := range results {
 		r := &results[i]
-		if r.Status != request.StatusSucceeded || r.FinishTime == "" {
+		stored := r.Status == request.StatusSucceeded || r.Error == reportStoredError
+		if !stored || r.FinishTime == "" {
 			continue
 		}
 		if r.WithException && !m.AdvanceOnException {

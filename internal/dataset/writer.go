@@ -118,12 +118,11 @@ func (w *Writer) Sheets() []SheetInfo {
 
 // SheetWriter writes the rows of one sheet.
 type SheetWriter struct {
-	w         *Writer
-	info      *SheetInfo
-	names     []string
-	eventCol  int
-	timeCol   int // -1 until chosen
-	timeCands []int
+	w        *Writer
+	info     *SheetInfo
+	names    []string
+	eventCol int
+	time     *TimeColumn
 }
 
 // Sheet begins a sheet whose header gave columns. Columns found later
@@ -131,16 +130,12 @@ type SheetWriter struct {
 func (w *Writer) Sheet(name string, headerRow int, preamble []string, columns []Column) *SheetWriter {
 	info := &SheetInfo{Sheet: name, HeaderRow: headerRow, Preamble: preamble, Columns: slices.Clone(columns)}
 	w.sheets = append(w.sheets, info)
-	s := &SheetWriter{w: w, info: info, timeCol: -1}
+	s := &SheetWriter{w: w, info: info}
 	for _, c := range columns {
 		s.names = append(s.names, c.Name)
 	}
 	s.eventCol = eventTypeColumn(s.names)
-	for i, n := range s.names {
-		if isTimeColumn(n) {
-			s.timeCands = append(s.timeCands, i)
-		}
-	}
+	s.time = NewTimeColumn(s.names, w.timeParser)
 	return s
 }
 
@@ -172,51 +167,14 @@ func (s *SheetWriter) Write(sourceRow int, values []string, dates []bool) error 
 		et := values[s.eventCol]
 		a.EventType = &et
 	}
-	a.ActivityTime = s.activityTime(values, dates)
+	a.ActivityTime = s.time.Observe(values, dates)
 	s.info.Rows++
 	return s.w.add(a)
 }
 
-// activityTime reads the row's time from the chosen time column; the
-// column is chosen at the first row where a candidate's cell parses, the
-// leftmost such candidate.
-func (s *SheetWriter) activityTime(values []string, dates []bool) *time.Time {
-	parse := func(i int) (time.Time, bool) {
-		if i >= len(values) || values[i] == "" {
-			return time.Time{}, false
-		}
-		if i < len(dates) && dates[i] {
-			return parseISO(values[i])
-		}
-		return s.w.timeParser(values[i])
-	}
-	if s.timeCol < 0 {
-		for _, i := range s.timeCands {
-			if _, ok := parse(i); ok {
-				s.timeCol = i
-				break
-			}
-		}
-		if s.timeCol < 0 {
-			return nil
-		}
-	}
-	t, ok := parse(s.timeCol)
-	if !ok {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
 // TimeColumn is the name of the column activity_time comes from, "" when
 // none was found (yet).
-func (s *SheetWriter) TimeColumn() string {
-	if s.timeCol < 0 {
-		return ""
-	}
-	return s.names[s.timeCol]
-}
+func (s *SheetWriter) TimeColumn() string { return s.time.Name() }
 
 func (w *Writer) add(a Activity) error {
 	if w.closed {

@@ -128,6 +128,20 @@ type CorruptReportError struct {
 
 func (e *CorruptReportError) Error() string { return "corrupt report: " + e.Reason }
 
+// ConversionError reports a stored report whose workbook cannot become
+// dataset rows: not an XLSX inside, an unreadable workbook, a row count
+// that does not add up. The raw report stays stored; the conversion can be
+// retried (backfill) without exporting again. Report names it by its
+// dataset report id and its key with the address replaced.
+type ConversionError struct {
+	Report string `json:"report"`
+	Reason string `json:"reason"`
+}
+
+func (e *ConversionError) Error() string {
+	return fmt.Sprintf("report %s could not be converted: %s", e.Report, e.Reason)
+}
+
 // Operations a StorageError can report.
 const (
 	// OpPut is a failure of a write: S3 refused or failed a request, or the

@@ -24,6 +24,7 @@ func ForLambda(err error) error {
 	var (
 		deadline  *JobDeadlineExceededError
 		corrupt   *CorruptReportError
+		convert   *ConversionError
 		config    *ConfigError
 		mapResult *MapResultError
 		stored    *StorageError
@@ -34,6 +35,8 @@ func ForLambda(err error) error {
 		return deadline
 	case errors.As(err, &corrupt):
 		return corrupt
+	case errors.As(err, &convert):
+		return convert
 	case errors.As(err, &config):
 		return config
 	case errors.As(err, &mapResult):

@@ -41,6 +41,34 @@ type ExportOutput struct {
 	// (jobStatus 4). The report is stored; an incremental schedule does not
 	// move its high-water mark past it (see batch's AdvanceOnException).
 	WithException bool `json:"withException,omitempty"`
+	// Dataset is what the convert step made of the report (absent until
+	// it ran).
+	Dataset *Dataset `json:"dataset,omitempty"`
+}
+
+// Dataset is a report's rows in the queryable dataset: the Parquet
+// objects the convert step wrote and what they hold.
+type Dataset struct {
+	Bucket  string   `json:"bucket"`
+	Prefix  string   `json:"prefix"`
+	Objects []string `json:"objects"`
+	Rows    int64    `json:"rows"`
+	// Columns are the report columns' names (keys of the columns map),
+	// in the order the report has them.
+	Columns []string       `json:"columns"`
+	Sheets  []DatasetSheet `json:"sheets"`
+}
+
+// DatasetSheet is one sheet of the report's workbook.
+type DatasetSheet struct {
+	Sheet string `json:"sheet"`
+	Rows  int64  `json:"rows"`
+	// Converted is false for a sheet whose rows are not activities (a
+	// summary without a time column, next to one that has a time
+	// column); Reason says why.
+	Converted  bool   `json:"converted"`
+	Reason     string `json:"reason,omitempty"`
+	TimeColumn string `json:"timeColumn,omitempty"`
 }
 
 // Item is one user's work in items.json: exactly the export state

@@ -1,0 +1,97 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/request"
+)
+
+// filesAPI is the part of the S3 client Files uses.
+type filesAPI interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opts ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+// Files moves whole objects between S3 and local files: a stored report
+// down to a spool, the dataset's Parquet files up. Errors are
+// StorageErrors that never spell a user's address (request.RedactKey,
+// request.ScrubKey), like every error of this package.
+type Files struct {
+	Client   filesAPI
+	Bucket   string
+	KMSKeyID string // SSE-KMS key for what it writes; "" = the bucket default
+}
+
+func (f *Files) name(key string) string { return request.RedactKey(key) }
+
+func (f *Files) fail(op, key string, err error) error {
+	return storageError(op, f.Bucket, key, err)
+}
+
+// Download writes the object at key to w, at most limit bytes, and
+// returns its size and SHA-256. An object larger than limit is an error,
+// not a truncated copy.
+func (f *Files) Download(ctx context.Context, key string, w io.Writer, limit int64) (n int64, sum string, err error) {
+	out, err := f.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(f.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, "", f.fail(failure.OpGet, key, err)
+	}
+	defer out.Body.Close()
+	h := sha256.New()
+	n, err = io.Copy(io.MultiWriter(w, h), io.LimitReader(out.Body, limit+1))
+	if err != nil {
+		return n, "", f.fail(failure.OpGet, key, err)
+	}
+	if n > limit {
+		return n, "", &failure.StorageError{Op: failure.OpGet, Bucket: f.Bucket, Key: f.name(key), Reason: fmt.Sprintf("object is larger than %d bytes", limit)}
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// PutFile uploads the local file at path as key.
+func (f *Files) PutFile(ctx context.Context, key, path, contentType string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(f.Bucket),
+		Key:           aws.String(key),
+		Body:          fh,
+		ContentLength: aws.Int64(st.Size()),
+		ContentType:   aws.String(contentType),
+	}
+	if f.KMSKeyID != "" {
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		in.SSEKMSKeyId = aws.String(f.KMSKeyID)
+	}
+	if _, err := f.Client.PutObject(ctx, in); err != nil {
+		return f.fail(failure.OpPut, key, err)
+	}
+	return nil
+}
+
+// Delete removes key; a key that does not exist is not an error (S3's
+// own answer to that is success).
+func (f *Files) Delete(ctx context.Context, key string) error {
+	if _, err := f.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(f.Bucket), Key: aws.String(key)}); err != nil {
+		return f.fail(failure.OpPut, key, err)
+	}
+	return nil
+}

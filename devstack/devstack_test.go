@@ -138,10 +138,16 @@ func TestCheckNodeModulesNamesInstallScript(t *testing.T) {
 		{"stale", func(t *testing.T, dir string) {
 			writePkg(t, dir, stepFunctionsPkg, "2.0.0")
 			writePkg(t, dir, aslValidatorPkg, aslValidatorVersion)
+			writePkg(t, dir, duckDBPkg, duckDBVersion)
 		}, "stale"},
+		{"duckdb missing", func(t *testing.T, dir string) {
+			writePkg(t, dir, stepFunctionsPkg, stepFunctionsVersion)
+			writePkg(t, dir, aslValidatorPkg, aslValidatorVersion)
+		}, "incomplete"},
 		{"pinned", func(t *testing.T, dir string) {
 			writePkg(t, dir, stepFunctionsPkg, stepFunctionsVersion)
 			writePkg(t, dir, aslValidatorPkg, aslValidatorVersion)
+			writePkg(t, dir, duckDBPkg, duckDBVersion)
 		}, ""},
 	}
 	for _, tc := range tests {

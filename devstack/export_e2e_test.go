@@ -97,6 +97,18 @@ func run(t *testing.T, st *Stack, input any) *Execution {
 	return exec
 }
 
+// reportKeys lists the raw reports (not the dataset's files).
+func reportKeys(t *testing.T, st *Stack) []string {
+	t.Helper()
+	var out []string
+	for _, k := range bucketKeys(t, st) {
+		if strings.HasPrefix(k, st.Prefix+"/") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func bucketKeys(t *testing.T, st *Stack) []string {
 	t.Helper()
 	out, err := st.S3.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket)})
@@ -140,8 +152,8 @@ func TestExportSucceeds(t *testing.T) {
 	if exec.Status != StatusSucceeded {
 		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
 	}
-	// start → wait → check → choice, twice more while running, → store → succeed
-	want := []string{"StartExport", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "StoreReport", "Done"}
+	// start → wait → check → choice, twice more while running, → store → convert → succeed
+	want := []string{"StartExport", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "StoreReport", "ConvertReport", "Done"}
 	if got := enteredStates(exec.Events); !slices.Equal(got, want) {
 		t.Fatalf("states %v\nwant   %v", got, want)
 	}
@@ -199,7 +211,7 @@ func TestExportSucceeds(t *testing.T) {
 		if out2.Key != out.Key || out2.JobID == out.JobID {
 			t.Fatalf("rerun output %+v (first %+v)", out2, out)
 		}
-		if keys := bucketKeys(t, st); len(keys) != 1 || keys[0] != out.Key {
+		if keys := reportKeys(t, st); len(keys) != 1 || keys[0] != out.Key {
 			t.Fatalf("bucket holds %v", keys)
 		}
 		// Warm containers reuse their tokens.

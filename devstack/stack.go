@@ -29,6 +29,7 @@ var Functions = []struct{ Substitution, Dir, Name string }{
 	{"StartExportFunctionArn", "startexport", "insights-export-StartExport"},
 	{"CheckJobFunctionArn", "checkjob", "insights-export-CheckJob"},
 	{"StoreReportFunctionArn", "storereport", "insights-export-StoreReport"},
+	{"ConvertReportFunctionArn", "convertreport", "insights-export-ConvertReport"},
 }
 
 // BatchFunctions are the batch state machine's own functions

@@ -37,8 +37,8 @@ type Activity struct {
 	Columns map[string]string `parquet:"columns"`
 }
 
-// FixedColumns are the dataset's own column names, which a report column
-// must not take (the reader renames such a header with _2, _3, …).
+// FixedColumns are the dataset's own column names. Report columns never
+// clash with them: they are keys of the columns map.
 var FixedColumns = []string{"upn", "activity_time", "event_type", "job_id", "report_key", "report_sha256", "sheet", "source_row", "row_id", "exported_at", "columns", "dt"}
 
 // RowID is the hex SHA-256 of the UPN, the sheet name and the row's

@@ -525,7 +525,7 @@ func nextAttr(a []byte) (name, val, rest []byte, ok, bad bool) {
 // attrText decodes a raw attribute value: entities, and the normalisation
 // of tab, LF and CR (CR LF as one) to a space.
 func attrText(raw []byte) (string, bool) {
-	if bytes.IndexByte(raw, '&') < 0 && bytes.IndexAny(raw, "\t\n\r") < 0 {
+	if bytes.IndexByte(raw, '&') < 0 && !bytes.ContainsAny(raw, "\t\n\r") {
 		return string(raw), true
 	}
 	out := make([]byte, 0, len(raw))

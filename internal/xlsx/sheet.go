@@ -47,6 +47,12 @@ type TableOptions struct {
 	// columns, "upn", "row_id"…): a header that normalizes to one of them
 	// becomes name_2, name_3…, as a duplicate would. Compared as given.
 	Reserved []string
+	// OnHeader, when set, is called once the header row is found, before
+	// the first data row, with the table as read so far. Its Columns keep
+	// growing as ragged rows add columns (before the row that adds them
+	// reaches fn), so a caller holding the *Table can name every value.
+	// An error from it ends the read and is returned as it is.
+	OnHeader func(*Table) error
 }
 
 // Sheet limits (Excel's own) and the bounds on a row's text.
@@ -133,14 +139,15 @@ func (w *Workbook) TableWith(ctx context.Context, sheet string, opts TableOption
 	}
 	defer rc.Close()
 	r := &sheetReader{
-		w:      w,
-		s:      newScanner(rc, ref.part),
-		ctx:    ctx,
-		fn:     fn,
-		names:  newNamer(opts.Reserved),
-		colIdx: make([]int32, MaxColumns+1),
-		seen:   make([]uint32, MaxColumns+1),
-		t:      &Table{Sheet: sheet},
+		w:        w,
+		s:        newScanner(rc, ref.part),
+		ctx:      ctx,
+		fn:       fn,
+		onHeader: opts.OnHeader,
+		names:    newNamer(opts.Reserved),
+		colIdx:   make([]int32, MaxColumns+1),
+		seen:     make([]uint32, MaxColumns+1),
+		t:        &Table{Sheet: sheet},
 	}
 	if err := r.run(); err != nil {
 		return nil, err
@@ -178,6 +185,8 @@ type sheetReader struct {
 	ctx context.Context
 	fn  func(Row) error
 	t   *Table
+
+	onHeader func(*Table) error
 
 	names  *namer
 	colIdx []int32  // by sheet column: index+1 in t.Columns, 0 = none
@@ -660,6 +669,9 @@ func (r *sheetReader) searchHeader(num int) error {
 	r.header = true
 	r.values = make([]string, len(names))
 	r.dates = make([]bool, len(names))
+	if r.onHeader != nil {
+		return r.onHeader(r.t)
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ var (
 	reportStack   = []string{"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager", module + "/internal/zipcheck", module + "/internal/storage/upload", module + "/internal/report"}
 	s3Client      = []string{"github.com/aws/aws-sdk-go-v2/service/s3"}
 	sfnClient     = []string{"github.com/aws/aws-sdk-go-v2/service/sfn"}
+	datasetStack  = []string{"github.com/parquet-go/parquet-go", module + "/internal/xlsx", module + "/internal/dataset", module + "/internal/convert"}
 )
 
 func join(lists ...[]string) []string {
@@ -29,12 +30,13 @@ func join(lists ...[]string) []string {
 
 // forbidden lists, per function, what its bootstrap must not link.
 var forbidden = map[string][]string{
-	"api":           join(avepointStack, reportStack, s3Client),
-	"preparebatch":  join(avepointStack, reportStack, sfnClient),
-	"writemanifest": join(avepointStack, reportStack, sfnClient),
-	"startexport":   join(reportStack, s3Client, sfnClient),
-	"checkjob":      join(reportStack, s3Client, sfnClient),
-	"storereport":   join(sfnClient),
+	"api":           join(avepointStack, reportStack, s3Client, datasetStack),
+	"preparebatch":  join(avepointStack, reportStack, sfnClient, datasetStack),
+	"writemanifest": join(avepointStack, reportStack, sfnClient, datasetStack),
+	"startexport":   join(reportStack, s3Client, sfnClient, datasetStack),
+	"checkjob":      join(reportStack, s3Client, sfnClient, datasetStack),
+	"storereport":   join(sfnClient, datasetStack),
+	"convertreport": join(avepointStack, reportStack, sfnClient),
 }
 
 // deps lists the packages a function links, built as the Makefile builds

@@ -1,0 +1,162 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/testing/avesim"
+)
+
+// count reads a DuckDB count (BIGINT comes back as text).
+func count(t *testing.T, v any) int {
+	t.Helper()
+	switch n := v.(type) {
+	case string:
+		i, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatalf("count %q: %v", n, err)
+		}
+		return i
+	case float64:
+		return int(n)
+	}
+	t.Fatalf("count of type %T", v)
+	return 0
+}
+
+func query(t *testing.T, dir string, statements ...string) [][]map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	res, err := QueryDataset(ctx, dir, statements...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// The export's report becomes dataset rows that DuckDB reads with Hive
+// partitioning, row for row; the template's named queries run on them as
+// they are deployed (after the one documented rewrite); a rerun leaves the
+// same files and rows.
+func TestDatasetFromAnExport(t *testing.T) {
+	const rows = 60
+	const email = "adele.vance@contoso.com"
+	st := startExportStack(t, avesim.Options{PollsToFinish: 1, ReportRows: rows}, nil)
+	exec := run(t, st, map[string]any{"email": email, "startTime": "2026-11-20T00:00:00", "finishTime": "2026-11-27T00:00:00"})
+	if exec.Status != StatusSucceeded {
+		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
+	}
+	var out request.ExportOutput
+	if err := json.Unmarshal(exec.Output, &out); err != nil || out.Dataset == nil {
+		t.Fatalf("output %s: no dataset (%v)", exec.Output, err)
+	}
+	if out.Dataset.Rows != rows || len(out.Dataset.Objects) == 0 {
+		t.Fatalf("dataset %+v, want %d rows", out.Dataset, rows)
+	}
+	dir := t.TempDir()
+	keys, err := st.DownloadDataset(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, out.Dataset.Objects) {
+		t.Errorf("bucket holds %v, the output names %v", keys, out.Dataset.Objects)
+	}
+	res := query(t, dir,
+		"SELECT count(*) AS n, count(DISTINCT row_id) AS ids, count(activity_time) AS timed, min(upn) AS lo, max(upn) AS hi FROM activities",
+		"SELECT count(*) AS n FROM activities WHERE activity_time < TIMESTAMP '2026-11-20 00:00:00' OR activity_time > TIMESTAMP '2026-11-27 00:00:00'",
+		"SELECT count(*) AS n FROM activities WHERE dt <> strftime(activity_time, '%Y-%m-%d')",
+		"SELECT count(*) AS n FROM activities WHERE columns['event_type'] IS DISTINCT FROM event_type OR columns['ip_address'] IS NULL",
+		"SELECT count(*) AS n FROM activities WHERE strpos(lower(columns['object']), lower('Budget 2024.xlsx')) > 0",
+		"SELECT count(*) AS n FROM activities WHERE columns['ip_address'] = '192.0.2.10'",
+	)
+	all := res[0][0]
+	if count(t, all["n"]) != rows || count(t, all["ids"]) != rows || count(t, all["timed"]) != rows || all["lo"] != email || all["hi"] != email {
+		t.Errorf("DuckDB reads %v; want %d rows of %s, each with a time and its own row_id", all, rows, email)
+	}
+	if n := count(t, res[1][0]["n"]); n != 0 {
+		t.Errorf("%d rows outside the window", n)
+	}
+	if n := count(t, res[2][0]["n"]); n != 0 {
+		t.Errorf("%d rows in a dt partition other than their UTC day", n)
+	}
+	if n := count(t, res[3][0]["n"]); n != 0 {
+		t.Errorf("%d rows whose event_type or ip_address column does not match the report's", n)
+	}
+	wantItem, wantIP := count(t, res[4][0]["n"]), count(t, res[5][0]["n"])
+
+	root, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries, err := NamedQueries(filepath.Dir(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queries) < 5 {
+		t.Fatalf("%d named queries in template.yaml, want at least 5", len(queries))
+	}
+	for _, q := range queries {
+		t.Run(q.Resource, func(t *testing.T) {
+			got := query(t, dir, ToDuckDB(q.SQL))[0]
+			switch q.Resource {
+			case "QueryUserActivity", "QueryDeduplicated":
+				if len(got) != rows {
+					t.Errorf("%d rows, want %d", len(got), rows)
+				}
+			case "QueryDailyEventCounts":
+				sum := 0
+				for _, r := range got {
+					sum += count(t, r["activities"])
+				}
+				if sum != rows {
+					t.Errorf("daily counts add up to %d, want %d", sum, rows)
+				}
+			case "QueryWhoTouchedItem":
+				sum := 0
+				for _, r := range got {
+					sum += count(t, r["copies"])
+				}
+				if sum != wantItem {
+					t.Errorf("%d activities mention the item, a direct count says %d", sum, wantItem)
+				}
+			case "QueryActivityByIP":
+				sum := 0
+				for _, r := range got {
+					sum += count(t, r["activities"])
+				}
+				if sum != wantIP {
+					t.Errorf("%d activities from the IP, a direct count says %d", sum, wantIP)
+				}
+			default:
+				t.Errorf("no expectation for %s (%s)", q.Resource, q.Name)
+			}
+		})
+	}
+
+	t.Run("rerun replaces its files", func(t *testing.T) {
+		again := run(t, st, map[string]any{"email": email, "startTime": "2026-11-20T00:00:00", "finishTime": "2026-11-27T00:00:00"})
+		if again.Status != StatusSucceeded {
+			t.Fatalf("rerun %s: %s %s", again.Status, again.Error, again.Cause)
+		}
+		dir2 := t.TempDir()
+		keys2, err := st.DownloadDataset(t.Context(), dir2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out2 request.ExportOutput
+		_ = json.Unmarshal(again.Output, &out2)
+		if !slices.Equal(keys2, out2.Dataset.Objects) {
+			t.Errorf("after the rerun the bucket holds %v, the rerun wrote %v", keys2, out2.Dataset.Objects)
+		}
+		if n := count(t, query(t, dir2, "SELECT count(*) AS n FROM activities")[0][0]["n"]); n != int(out2.Dataset.Rows) {
+			t.Errorf("after the rerun DuckDB counts %d rows, the rerun wrote %d: a rerun must replace, not add", n, out2.Dataset.Rows)
+		}
+	})
+}

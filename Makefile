@@ -24,7 +24,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 lambda-build = $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(2) ./functions/$(1)
 
 # Function directories; SAM logical ids map onto them below.
-FUNCTIONS := startexport checkjob storereport convertreport preparebatch writemanifest api
+FUNCTIONS := startexport checkjob storereport convertreport backfillreports preparebatch writemanifest api
 DIST      := dist
 
 ASL_FILES := $(wildcard statemachine/*.asl.json)
@@ -37,7 +37,8 @@ GO_SOURCES_CMD := find . -type d \( -name node_modules -o -name testdata -o -nam
 
 .PHONY: help build clean tools lint fmt-check vet staticcheck cfn-lint asl-lint unit test bench run deploy FORCE \
 	build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
-	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction
+	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction \
+	build-BackfillReportsFunction
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,11 +47,13 @@ help: ## List the targets
 # sam build runs `make build-<LogicalId>` with ARTIFACTS_DIR set; the target-
 # specific FN picks the package, one recipe builds them all.
 SAM_TARGETS := build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
-	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction
+	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction \
+	build-BackfillReportsFunction
 build-StartExportFunction:   FN := startexport
 build-CheckJobFunction:      FN := checkjob
 build-StoreReportFunction:   FN := storereport
 build-ConvertReportFunction: FN := convertreport
+build-BackfillReportsFunction: FN := backfillreports
 build-PrepareBatchFunction:  FN := preparebatch
 build-WriteManifestFunction: FN := writemanifest
 build-ApiFunction:           FN := api

@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/testing/avesim"
 )
@@ -159,4 +162,51 @@ func TestDatasetFromAnExport(t *testing.T) {
 			t.Errorf("after the rerun DuckDB counts %d rows, the rerun wrote %d: a rerun must replace, not add", n, out2.Dataset.Rows)
 		}
 	})
+}
+
+// Reports stored before the convert step existed (here: their dataset
+// files and records deleted) are converted by the backfill state machine,
+// with the rows DuckDB then counts.
+func TestDatasetBackfill(t *testing.T) {
+	const rows = 25
+	st := startExportStack(t, avesim.Options{PollsToFinish: 1, ReportRows: rows}, nil)
+	for _, email := range []string{"adele.vance@contoso.com", "alex.wilber@contoso.com"} {
+		if exec := run(t, st, map[string]any{"email": email, "startTime": "2026-11-20T00:00:00", "finishTime": "2026-11-27T00:00:00"}); exec.Status != StatusSucceeded {
+			t.Fatalf("export of %s: %s %s", email, exec.Error, exec.Cause)
+		}
+	}
+	for _, k := range bucketKeys(t, st) {
+		if strings.HasPrefix(k, DefaultDatasetPrefix+"/") {
+			if _, err := st.S3.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	exec, err := st.RunBackfill(ctx, RunOptions{Input: map[string]any{}, RetryOverride: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exec.Status != StatusSucceeded {
+		t.Fatalf("backfill %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
+	}
+	var out struct {
+		Converted, Failed, Skipped, Rows int64
+		Done                             bool
+	}
+	if err := json.Unmarshal(exec.Output, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !out.Done || out.Converted != 2 || out.Failed != 0 || out.Rows != 2*rows {
+		t.Fatalf("backfill output %s, want 2 reports, %d rows", exec.Output, 2*rows)
+	}
+	dir := t.TempDir()
+	if _, err := st.DownloadDataset(t.Context(), dir); err != nil {
+		t.Fatal(err)
+	}
+	res := query(t, dir, "SELECT count(*) AS n, count(DISTINCT upn) AS users FROM activities")
+	if count(t, res[0][0]["n"]) != 2*rows || count(t, res[0][0]["users"]) != 2 {
+		t.Errorf("after the backfill DuckDB reads %v, want %d rows of 2 users", res[0][0], 2*rows)
+	}
 }

@@ -30,6 +30,7 @@ var Functions = []struct{ Substitution, Dir, Name string }{
 	{"CheckJobFunctionArn", "checkjob", "insights-export-CheckJob"},
 	{"StoreReportFunctionArn", "storereport", "insights-export-StoreReport"},
 	{"ConvertReportFunctionArn", "convertreport", "insights-export-ConvertReport"},
+	{"BackfillReportsFunctionArn", "backfillreports", "insights-export-BackfillReports"},
 }
 
 // BatchFunctions are the batch state machine's own functions
@@ -94,6 +95,7 @@ type Stack struct {
 	Functions map[string]*Function // by folder name
 	asl       string
 	batchASL  string
+	backfill  string
 	subs      map[string]string
 	tasks     map[string]string
 	tmp       string
@@ -110,6 +112,7 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	st = &Stack{Bucket: orDefault(opts.Bucket, DefaultBucket), Prefix: orDefault(opts.Prefix, DefaultPrefix),
 		Functions: map[string]*Function{}, asl: filepath.Join(root, "statemachine", "export.asl.json"),
 		batchASL: filepath.Join(root, "statemachine", "batch.asl.json"),
+		backfill: filepath.Join(root, "statemachine", "backfill.asl.json"),
 		subs:     map[string]string{}, tasks: map[string]string{}}
 	defer func() {
 		if err != nil {
@@ -230,6 +233,14 @@ func (s *Stack) RunBatch(ctx context.Context, o RunOptions) (*Execution, error) 
 		DefinitionFile: s.batchASL, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 		StateMachines: map[string]string{ExportStateMachineArn: s.asl}, S3Endpoint: s.Moto.URL,
+	})
+}
+
+// RunBackfill executes statemachine/backfill.asl.json once.
+func (s *Stack) RunBackfill(ctx context.Context, o RunOptions) (*Execution, error) {
+	return RunStateMachine(ctx, RunSpec{
+		DefinitionFile: s.backfill, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
+		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 	})
 }
 

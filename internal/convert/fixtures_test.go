@@ -108,7 +108,20 @@ func TestConvertFixtureWorkbooks(t *testing.T) {
 func (r *rig) storeReport(t *testing.T, entry string, workbook []byte) request.ExportOutput {
 	t.Helper()
 	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	r.storeReportBytes(t, &buf, entry, workbook)
+	key := "reports/user=adele.vance@contoso.com/window=earliest--20261126T000000Z/events=all/activities.zip"
+	if _, err := r.s3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes())}); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return request.ExportOutput{Bucket: r.bucket, Key: key, JobID: "67890", SHA256: hex.EncodeToString(sum[:]), Email: "adele.vance@contoso.com",
+		FinishTime: "2026-11-26T00:00:00", StoredAt: "2026-11-25T11:00:00Z"}
+}
+
+// storeReportBytes zips one entry into buf and returns the bytes.
+func (r *rig) storeReportBytes(t *testing.T, buf *bytes.Buffer, entry string, workbook []byte) []byte {
+	t.Helper()
+	zw := zip.NewWriter(buf)
 	w, err := zw.Create(entry)
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +132,7 @@ func (r *rig) storeReport(t *testing.T, entry string, workbook []byte) request.E
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	key := "reports/user=adele.vance@contoso.com/window=earliest--20261126T000000Z/events=all/activities.zip"
-	if _, err := r.s3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(key), Body: bytes.NewReader(buf.Bytes())}); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return request.ExportOutput{Bucket: r.bucket, Key: key, JobID: "67890", SHA256: hex.EncodeToString(sum[:]), Email: "adele.vance@contoso.com",
-		FinishTime: "2026-11-26T00:00:00", StoredAt: "2026-11-25T11:00:00Z"}
+	return buf.Bytes()
 }
 
 func (r *rig) readRows(t *testing.T, keys []string) []dataset.Activity {

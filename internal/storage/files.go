@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -94,4 +95,59 @@ func (f *Files) Delete(ctx context.Context, key string) error {
 		return f.fail(failure.OpPut, key, err)
 	}
 	return nil
+}
+
+// listAPI is the listing part of the S3 client (backfills).
+type listAPI interface {
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// Listing is one page of keys under a prefix.
+type Listing struct {
+	Keys []string
+	// More is true when keys after the last one remain.
+	More bool
+}
+
+// List returns up to max keys under prefix that sort after startAfter.
+func (f *Files) List(ctx context.Context, prefix, startAfter string, max int32) (Listing, error) {
+	l, ok := f.Client.(listAPI)
+	if !ok {
+		return Listing{}, fmt.Errorf("storage: the S3 client cannot list")
+	}
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(f.Bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(max)}
+	if startAfter != "" {
+		in.StartAfter = aws.String(startAfter)
+	}
+	out, err := l.ListObjectsV2(ctx, in)
+	if err != nil {
+		return Listing{}, f.fail(failure.OpGet, prefix, err)
+	}
+	var res Listing
+	for _, o := range out.Contents {
+		res.Keys = append(res.Keys, aws.ToString(o.Key))
+	}
+	res.More = aws.ToBool(out.IsTruncated)
+	return res, nil
+}
+
+// ObjectInfo is what a HEAD request tells of an object.
+type ObjectInfo struct {
+	Size         int64
+	LastModified time.Time
+	Metadata     map[string]string
+}
+
+// Head reads an object's size, time and user metadata.
+func (f *Files) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	l, ok := f.Client.(listAPI)
+	if !ok {
+		return ObjectInfo{}, fmt.Errorf("storage: the S3 client cannot head objects")
+	}
+	out, err := l.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(f.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return ObjectInfo{}, f.fail(failure.OpGet, key, err)
+	}
+	return ObjectInfo{Size: aws.ToInt64(out.ContentLength), LastModified: aws.ToTime(out.LastModified), Metadata: out.Metadata}, nil
 }

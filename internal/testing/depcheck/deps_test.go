@@ -30,13 +30,14 @@ func join(lists ...[]string) []string {
 
 // forbidden lists, per function, what its bootstrap must not link.
 var forbidden = map[string][]string{
-	"api":           join(avepointStack, reportStack, s3Client, datasetStack),
-	"preparebatch":  join(avepointStack, reportStack, sfnClient, datasetStack),
-	"writemanifest": join(avepointStack, reportStack, sfnClient, datasetStack),
-	"startexport":   join(reportStack, s3Client, sfnClient, datasetStack),
-	"checkjob":      join(reportStack, s3Client, sfnClient, datasetStack),
-	"storereport":   join(sfnClient, datasetStack),
-	"convertreport": join(avepointStack, reportStack, sfnClient),
+	"api":             join(avepointStack, reportStack, s3Client, datasetStack),
+	"preparebatch":    join(avepointStack, reportStack, sfnClient, datasetStack),
+	"writemanifest":   join(avepointStack, reportStack, sfnClient, datasetStack),
+	"startexport":     join(reportStack, s3Client, sfnClient, datasetStack),
+	"checkjob":        join(reportStack, s3Client, sfnClient, datasetStack),
+	"storereport":     join(sfnClient, datasetStack),
+	"convertreport":   join(avepointStack, reportStack, sfnClient),
+	"backfillreports": join(avepointStack, reportStack, sfnClient),
 }
 
 // deps lists the packages a function links, built as the Makefile builds

@@ -60,6 +60,7 @@ func run() error {
 		tokenURL   = flag.String("token-url", "", "real tenant: token URL (overrides -region)")
 		verbose    = flag.Bool("v", false, "print the functions' log lines")
 		faultName  = flag.String("fault", "", "simulate a fault for the input's users (-fault list shows them)")
+		backfill   = flag.Bool("backfill", false, "after the run, convert every stored report again with the backfill state machine")
 		eventTypes stringList
 	)
 	flag.Var(&eventTypes, "event-type", "event type filter (repeatable)")
@@ -151,7 +152,71 @@ func run() error {
 	}
 	fmt.Printf("\nstored s3://%s/%s\n  %d bytes, sha256 %s, job %s\n", res.Bucket, res.Key, res.Bytes, res.SHA256, res.JobID)
 	fmt.Printf("downloaded to %s: valid ZIP holding %s\n", path, strings.Join(entries, ", "))
+	if *backfill {
+		if err := runBackfill(ctx, st, *wait); err != nil {
+			return err
+		}
+	}
+	if err := showDataset(ctx, st, filepath.Join(*out, "dataset")); err != nil {
+		return err
+	}
 	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// runBackfill runs statemachine/backfill.asl.json over every stored report.
+func runBackfill(ctx context.Context, st *devstack.Stack, wait time.Duration) error {
+	fmt.Println("\nbackfill: converting every stored report again")
+	exec, err := st.RunBackfill(ctx, devstack.RunOptions{Input: map[string]any{}, WaitOverride: wait, OnEvent: printEvent(time.Now())})
+	if err != nil {
+		return err
+	}
+	if exec.Status != devstack.StatusSucceeded {
+		return fmt.Errorf("backfill %s: %s: %s", exec.Status, exec.Error, exec.Cause)
+	}
+	fmt.Printf("backfill: %s\n", exec.Output)
+	return nil
+}
+
+// showDataset downloads the dataset and prints what an analyst looks at
+// first: the objects, the row count, the top event types, the first rows.
+func showDataset(ctx context.Context, st *devstack.Stack, dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	keys, err := st.DownloadDataset(ctx, dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\ndataset s3://%s/%s/activities/ (%d objects, downloaded to %s)\n", st.Bucket, devstack.DefaultDatasetPrefix, len(keys), dir)
+	for i, k := range keys {
+		if i == 3 && len(keys) > 4 {
+			fmt.Printf("  … %d more, one per UTC day\n", len(keys)-3)
+			break
+		}
+		fmt.Printf("  %s\n", k)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	res, err := devstack.QueryDataset(ctx, dir,
+		"SELECT count(*) AS rows, count(DISTINCT row_id) AS activities, min(activity_time) AS first, max(activity_time) AS last FROM activities",
+		"SELECT event_type, count(*) AS n FROM activities GROUP BY event_type ORDER BY n DESC, event_type LIMIT 5",
+		"SELECT strftime(activity_time, '%Y-%m-%d %H:%M:%S') AS time, event_type, columns['object'] AS object, columns['ip_address'] AS ip FROM activities ORDER BY activity_time LIMIT 5",
+	)
+	if err != nil {
+		return err
+	}
+	sum := res[0][0]
+	fmt.Printf("  %v rows (%v distinct activities), %v .. %v\n", sum["rows"], sum["activities"], sum["first"], sum["last"])
+	fmt.Println("  top event types:")
+	for _, r := range res[1] {
+		fmt.Printf("    %-24v %v\n", r["event_type"], r["n"])
+	}
+	fmt.Println("  first rows:")
+	for _, r := range res[2] {
+		fmt.Printf("    %v  %-20v %-26v %v\n", r["time"], r["event_type"], r["object"], r["ip"])
+	}
 	return nil
 }
 

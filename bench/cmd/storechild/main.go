@@ -2,14 +2,14 @@
 // the Lambda bootstraps (CGO_ENABLED=0, -trimpath, -ldflags "-s -w",
 // -tags lambda.norpc) so that its peak RSS stands for the function's.
 //
-//	storechild store  < job.json   # the store step: export.Storer.Handle
+//	storechild store  < job.json   # the store step: report.Storer.Handle
 //	storechild read   < job.json   # the same report read and discarded
 //	storechild blast               # raw concurrent PUTs to the S3 endpoint
 //
 // "store" wires the function's real path exactly as functions/storereport
 // does — export.LoadConfig from the environment, config.AWSConfig
 // for AWS (AWS_ENDPOINT_URL_S3, AWS_CA_BUNDLE …), the avepoint client,
-// upload.Store, export.Storer — except that the AvePoint credentials come
+// upload.Store, report.Storer — except that the AvePoint credentials come
 // from BENCH_CLIENT_ID and BENCH_CLIENT_SECRET instead of Secrets Manager
 // (one small call per container, irrelevant to streaming).
 // BENCH_PART_SIZE and BENCH_CONCURRENCY override the storage defaults

@@ -60,6 +60,7 @@ func run() error {
 		tokenURL   = flag.String("token-url", "", "real tenant: token URL (overrides -region)")
 		verbose    = flag.Bool("v", false, "print the functions' log lines")
 		faultName  = flag.String("fault", "", "simulate a fault for the input's users (-fault list shows them)")
+		shapeName  = flag.String("report-shape", "", "simulator: report workbook shape (-report-shape list shows them)")
 		eventTypes stringList
 	)
 	flag.Var(&eventTypes, "event-type", "event type filter (repeatable)")
@@ -67,6 +68,17 @@ func run() error {
 	if *faultName == "list" {
 		printFaults()
 		return nil
+	}
+	if *shapeName == "list" {
+		printShapes()
+		return nil
+	}
+	shape, err := avesim.ParseReportShape(*shapeName)
+	if err != nil {
+		return fmt.Errorf("-report-shape: %w", err)
+	}
+	if *real && *shapeName != "" {
+		return errors.New("-report-shape needs the simulator, not -real")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -94,7 +106,7 @@ func run() error {
 			*wait = 0 // a real job takes real time
 		}
 	} else {
-		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, ReportRows: *rows}
+		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, ReportRows: *rows, ReportShape: shape}
 	}
 
 	// Many users, or a rolling window: the batch state machine.
@@ -153,6 +165,13 @@ func run() error {
 	fmt.Printf("downloaded to %s: valid ZIP holding %s\n", path, strings.Join(entries, ", "))
 	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+func printShapes() {
+	fmt.Println("report shapes for -report-shape NAME (the simulator's workbook; same rows in each):")
+	for _, sh := range avesim.ReportShapes() {
+		fmt.Printf("  %-15s %s\n", sh, sh.Layout().Description)
+	}
 }
 
 // isBatchInput tells a batch input ("emails", or a rolling "window") from

@@ -61,6 +61,7 @@ func run() error {
 		verbose    = flag.Bool("v", false, "print the functions' log lines")
 		faultName  = flag.String("fault", "", "simulate a fault for the input's users (-fault list shows them)")
 		backfill   = flag.Bool("backfill", false, "after the run, convert every stored report again with the backfill state machine")
+		shapeName  = flag.String("report-shape", "", "simulator: report workbook shape (-report-shape list shows them)")
 		eventTypes stringList
 	)
 	flag.Var(&eventTypes, "event-type", "event type filter (repeatable)")
@@ -68,6 +69,17 @@ func run() error {
 	if *faultName == "list" {
 		printFaults()
 		return nil
+	}
+	if *shapeName == "list" {
+		printShapes()
+		return nil
+	}
+	shape, err := avesim.ParseReportShape(*shapeName)
+	if err != nil {
+		return fmt.Errorf("-report-shape: %w", err)
+	}
+	if *real && *shapeName != "" {
+		return errors.New("-report-shape needs the simulator, not -real")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -95,7 +107,7 @@ func run() error {
 			*wait = 0 // a real job takes real time
 		}
 	} else {
-		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, ReportRows: *rows}
+		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, ReportRows: *rows, ReportShape: shape}
 	}
 
 	// Many users, or a rolling window: the batch state machine.
@@ -218,6 +230,14 @@ func showDataset(ctx context.Context, st *devstack.Stack, dir string) error {
 		fmt.Printf("    %v  %-20v %-26v %v\n", r["time"], r["event_type"], r["object"], r["ip"])
 	}
 	return nil
+}
+
+// printShapes lists the simulator's report shapes.
+func printShapes() {
+	fmt.Println("report shapes for -report-shape NAME (the simulator's workbook; same rows in each):")
+	for _, sh := range avesim.ReportShapes() {
+		fmt.Printf("  %-15s %s\n", sh, sh.Layout().Description)
+	}
 }
 
 // isBatchInput tells a batch input ("emails", or a rolling "window") from

@@ -50,6 +50,8 @@ type JobInfo struct {
 	// WindowStart and WindowFinish bound the generated activity times
 	// (defaults fill absent bounds: finish = creation time, start = finish - 30 days).
 	WindowStart, WindowFinish time.Time
+	// ReportShape is the layout of the job's workbook (never "").
+	ReportShape ReportShape
 }
 
 type job struct {
@@ -59,6 +61,7 @@ type job struct {
 	windowStart, windowTo time.Time
 	created               time.Time
 	plan                  JobPlan
+	shape                 ReportShape
 	sig                   string // blob download signature
 
 	// guarded by Server.mu
@@ -248,6 +251,7 @@ func (s *Server) newJob(email string, p exportParams, plan JobPlan) (*job, error
 		windowTo:    to,
 		created:     now,
 		plan:        plan,
+		shape:       s.shapeFor(plan),
 		sig:         hex.EncodeToString(sig[:]),
 		active:      true,
 	}
@@ -429,14 +433,7 @@ func (s *Server) serveZIP(rec *Call, j *job) response {
 // other its ZIP bytes.
 func (s *Server) jobReport(j *job) ([]byte, *largeReport, error) {
 	j.zipOnce.Do(func() {
-		sp := reportSpec{
-			jobID:      j.id,
-			email:      j.email,
-			start:      j.windowStart,
-			finish:     j.windowTo,
-			eventTypes: j.eventTypes,
-			rows:       s.reportRows,
-		}
+		sp := s.specOf(j)
 		size := s.opts.ReportSize
 		if j.plan.ReportSize > 0 {
 			size = j.plan.ReportSize
@@ -448,6 +445,30 @@ func (s *Server) jobReport(j *job) ([]byte, *largeReport, error) {
 		j.zip, j.zipErr = buildReportZIP(sp)
 	})
 	return j.zip, j.large, j.zipErr
+}
+
+// specOf is what j's report is made of.
+func (s *Server) specOf(j *job) reportSpec {
+	return reportSpec{
+		jobID:      j.id,
+		email:      j.email,
+		start:      j.windowStart,
+		finish:     j.windowTo,
+		eventTypes: j.eventTypes,
+		rows:       s.reportRows,
+		shape:      j.shape,
+	}
+}
+
+// shapeFor resolves a job's shape: the plan's, else the server's, else plain.
+func (s *Server) shapeFor(plan JobPlan) ReportShape {
+	switch {
+	case plan.ReportShape != "":
+		return plan.ReportShape
+	case s.opts.ReportShape != "":
+		return s.opts.ReportShape
+	}
+	return ShapePlain
 }
 
 func (s *Server) lookupReport(jobID string) ([]byte, *largeReport, error) {
@@ -533,6 +554,7 @@ func (s *Server) Jobs() []JobInfo {
 			Active:       j.active,
 			WindowStart:  j.windowStart,
 			WindowFinish: j.windowTo,
+			ReportShape:  j.shape,
 		})
 	}
 	return out

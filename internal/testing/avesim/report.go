@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,11 +64,13 @@ type reportSpec struct {
 	finish     time.Time // inclusive
 	eventTypes []string  // empty = defaultEventTypes
 	rows       int
+	shape      ReportShape // "" = ShapePlain
 }
 
 // activityRows generates the rows, sorted by time. The generator is seeded
-// from the job id, so one job always yields the same rows.
-func (sp reportSpec) activityRows() [][]string {
+// from the job id, so one job always yields the same rows; the shape does
+// not take part, so every shape of a job holds the same rows.
+func (sp reportSpec) activityRows() []ReportRow {
 	h := fnv.New64a()
 	h.Write([]byte(sp.jobID))
 	seed := h.Sum64()
@@ -86,7 +90,9 @@ func (sp reportSpec) activityRows() [][]string {
 	}
 	slices.Sort(secs)
 
-	rows := make([][]string, 0, sp.rows)
+	// The draws below keep their order: the rows (and ShapePlain's bytes)
+	// of a job must not change.
+	rows := make([]ReportRow, 0, sp.rows)
 	for _, sec := range secs {
 		et := types[rng.IntN(len(types))]
 		site := "https://" + tenant + ".sharepoint.com/sites/" + sites[rng.IntN(len(sites))]
@@ -96,15 +102,16 @@ func (sp reportSpec) activityRows() [][]string {
 			object = lists[rng.IntN(len(lists))]
 			objectURL = site + "/Lists/" + url.PathEscape(strings.ReplaceAll(object, " ", ""))
 		}
-		rows = append(rows, []string{
-			time.Unix(sec, 0).UTC().Format(ReportTimeLayout),
-			sp.email,
-			et,
-			object,
-			objectURL,
-			site,
-			fmt.Sprintf("%s%d", ipPrefixes[rng.IntN(len(ipPrefixes))], 1+rng.IntN(254)),
-			clients[rng.IntN(len(clients))],
+		ip := fmt.Sprintf("%s%d", ipPrefixes[rng.IntN(len(ipPrefixes))], 1+rng.IntN(254))
+		rows = append(rows, ReportRow{
+			Time:      time.Unix(sec, 0).UTC(),
+			User:      sp.email,
+			EventType: et,
+			Object:    object,
+			ObjectURL: objectURL,
+			Site:      site,
+			IP:        ip,
+			Client:    clients[rng.IntN(len(clients))],
 		})
 	}
 	return rows
@@ -121,27 +128,55 @@ func tenantOf(email string) string {
 	return label
 }
 
-// buildXLSX writes the workbook with excelize's StreamWriter, which keeps
-// memory flat for large ReportRows.
+// buildXLSX writes the workbook in sp's shape with excelize's
+// StreamWriter, which keeps memory flat for large ReportRows. ShapePlain
+// makes exactly the calls the simulator always made, so its bytes stay the
+// same for the same job.
 func buildXLSX(sp reportSpec) (_ []byte, err error) {
+	shape, err := ParseReportShape(string(sp.shape))
+	if err != nil {
+		return nil, err
+	}
+	spec := shapeSpecs[shape]
+	lay := spec.layout()
+	rows := sp.activityRows()
+
 	f := excelize.NewFile()
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
 	}()
-	if err := f.SetSheetName("Sheet1", ReportSheet); err != nil {
+	if spec.date1904 {
+		// Before any date cell: the StreamWriter converts times with the
+		// workbook's date system as it stands when the cell is written.
+		if err := f.SetWorkbookProps(&excelize.WorkbookPropsOptions{Date1904: &spec.date1904}); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.SetSheetName("Sheet1", lay.Sheets[0]); err != nil {
 		return nil, err
+	}
+	for _, name := range lay.Sheets[1:] {
+		if _, err := f.NewSheet(name); err != nil {
+			return nil, err
+		}
 	}
 	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
 	if err != nil {
 		return nil, err
 	}
-	sw, err := f.NewStreamWriter(ReportSheet)
+	if spec.summary {
+		if err := writeSummary(f, lay.SummarySheet, bold, rows); err != nil {
+			return nil, err
+		}
+	}
+	sw, err := f.NewStreamWriter(lay.ActivitySheet)
 	if err != nil {
 		return nil, err
 	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+	hdr := lay.HeaderRow
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: hdr, TopLeftCell: "A" + strconv.Itoa(hdr+1), ActivePane: "bottomLeft"}); err != nil {
 		return nil, err
 	}
 	for col, width := range []float64{20, 36, 24, 26, 70, 45, 16, 26} {
@@ -149,21 +184,37 @@ func buildXLSX(sp reportSpec) (_ []byte, err error) {
 			return nil, err
 		}
 	}
-	header := make([]any, len(reportHeader))
-	for i, title := range reportHeader {
+	if spec.titled {
+		if err := writeTitle(f, sw, sp, len(lay.Header)); err != nil {
+			return nil, err
+		}
+	}
+	dateStyle := 0
+	if spec.dateCells {
+		numFmt := ReportDateNumFmt
+		if dateStyle, err = f.NewStyle(&excelize.Style{CustomNumFmt: &numFmt}); err != nil {
+			return nil, err
+		}
+	}
+	header := make([]any, len(lay.Header))
+	for i, title := range lay.Header {
 		header[i] = excelize.Cell{StyleID: bold, Value: title}
 	}
-	if err := sw.SetRow("A1", header); err != nil {
+	if err := sw.SetRow("A"+strconv.Itoa(hdr), header); err != nil {
 		return nil, err
 	}
-	for i, row := range sp.activityRows() {
-		cell, err := excelize.CoordinatesToCellName(1, i+2)
+	for i, row := range rows {
+		cell, err := excelize.CoordinatesToCellName(1, hdr+1+i)
 		if err != nil {
 			return nil, err
 		}
-		values := make([]any, len(row))
-		for j, v := range row {
+		texts := row.cells(lay.TimeLayout)
+		values := make([]any, len(texts))
+		for j, v := range texts {
 			values[j] = v
+		}
+		if spec.dateCells {
+			values[0] = excelize.Cell{StyleID: dateStyle, Value: row.Time.UTC()}
 		}
 		if err := sw.SetRow(cell, values); err != nil {
 			return nil, err
@@ -176,7 +227,60 @@ func buildXLSX(sp reportSpec) (_ []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec.sharedStrings {
+		return toSharedStrings(buf.Bytes())
+	}
 	return buf.Bytes(), nil
+}
+
+// writeTitle writes the title rows of ShapeTitled: the report's subject
+// merged across the columns, the export time, then (by leaving row 3
+// out) a blank row.
+func writeTitle(f *excelize.File, sw *excelize.StreamWriter, sp reportSpec, cols int) error {
+	big, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true, Size: 14}})
+	if err != nil {
+		return err
+	}
+	if err := sw.SetRow("A1", []any{excelize.Cell{StyleID: big, Value: "User activity report for " + sp.email}}); err != nil {
+		return err
+	}
+	last, err := excelize.CoordinatesToCellName(cols, 1)
+	if err != nil {
+		return err
+	}
+	if err := sw.MergeCell("A1", last); err != nil {
+		return err
+	}
+	return sw.SetRow("A2", []any{"Exported on " + sp.finish.UTC().Format(ReportTimeLayout) + " UTC"})
+}
+
+// writeSummary writes the summary sheet: one row per event type present,
+// by name, with its number of rows.
+func writeSummary(f *excelize.File, sheet string, bold int, rows []ReportRow) error {
+	counts := map[string]int{}
+	for _, r := range rows {
+		counts[r.EventType]++
+	}
+	sw, err := f.NewStreamWriter(sheet)
+	if err != nil {
+		return err
+	}
+	if err := sw.SetColWidth(1, 1, 28); err != nil {
+		return err
+	}
+	header := make([]any, len(summaryHeader))
+	for i, title := range summaryHeader {
+		header[i] = excelize.Cell{StyleID: bold, Value: title}
+	}
+	if err := sw.SetRow("A1", header); err != nil {
+		return err
+	}
+	for i, et := range slices.Sorted(maps.Keys(counts)) {
+		if err := sw.SetRow("A"+strconv.Itoa(i+2), []any{et, counts[et]}); err != nil {
+			return err
+		}
+	}
+	return sw.Flush()
 }
 
 // buildReportZIP wraps the workbook in a ZIP, as AvePoint delivers it.

@@ -182,7 +182,11 @@ func TestReportDeterministicPerJob(t *testing.T) {
 
 	other := reportSpec{jobID: "67891", email: guestEmail, rows: 20,
 		start: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), finish: time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)}
-	if slices.EqualFunc(rows1[1:], other.activityRows(), slices.Equal) {
+	var otherCells [][]string
+	for _, r := range other.activityRows() {
+		otherCells = append(otherCells, r.cells(ReportTimeLayout))
+	}
+	if slices.EqualFunc(rows1[1:], otherCells, slices.Equal) {
 		t.Errorf("different job ids produced the same rows")
 	}
 }

@@ -137,6 +137,8 @@ type JobPlan struct {
 	ReportSize int64
 	// ReportRate, when > 0, overrides Options.ReportRate for this email.
 	ReportRate int64
+	// ReportShape, when set, overrides Options.ReportShape for this email.
+	ReportShape ReportShape
 	// FileRedirectBase, when set, makes this email's exportfile answer 307
 	// to FileRedirectBase + /blob/{jobId}?sig=… whatever
 	// Options.RedirectFiles says: a download sent elsewhere, e.g. to plain
@@ -197,6 +199,9 @@ type Options struct {
 	// so benchmarks can tell a client that keeps up with its source from
 	// one that is merely CPU-bound on a fast loopback (0 = unpaced).
 	ReportRate int64
+	// ReportShape is the layout of the report workbooks ("" = ShapePlain;
+	// JobPlan.ReportShape wins per email). Every shape holds the same rows.
+	ReportShape ReportShape
 }
 
 // Call is one request as the server saw it.
@@ -265,6 +270,9 @@ func New(opts Options) (*Server, error) {
 	if err := validateTokenFault(opts.TokenFault); err != nil {
 		return nil, err
 	}
+	if _, err := ParseReportShape(string(opts.ReportShape)); err != nil {
+		return nil, fmt.Errorf("avesim: ReportShape: %w", err)
+	}
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger,
@@ -311,6 +319,9 @@ func New(opts Options) (*Server, error) {
 		}
 		if err := validatePlanFaults(email, p); err != nil {
 			return nil, err
+		}
+		if _, err := ParseReportShape(string(p.ReportShape)); err != nil {
+			return nil, fmt.Errorf("avesim: plan %q: ReportShape: %w", email, err)
 		}
 		s.plans[strings.ToLower(email)] = p
 	}

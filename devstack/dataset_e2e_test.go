@@ -3,6 +3,7 @@ package devstack
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -209,4 +210,72 @@ func TestDatasetBackfill(t *testing.T) {
 	if count(t, res[0][0]["n"]) != 2*rows || count(t, res[0][0]["users"]) != 2 {
 		t.Errorf("after the backfill DuckDB reads %v, want %d rows of 2 users", res[0][0], 2*rows)
 	}
+}
+
+// Every report shape the simulator can serve (title rows, date cells in
+// both date systems, shared strings, a summary sheet first, a French
+// report with day-first text dates, all of them at once) converts to
+// exactly the report's activity rows: the same count, instants and event
+// types as the simulator generated, read back with DuckDB.
+func TestDatasetEveryReportShape(t *testing.T) {
+	const rows = 40
+	plans := map[string]avesim.JobPlan{}
+	emails := map[avesim.ReportShape]string{}
+	for _, sh := range avesim.ReportShapes() {
+		email := "shape." + strings.ReplaceAll(string(sh), "-", ".") + "@contoso.com"
+		emails[sh] = email
+		plans[email] = avesim.JobPlan{ReportShape: sh}
+	}
+	st := startExportStack(t, avesim.Options{PollsToFinish: 1, ReportRows: rows, Plans: plans}, nil)
+	for _, sh := range avesim.ReportShapes() {
+		email := emails[sh]
+		t.Run(string(sh), func(t *testing.T) {
+			exec := run(t, st, map[string]any{"email": email, "startTime": "2026-11-01T00:00:00", "finishTime": "2026-11-30T00:00:00"})
+			if exec.Status != StatusSucceeded {
+				t.Fatalf("execution %s: %s %s", exec.Status, exec.Error, exec.Cause)
+			}
+			var out request.ExportOutput
+			if err := json.Unmarshal(exec.Output, &out); err != nil || out.Dataset == nil {
+				t.Fatalf("output %s", exec.Output)
+			}
+			want, err := st.Sim.Server.ReportRows(out.JobID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Dataset.Rows != int64(len(want)) {
+				t.Fatalf("converted %d rows, the report holds %d (sheets %+v)", out.Dataset.Rows, len(want), out.Dataset.Sheets)
+			}
+			if layout := sh.Layout(); layout.SummarySheet != "" {
+				for _, s := range out.Dataset.Sheets {
+					if s.Sheet == layout.SummarySheet && s.Converted {
+						t.Errorf("the summary sheet was converted as activities: %+v", s)
+					}
+				}
+			}
+			dir := t.TempDir()
+			if _, err := st.DownloadDataset(t.Context(), dir); err != nil {
+				t.Fatal(err)
+			}
+			got := query(t, dir, "SELECT strftime(activity_time, '%Y-%m-%dT%H:%M:%S') AS ts, event_type FROM activities WHERE upn = '"+email+"' ORDER BY ts, event_type")[0]
+			var wantRows []string
+			for _, r := range want {
+				wantRows = append(wantRows, r.Time.UTC().Format("2006-01-02T15:04:05")+" "+r.EventType)
+			}
+			slices.Sort(wantRows)
+			var gotRows []string
+			for _, r := range got {
+				gotRows = append(gotRows, fmt.Sprint(r["ts"])+" "+fmt.Sprint(r["event_type"]))
+			}
+			if !slices.Equal(gotRows, wantRows) {
+				t.Errorf("DuckDB rows differ from the report's:\n got %v\nwant %v", head(gotRows), head(wantRows))
+			}
+		})
+	}
+}
+
+func head(s []string) []string {
+	if len(s) > 5 {
+		return append(s[:5:5], fmt.Sprintf("… (%d in all)", len(s)))
+	}
+	return s
 }

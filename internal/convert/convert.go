@@ -237,6 +237,7 @@ func (c *Converter) convertBook(ctx context.Context, wb workbook, label string, 
 		sheet    string
 		hasTable bool
 		timed    bool
+		order    *dateOrder
 	}
 	var plans []plan
 	for _, sheet := range wb.Sheets() {
@@ -250,19 +251,30 @@ func (c *Converter) convertBook(ctx context.Context, wb workbook, label string, 
 				names[i] = col.Name
 			}
 			tc = dataset.NewTimeColumn(names, c.ParseTextTime)
+			p.order = newDateOrder(names)
 			return nil
 		}, func(r row) error {
-			if tc.Observe(r.Values, r.Dates) != nil {
+			if !p.timed && tc.Observe(r.Values, r.Dates) != nil {
 				p.timed = true
-				return errProbeDone
 			}
-			if seen++; seen >= probeRows {
+			p.order.observe(r.Values, r.Dates)
+			seen++
+			switch {
+			case p.order.seen && !p.order.decided():
+				return nil // n/n/yyyy dates not yet ordered: read on, to the end if need be
+			case p.timed || seen >= probeRows:
 				return errProbeDone
 			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, errProbeDone) {
 			return fmt.Errorf("sheet %s: %w", quoteName(sheet), err)
+		}
+		if p.order == nil {
+			p.order = newDateOrder(nil)
+		}
+		if !p.timed && p.order.dayFirst {
+			p.timed = true // its dates failed month-first only
 		}
 		plans = append(plans, p)
 	}
@@ -285,8 +297,9 @@ func (c *Converter) convertBook(ctx context.Context, wb workbook, label string, 
 			continue
 		}
 		var sw *dataset.SheetWriter
+		info.DateOrder = p.order.describe()
 		n, err := wb.Read(ctx, p.sheet, func(h header) error {
-			sw = w.Sheet(info.Sheet, h.Row, h.Preamble, h.Columns)
+			sw = w.SheetWith(info.Sheet, h.Row, h.Preamble, h.Columns, p.order.parser(c.ParseTextTime))
 			for _, col := range h.Columns {
 				if !slices.Contains(ds.Columns, col.Name) {
 					ds.Columns = append(ds.Columns, col.Name)

@@ -4,7 +4,7 @@ import "time"
 
 // TimeColumn chooses the column a sheet's activity_time comes from and
 // reads it row by row. The candidates are the columns whose names contain
-// "time" or "date" (isTimeColumn); the choice is made at the first row in
+// "time" or "date" (IsTimeColumn); the choice is made at the first row in
 // which a candidate's cell parses — a date cell, or text ParseText reads —
 // the leftmost such candidate, and holds for the rest of the sheet.
 type TimeColumn struct {
@@ -22,7 +22,7 @@ func NewTimeColumn(names []string, parseText func(string) (time.Time, bool)) *Ti
 	}
 	t := &TimeColumn{names: names, chosen: -1, parse: parseText}
 	for i, n := range names {
-		if isTimeColumn(n) {
+		if IsTimeColumn(n) {
 			t.cands = append(t.cands, i)
 		}
 	}

@@ -128,6 +128,15 @@ type SheetWriter struct {
 // Sheet begins a sheet whose header gave columns. Columns found later
 // (ragged rows) are passed to AddColumn.
 func (w *Writer) Sheet(name string, headerRow int, preamble []string, columns []Column) *SheetWriter {
+	return w.SheetWith(name, headerRow, preamble, columns, nil)
+}
+
+// SheetWith is Sheet with a text-time parser of its own for this sheet
+// (nil: the writer's), for a sheet whose text dates are day-first.
+func (w *Writer) SheetWith(name string, headerRow int, preamble []string, columns []Column, parseText func(string) (time.Time, bool)) *SheetWriter {
+	if parseText == nil {
+		parseText = w.timeParser
+	}
 	info := &SheetInfo{Sheet: name, HeaderRow: headerRow, Preamble: preamble, Columns: slices.Clone(columns)}
 	w.sheets = append(w.sheets, info)
 	s := &SheetWriter{w: w, info: info}
@@ -135,7 +144,7 @@ func (w *Writer) Sheet(name string, headerRow int, preamble []string, columns []
 		s.names = append(s.names, c.Name)
 	}
 	s.eventCol = eventTypeColumn(s.names)
-	s.time = NewTimeColumn(s.names, w.timeParser)
+	s.time = NewTimeColumn(s.names, parseText)
 	return s
 }
 

@@ -69,6 +69,9 @@ type DatasetSheet struct {
 	Converted  bool   `json:"converted"`
 	Reason     string `json:"reason,omitempty"`
 	TimeColumn string `json:"timeColumn,omitempty"`
+	// DateOrder says how n/n/yyyy text dates were read, when the sheet
+	// has them (day-first or month-first, from the values).
+	DateOrder string `json:"dateOrder,omitempty"`
 }
 
 // Item is one user's work in items.json: exactly the export state

@@ -279,3 +279,63 @@ func head(s []string) []string {
 	}
 	return s
 }
+
+// Two exports whose windows overlap store the overlap's activities twice;
+// the rows share their row_id, and the de-duplicating named query (as
+// deployed) collapses them to the activities of the union of the windows.
+func TestDatasetOverlappingWindowsDeduplicate(t *testing.T) {
+	const email = "adele.vance@contoso.com"
+	st := startExportStack(t, avesim.Options{PollsToFinish: 1, StreamInterval: time.Hour}, nil)
+	var jobs []string
+	for _, w := range [][2]string{{"2026-11-01T00:00:00", "2026-11-05T00:00:00"}, {"2026-11-03T00:00:00", "2026-11-08T00:00:00"}} {
+		exec := run(t, st, map[string]any{"email": email, "startTime": w[0], "finishTime": w[1]})
+		if exec.Status != StatusSucceeded {
+			t.Fatalf("export %v: %s %s", w, exec.Error, exec.Cause)
+		}
+		var out request.ExportOutput
+		_ = json.Unmarshal(exec.Output, &out)
+		jobs = append(jobs, out.JobID)
+	}
+	union := map[time.Time]bool{}
+	total := 0
+	for _, id := range jobs {
+		rows, err := st.Sim.Server.ReportRows(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(rows)
+		for _, r := range rows {
+			union[r.Time] = true
+		}
+	}
+	if total == len(union) {
+		t.Fatal("the two reports share no activity: the test proves nothing")
+	}
+	dir := t.TempDir()
+	if _, err := st.DownloadDataset(t.Context(), dir); err != nil {
+		t.Fatal(err)
+	}
+	res := query(t, dir, "SELECT count(*) AS n, count(DISTINCT row_id) AS ids, count(DISTINCT report_key) AS reports FROM activities")[0][0]
+	if count(t, res["n"]) != total || count(t, res["ids"]) != len(union) || count(t, res["reports"]) != 2 {
+		t.Fatalf("DuckDB reads %v; want %d rows from 2 reports, %d distinct activities", res, total, len(union))
+	}
+	root, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries, err := NamedQueries(filepath.Dir(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queries {
+		if q.Resource != "QueryDeduplicated" {
+			continue
+		}
+		rows := query(t, dir, ToDuckDB(q.SQL))[0]
+		if len(rows) != len(union) {
+			t.Errorf("the de-duplicated query returns %d rows, want %d (one per activity)", len(rows), len(union))
+		}
+		return
+	}
+	t.Fatal("template.yaml has no QueryDeduplicated")
+}

@@ -457,6 +457,7 @@ func (s *Server) specOf(j *job) reportSpec {
 		eventTypes: j.eventTypes,
 		rows:       s.reportRows,
 		shape:      j.shape,
+		stream:     s.opts.StreamInterval,
 	}
 }
 

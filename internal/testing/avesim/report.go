@@ -64,13 +64,66 @@ type reportSpec struct {
 	finish     time.Time // inclusive
 	eventTypes []string  // empty = defaultEventTypes
 	rows       int
-	shape      ReportShape // "" = ShapePlain
+	// stream > 0: the rows are the user's activity stream over the window
+	// (see streamRows), one per stream interval, and rows is ignored.
+	stream time.Duration
+	shape  ReportShape // "" = ShapePlain
 }
 
 // activityRows generates the rows, sorted by time. The generator is seeded
 // from the job id, so one job always yields the same rows; the shape does
 // not take part, so every shape of a job holds the same rows.
 func (sp reportSpec) activityRows() []ReportRow {
+	if sp.stream > 0 {
+		return sp.streamRows()
+	}
+	return sp.drawnRows()
+}
+
+// streamRows is the window's part of the user's activity stream
+// (Options.StreamInterval): one activity per interval slot, at an offset
+// within it and with attributes drawn from a generator seeded by the user
+// and the slot alone. Two exports whose windows overlap therefore hold the
+// same activities where they overlap, as a real tenant's would.
+func (sp reportSpec) streamRows() []ReportRow {
+	types := defaultEventTypes
+	if len(sp.eventTypes) > 0 {
+		types = slices.Compact(slices.Sorted(slices.Values(sp.eventTypes)))
+	}
+	tenant := tenantOf(sp.email)
+	step := int64(sp.stream / time.Second)
+	from, to := sp.start.UTC().Unix(), sp.finish.UTC().Unix()
+	var rows []ReportRow
+	for k := from / step; k*step <= to; k++ {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s\x00%d", strings.ToLower(sp.email), k)
+		seed := h.Sum64()
+		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		sec := k*step + rng.Int64N(step)
+		// The type is drawn from every type the simulator knows, then
+		// filtered, so a filtered export holds a subset of the unfiltered.
+		et := defaultEventTypes[rng.IntN(len(defaultEventTypes))]
+		site := "https://" + tenant + ".sharepoint.com/sites/" + sites[rng.IntN(len(sites))]
+		object := documents[rng.IntN(len(documents))]
+		objectURL := site + "/Shared%20Documents/" + url.PathEscape(object)
+		if strings.HasPrefix(et, "List") {
+			object = lists[rng.IntN(len(lists))]
+			objectURL = site + "/Lists/" + url.PathEscape(strings.ReplaceAll(object, " ", ""))
+		}
+		ip := fmt.Sprintf("%s%d", ipPrefixes[rng.IntN(len(ipPrefixes))], 1+rng.IntN(254))
+		client := clients[rng.IntN(len(clients))]
+		if sec < from || sec > to || !slices.Contains(types, et) {
+			continue
+		}
+		rows = append(rows, ReportRow{Time: time.Unix(sec, 0).UTC(), User: sp.email, EventType: et, Object: object,
+			ObjectURL: objectURL, Site: site, IP: ip, Client: client})
+	}
+	return rows
+}
+
+// drawnRows draws the report's rows at random from a generator seeded by
+// the job id: a fixed count, each job its own.
+func (sp reportSpec) drawnRows() []ReportRow {
 	h := fnv.New64a()
 	h.Write([]byte(sp.jobID))
 	seed := h.Sum64()

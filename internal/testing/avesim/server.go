@@ -165,6 +165,11 @@ type Options struct {
 	// JobDuration, if > 0, is the wall-clock time until a job ends; it wins
 	// over PollsToFinish (but not over JobPlan.PollsToFinish).
 	JobDuration time.Duration
+	// StreamInterval, when > 0, gives every user a fixed activity stream,
+	// one activity per interval, and a report the activities of its window
+	// (ReportRows is then ignored): overlapping windows share activities,
+	// as a real tenant's reports do. 0 draws ReportRows rows per job.
+	StreamInterval time.Duration
 	// ReportRows is the number of activity rows in each generated workbook
 	// (0 = default 50; negative = header only).
 	ReportRows int
@@ -266,6 +271,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ReportSize < 0 || opts.ReportRate < 0 {
 		return nil, errors.New("avesim: ReportSize and ReportRate must not be negative")
+	}
+	if opts.StreamInterval < 0 || (opts.StreamInterval > 0 && opts.StreamInterval < time.Second) {
+		return nil, errors.New("avesim: StreamInterval must be 0 or at least a second")
 	}
 	if err := validateTokenFault(opts.TokenFault); err != nil {
 		return nil, err

@@ -113,7 +113,7 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 		Functions: map[string]*Function{}, asl: filepath.Join(root, "statemachine", "export.asl.json"),
 		batchASL: filepath.Join(root, "statemachine", "batch.asl.json"),
 		backfill: filepath.Join(root, "statemachine", "backfill.asl.json"),
-		subs:     map[string]string{}, tasks: map[string]string{}}
+		subs:     map[string]string{"Partition": "aws"}, tasks: map[string]string{}}
 	defer func() {
 		if err != nil {
 			st.Close()

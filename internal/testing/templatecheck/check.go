@@ -338,8 +338,18 @@ func (c *checker) resourceScope(s statement, actions []string, r any) {
 				c.findf("%s: secretsmanager actions on %v: only the AvePoint secret (!Ref AvePointSecretArn)", s.where, r)
 			}
 		case "kms":
-			if !isRef(r, "KmsKeyArn") {
-				c.findf("%s: kms actions on %v: only the report key (!Ref KmsKeyArn)", s.where, r)
+			switch {
+			case isRef(r, "KmsKeyArn"):
+			case isRef(r, "SecretKmsKeyArn"):
+				// The secret's key: decrypt only, and only through Secrets
+				// Manager, so the role cannot use the key for anything else.
+				cond, _ := s.body["Condition"].(map[string]any)
+				eq, _ := cond["StringEquals"].(map[string]any)
+				if !slices.Equal(actions, []string{"kms:Decrypt"}) || eq["kms:ViaService"] == nil {
+					c.findf("%s: the secret's key (!Ref SecretKmsKeyArn) allows only kms:Decrypt with a kms:ViaService condition", s.where)
+				}
+			default:
+				c.findf("%s: kms actions on %v: only the report key (!Ref KmsKeyArn) or the secret's (!Ref SecretKmsKeyArn)", s.where, r)
 			}
 		case "s3":
 			c.s3Scope(s, r)

@@ -100,6 +100,8 @@ func TestCheckCatchesEachMistake(t *testing.T) {
 		{"any secret", fn("            - Effect: Allow\n              Action: secretsmanager:GetSecretValue\n              Resource: !Sub arn:aws:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:x"), "only the AvePoint secret"},
 		{"unscoped secret template", strings.Replace(base, "SecretArn: !Ref AvePointSecretArn", "SecretArn: \"*\"", 1), "scoped to the AvePoint secret"},
 		{"any key", fn("            - Effect: Allow\n              Action: kms:Decrypt\n              Resource: arn:aws:kms:us-east-1:1:key/x"), "only the report key"},
+		{"secret key without ViaService", fn("            - Effect: Allow\n              Action: kms:Decrypt\n              Resource: !Ref SecretKmsKeyArn"), "kms:ViaService"},
+		{"secret key for encryption", fn("            - Effect: Allow\n              Action: kms:GenerateDataKey\n              Resource: !Ref SecretKmsKeyArn\n              Condition:\n                StringEquals:\n                  kms:ViaService: secretsmanager.us-east-1.amazonaws.com"), "only kms:Decrypt"},
 		{"someone else's rule", fn("            - Effect: Allow\n              Action: events:PutTargets\n              Resource: arn:aws:events:us-east-1:1:rule/other"), "only the Step Functions managed rule"},
 		{"state machine by a name not in the stack", fn("            - Effect: Allow\n              Action: states:StartExecution\n              Resource: !Sub arn:aws:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-Other"), "only this stack's state machines"},
 		{"any state machine", fn("            - Effect: Allow\n              Action: states:StartExecution\n              Resource: arn:aws:states:us-east-1:1:stateMachine:x"), "only this stack's state machines"},

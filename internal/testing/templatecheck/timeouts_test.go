@@ -120,3 +120,52 @@ func getAttTarget(v any) string {
 	}
 	return ""
 }
+
+// A batch's child execution (the export state machine) must outlast the
+// longest export the parameters allow: a job polled up to the largest
+// JobDeadlineSeconds, then every later Task timing out on each attempt
+// its Retry allows.
+func TestBatchChildTimeoutOutlastsTheLongestExport(t *testing.T) {
+	tpl := loadTemplate(t)
+	num := func(param, key string) int {
+		p, _ := tpl.Parameters[param].(map[string]any)
+		v, _ := p[key].(string)
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("parameter %s has no numeric %s", param, key)
+		}
+		return n
+	}
+	longest := num("JobDeadlineSeconds", "MaxValue") + num("PollMaxSeconds", "MaxValue")
+	read := func(name string) map[string]any {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "..", "statemachine", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	export := read("export.asl.json")["States"].(map[string]any)
+	for _, state := range []string{"StoreReport", "ConvertReport"} {
+		st := export[state].(map[string]any)
+		attempts := 1
+		for _, r := range st["Retry"].([]any) {
+			if n := int(r.(map[string]any)["MaxAttempts"].(float64)); n+1 > attempts {
+				attempts = n + 1
+			}
+		}
+		longest += int(st["TimeoutSeconds"].(float64)) * attempts
+	}
+	var child float64
+	forEachTask(read("batch.asl.json"), func(name string, task map[string]any) {
+		if name == "ExportUser" {
+			child, _ = task["TimeoutSeconds"].(float64)
+		}
+	})
+	if int(child) < longest {
+		t.Errorf("ExportUser times out after %v s; the longest export the parameters allow takes %d s", child, longest)
+	}
+}

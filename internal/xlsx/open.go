@@ -417,16 +417,20 @@ func (w *Workbook) readSharedStrings(part string) error {
 		return err
 	}
 	defer rc.Close()
-	s := newScanner(rc, part)
+	return w.sharedStringsFrom(newScanner(rc, part), w.file(part).UncompressedSize64)
+}
+
+// sharedStringsFrom reads the shared-string XML that s scans; size is the
+// part's declared (uncompressed) size, a hint only.
+func (w *Workbook) sharedStringsFrom(s *scanner, size uint64) error {
+	part := s.part
 	if err := expectRoot(s, "sst"); err != nil {
 		return err
 	}
 	var b strings.Builder
-	if f := w.file(part); f != nil {
-		// The text is a fraction of the XML; half of it spares most of the
-		// builder's doublings without claiming much more than needed.
-		b.Grow(int(min(f.UncompressedSize64/2, MaxSharedStringBytes)))
-	}
+	// The text is a fraction of the XML; half of it spares most of the
+	// builder's doublings without claiming much more than needed.
+	b.Grow(int(min(size/2, MaxSharedStringBytes)))
 	off := []uint32{0}
 	var cur []byte
 	for open := !s.empty; open; {
@@ -535,7 +539,7 @@ func elementText(s *scanner, dst []byte, limit int) ([]byte, error) {
 		return dst, err
 	}
 	if kind != tokEnd || len(s.name) != 1 || s.name[0] != name {
-		return dst, s.malformed("an element inside <%c>", name)
+		return dst, s.malformed("<%c> is not closed by </%c>", name, name)
 	}
 	return dst, nil
 }

@@ -2,6 +2,7 @@ package xlsx
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"unicode/utf8"
 )
@@ -27,6 +28,7 @@ type scanner struct {
 	buf    []byte
 	pos    int   // next unread byte
 	end    int   // end of the buffered input
+	off    int64 // input bytes before buf[0]
 	srcErr error // sticky: the error src returned (io.EOF at the end)
 
 	// The tag most recently returned by next; the slices point into buf and
@@ -51,11 +53,17 @@ const (
 )
 
 func newScanner(src io.Reader, part string) *scanner {
-	return &scanner{src: src, part: part, buf: make([]byte, scanBufSize)}
+	return newScannerSize(src, part, scanBufSize)
+}
+
+// newScannerSize starts with a buffer of n bytes (tests use tiny ones to
+// cross every buffer boundary).
+func newScannerSize(src io.Reader, part string, n int) *scanner {
+	return &scanner{src: src, part: part, buf: make([]byte, max(n, 16))}
 }
 
 func (s *scanner) malformed(format string, args ...any) error {
-	return newError(s.part, "malformed XML: "+format, args...)
+	return newError(s.part, "malformed XML at byte %d: %s", s.off+int64(s.pos), fmt.Sprintf(format, args...))
 }
 
 // fill reads more input after keeping buf[pos:end]. It reports false at the
@@ -65,6 +73,7 @@ func (s *scanner) fill() (bool, error) {
 		return false, s.endErr()
 	}
 	if s.pos > 0 {
+		s.off += int64(s.pos)
 		s.end = copy(s.buf, s.buf[s.pos:s.end])
 		s.pos = 0
 	}
@@ -117,16 +126,12 @@ func (s *scanner) ensure(n int) (bool, error) {
 // drain reads the rest of the input and discards it, so the archive's
 // CRC-32 of the part is checked even when the parser stops early.
 func (s *scanner) drain() error {
-	s.pos, s.end = 0, 0
 	for {
+		s.pos = s.end
 		ok, err := s.fill()
-		if err != nil {
+		if err != nil || !ok {
 			return err
 		}
-		if !ok {
-			return nil
-		}
-		s.pos, s.end = 0, 0
 	}
 }
 

@@ -132,9 +132,14 @@ func (w *Workbook) TableWith(ctx context.Context, sheet string, opts TableOption
 		return nil, err
 	}
 	defer rc.Close()
+	return w.tableFrom(ctx, newScanner(rc, ref.part), sheet, opts, fn)
+}
+
+// tableFrom reads the worksheet XML that s scans.
+func (w *Workbook) tableFrom(ctx context.Context, s *scanner, sheet string, opts TableOptions, fn func(Row) error) (*Table, error) {
 	r := &sheetReader{
 		w:      w,
-		s:      newScanner(rc, ref.part),
+		s:      s,
 		ctx:    ctx,
 		fn:     fn,
 		names:  newNamer(opts.Reserved),
@@ -280,7 +285,7 @@ func (r *sheetReader) row() error {
 		if len(name) == 1 && name[0] == 'r' {
 			n, ok := parseUint(val)
 			if !ok || n < 1 || n > MaxRows {
-				return newError(s.part, "row %d: row number not in 1..%d", r.lastRow+1, MaxRows)
+				return newError(s.part, "a row number not in 1..%d (after row %d)", MaxRows, r.lastRow)
 			}
 			num = n
 		}
@@ -378,7 +383,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 			}
 			num = row
 		case row != num:
-			return 0, 0, newError(s.part, "row %d: cell %s belongs to row %d", num, colName(col), row)
+			return 0, 0, newError(s.part, "row %d: the cell reference %s is in another row", num, cellRef(col, row))
 		}
 		pos = col
 	}
@@ -410,7 +415,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 	case "d":
 		kind = kindDate
 	default:
-		return 0, 0, newError(s.part, "row %d: cell %s has an unknown type", num, colName(pos))
+		return 0, 0, newError(s.part, "cell %s has an unknown type", cellRef(pos, num))
 	}
 	if s.empty {
 		return num, pos, nil
@@ -438,7 +443,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		switch string(s.name) {
 		case "v":
 			if vStart >= 0 {
-				return 0, 0, newError(s.part, "row %d: cell %s has two values", num, colName(pos))
+				return 0, 0, newError(s.part, "cell %s has two values", cellRef(pos, num))
 			}
 			vStart = len(r.rowBuf)
 			if r.rowBuf, err = elementText(s, r.rowBuf, maxRowBytes); err != nil {
@@ -447,7 +452,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 			vEnd = len(r.rowBuf)
 		case "is":
 			if isStart >= 0 {
-				return 0, 0, newError(s.part, "row %d: cell %s has two inline strings", num, colName(pos))
+				return 0, 0, newError(s.part, "cell %s has two inline strings", cellRef(pos, num))
 			}
 			isStart = len(r.rowBuf)
 			if r.rowBuf, err = richText(s, r.rowBuf, maxRowBytes, "is"); err != nil {
@@ -483,7 +488,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 	case kindShared:
 		i, ok := parseUint(trimSpace(raw))
 		if !ok || i >= len(r.w.sstOff)-1 {
-			return 0, 0, newError(s.part, "row %d: cell %s: shared-string index out of range", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s: shared-string index out of range", cellRef(pos, num))
 		}
 		r.rowBuf = r.rowBuf[:start]
 		c.inBuf, c.text = false, true
@@ -500,7 +505,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		case "0", "false":
 			c.val = "FALSE"
 		default:
-			return 0, 0, newError(s.part, "row %d: cell %s: a boolean is not 0 or 1", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s: a boolean is not 0 or 1", cellRef(pos, num))
 		}
 	case kindNumber:
 		raw = trimSpace(raw)
@@ -511,7 +516,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		if style < len(r.w.dateXF) && r.w.dateXF[style] {
 			v, ok := parseNumber(raw)
 			if !ok {
-				return 0, 0, newError(s.part, "row %d: cell %s: not a number", num, colName(pos))
+				return 0, 0, newError(s.part, "cell %s: not a number", cellRef(pos, num))
 			}
 			var iso [24]byte
 			if d, ok := appendSerialDate(iso[:0], v, r.w.date1904); ok {
@@ -524,7 +529,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		var num2 [32]byte
 		canon, ok := canonicalNumber(num2[:0], raw)
 		if !ok {
-			return 0, 0, newError(s.part, "row %d: cell %s: not a number", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s: not a number", cellRef(pos, num))
 		}
 		r.rowBuf = append(r.rowBuf[:start], canon...)
 	case kindInline, kindString:
@@ -543,7 +548,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 			return num, pos, nil
 		}
 		if !validUTF8(r.rowBuf[start:end]) {
-			return 0, 0, newError(s.part, "row %d: cell %s is not valid UTF-8", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s is not valid UTF-8", cellRef(pos, num))
 		}
 		c.start, c.end = int32(start), int32(end)
 	}
@@ -711,6 +716,9 @@ func parseRef(b []byte) (col, row int, ok bool) {
 	}
 	return col, row, true
 }
+
+// cellRef is a cell's A1 reference.
+func cellRef(col, row int) string { return colName(col) + strconv.Itoa(row) }
 
 // colName is the letters of a 1-based column (1 → A, 28 → AB).
 func colName(col int) string {

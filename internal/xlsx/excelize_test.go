@@ -378,7 +378,7 @@ func generatedBook(t *testing.T, date1904 bool) ([]byte, truth) {
 		date(8, day, dateOnly, day.Format(isoLayout))
 		date(9, when, longDate, when.Format(isoLayout))
 		date(10, when, isoCustom, when.Format(isoLayout))
-		set(cell(11), float64(i%24)/24+100, clock) // a time of day (on a day past serial 61)
+		set(cell(11), float64(i%24)/24+100, clock)               // a time of day (on a day past serial 61)
 		day100 := time.Date(1900, 4, 9, i%24, 0, 0, 0, time.UTC) // serial 100
 		if date1904 {
 			day100 = time.Date(1904, 4, 10, i%24, 0, 0, 0, time.UTC)

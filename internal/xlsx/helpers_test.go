@@ -158,4 +158,6 @@ func openBytes(t testing.TB, b []byte) *Workbook {
 	return w
 }
 
-func zipReader(b []byte) (*zip.Reader, error) { return zip.NewReader(bytes.NewReader(b), int64(len(b))) }
+func zipReader(b []byte) (*zip.Reader, error) {
+	return zip.NewReader(bytes.NewReader(b), int64(len(b)))
+}

@@ -14,7 +14,11 @@ import (
 type files map[string]string
 
 // zipFiles writes the parts into a ZIP archive (deflated, in name order).
-func zipFiles(t testing.TB, fs files) []byte {
+func zipFiles(t testing.TB, fs files) []byte { return zipFilesMethod(t, fs, zip.Deflate) }
+
+// zipFilesMethod is zipFiles with a compression method (zip.Store keeps
+// the XML as it is in the archive, for the fuzzer to mutate).
+func zipFilesMethod(t testing.TB, fs files, method uint16) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -24,7 +28,7 @@ func zipFiles(t testing.TB, fs files) []byte {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		w, err := zw.Create(n)
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: n, Method: method})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,6 +67,10 @@ const testStyles = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 // <sheetData> content; options change the parts.
 func book(t testing.TB, sheetData []string, opts ...func(files)) []byte {
 	t.Helper()
+	return zipFiles(t, bookFiles(sheetData, opts...))
+}
+
+func bookFiles(sheetData []string, opts ...func(files)) files {
 	fs := files{
 		"[Content_Types].xml": `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/></Types>`,
 		"_rels/.rels":         `<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="` + nsPkg + `"><Relationship Id="rId1" Type="` + nsRel + `/officeDocument" Target="xl/workbook.xml"/></Relationships>`,
@@ -82,7 +90,7 @@ func book(t testing.TB, sheetData []string, opts ...func(files)) []byte {
 	for _, o := range opts {
 		o(fs)
 	}
-	return zipFiles(t, fs)
+	return fs
 }
 
 // withSST adds a shared-string table of the given <si> contents.

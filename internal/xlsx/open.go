@@ -70,7 +70,7 @@ func Open(r io.ReaderAt, size int64) (*Workbook, error) {
 	if bytes.Equal(sig[:n], []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")) {
 		return nil, newError("", "an OLE compound file (an encrypted workbook or a legacy .xls), not an XLSX ZIP archive")
 	}
-	zr, err := zip.NewReader(markReaderAt{r}, size)
+	zr, err := zip.NewReader(markReaderAt{r, size}, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, wrapError("", "not a ZIP archive", err)
 	}
@@ -137,10 +137,29 @@ func (w *Workbook) Sheets() []string {
 // Date1904 reports whether the workbook uses the 1904 date system.
 func (w *Workbook) Date1904() bool { return w.date1904 }
 
-// markReaderAt marks the errors of the caller's ReaderAt (see readError).
-type markReaderAt struct{ r io.ReaderAt }
+// markReaderAt marks the errors of the caller's ReaderAt (see readError),
+// and keeps reads within the file's size: archive/zip computes offsets
+// from the archive's own fields, and a corrupt archive can ask for bytes
+// before the start or past the end, which is the archive's fault, not a
+// failure of the caller's reader.
+type markReaderAt struct {
+	r    io.ReaderAt
+	size int64
+}
+
+var errOutside = errors.New("a read outside the file (corrupt offsets)")
 
 func (m markReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > m.size {
+		return 0, errOutside
+	}
+	if rest := m.size - off; int64(len(p)) > rest {
+		n, err := m.ReadAt(p[:rest], off)
+		if err == nil {
+			err = io.EOF
+		}
+		return n, err
+	}
 	n, err := m.r.ReadAt(p, off)
 	if err != nil && err != io.EOF {
 		err = &readError{err}

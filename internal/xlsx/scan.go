@@ -36,6 +36,9 @@ type scanner struct {
 	name  []byte // local name
 	attrs []byte // the attribute text, without the "/" of an empty-element tag
 	empty bool   // an empty-element tag (<x/>): no end tag follows
+
+	skipNames []byte // skip's open elements: their names back to back,
+	skipEnds  []int  // and where each ends
 }
 
 type tokKind uint8
@@ -150,10 +153,12 @@ func (s *scanner) next() (tokKind, error) {
 			continue
 		}
 		s.pos += i
-		if ok, err := s.ensure(2); err != nil {
-			return tokEOF, err
-		} else if !ok {
-			return tokEOF, s.malformed("unexpected end of input")
+		if s.end-s.pos < 2 {
+			if ok, err := s.ensure(2); err != nil {
+				return tokEOF, err
+			} else if !ok {
+				return tokEOF, s.malformed("unexpected end of input")
+			}
 		}
 		switch s.buf[s.pos+1] {
 		case '/':
@@ -274,7 +279,11 @@ func (s *scanner) startTag() error {
 func (s *scanner) endTag() error {
 	for {
 		if i := bytes.IndexByte(s.buf[s.pos:s.end], '>'); i >= 0 {
-			name := localName(bytes.TrimRight(s.buf[s.pos+2:s.pos+i], " \t\r\n"))
+			name := s.buf[s.pos+2 : s.pos+i]
+			for len(name) > 0 && isSpace(name[len(name)-1]) {
+				name = name[:len(name)-1]
+			}
+			name = localName(name)
 			if len(name) == 0 {
 				return s.malformed("an end tag without a name")
 			}
@@ -590,38 +599,37 @@ func (s *scanner) attrMap(want ...string) (map[string]string, error) {
 func boundedName(b []byte) string { return bounded(string(b), 40) }
 
 // skip consumes the element whose start tag was just returned, up to and
-// including its end tag, checking that its tags nest.
+// including its end tag, checking that its tags nest. The open names are
+// kept in buffers of the scanner's own, reused from one call to the next.
 func (s *scanner) skip() error {
 	if s.empty {
 		return nil
 	}
-	var stack [][]byte
-	var names []byte // stack entries point here
-	push := func(n []byte) {
-		start := len(names)
-		names = append(names, n...)
-		stack = append(stack, names[start:len(names):len(names)])
-	}
-	push(s.name)
-	for len(stack) > 0 {
+	s.skipNames, s.skipEnds = append(s.skipNames[:0], s.name...), append(s.skipEnds[:0], len(s.name))
+	for len(s.skipEnds) > 0 {
 		kind, err := s.next()
 		if err != nil {
 			return err
 		}
 		switch kind {
 		case tokEOF:
-			return s.malformed("unexpected end of input inside <%s>", boundedName(stack[0]))
+			return s.malformed("unexpected end of input inside <%s>", boundedName(s.skipNames[:s.skipEnds[0]]))
 		case tokStart:
 			if !s.empty {
-				push(s.name)
+				s.skipNames = append(s.skipNames, s.name...)
+				s.skipEnds = append(s.skipEnds, len(s.skipNames))
 			}
 		case tokEnd:
-			top := stack[len(stack)-1]
+			n := len(s.skipEnds)
+			start := 0
+			if n > 1 {
+				start = s.skipEnds[n-2]
+			}
+			top := s.skipNames[start:s.skipEnds[n-1]]
 			if !bytes.Equal(top, s.name) {
 				return s.malformed("</%s> closes <%s>", boundedName(s.name), boundedName(top))
 			}
-			stack = stack[:len(stack)-1]
-			names = names[:len(names)-len(top)]
+			s.skipNames, s.skipEnds = s.skipNames[:start], s.skipEnds[:n-1]
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package xlsx
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -314,10 +315,14 @@ func localName(name []byte) []byte {
 // textStop marks the bytes at which text reading leaves its fast loop.
 var textStop = [256]bool{'<': true, '&': true, '\r': true}
 
+// errLimit is text's error when the text passes its limit; the callers
+// say which limit that is.
+var errLimit = errors.New("xlsx: text past its limit")
+
 // text appends the character data at pos to dst, decoded, up to the next
 // tag (which next then returns). CDATA sections are part of the text;
-// comments and processing instructions are skipped. It fails once dst
-// would pass limit bytes.
+// comments and processing instructions are skipped. It fails with errLimit
+// once dst would pass limit bytes.
 func (s *scanner) text(dst []byte, limit int) ([]byte, error) {
 	for {
 		if s.pos == s.end {
@@ -335,7 +340,7 @@ func (s *scanner) text(dst []byte, limit int) ([]byte, error) {
 			k++
 		}
 		if len(dst)+k > limit {
-			return dst, newError(s.part, "a value longer than %d bytes", limit)
+			return dst, errLimit
 		}
 		dst = append(dst, b[:k]...)
 		s.pos += k
@@ -391,7 +396,7 @@ func (s *scanner) cdata(dst []byte, limit int) ([]byte, error) {
 			}
 		}
 		if len(dst)+take > limit {
-			return dst, newError(s.part, "a value longer than %d bytes", limit)
+			return dst, errLimit
 		}
 		dst = appendNormalized(dst, b[:take])
 		s.pos += take + skip
@@ -539,7 +544,7 @@ func nextAttr(a []byte) (name, val, rest []byte, ok, bad bool) {
 // attrText decodes a raw attribute value: entities, and the normalisation
 // of tab, LF and CR (CR LF as one) to a space.
 func attrText(raw []byte) (string, bool) {
-	if bytes.IndexByte(raw, '&') < 0 && bytes.IndexAny(raw, "\t\n\r") < 0 {
+	if bytes.IndexByte(raw, '&') < 0 && !bytes.ContainsAny(raw, "\t\n\r") {
 		return string(raw), true
 	}
 	out := make([]byte, 0, len(raw))
@@ -636,9 +641,9 @@ func (s *scanner) skip() error {
 }
 
 // walk visits every start tag of a (small) part with the local names of its
-// open ancestors, checking that tags nest. visit may call s.text or s.skip
-// (then walk does not see that element's end tag).
-func (s *scanner) walk(visit func(path []string) (skipped bool, err error)) error {
+// open ancestors and itself, checking that tags nest and that there is one
+// root element.
+func (s *scanner) walk(visit func(path []string) error) error {
 	var path []string
 	seenRoot := false
 	for {
@@ -662,13 +667,11 @@ func (s *scanner) walk(visit func(path []string) (skipped bool, err error)) erro
 				}
 				seenRoot = true
 			}
-			name := string(s.name)
-			empty := s.empty
-			skipped, err := visit(append(path, name))
-			if err != nil {
+			name, empty := string(s.name), s.empty
+			if err := visit(append(path, name)); err != nil {
 				return err
 			}
-			if !skipped && !empty {
+			if !empty {
 				path = append(path, name)
 			}
 		case tokEnd:

@@ -57,7 +57,7 @@ const (
 	// HeaderSearchRows is how far down the header row is looked for.
 	HeaderSearchRows = 50
 
-	maxRowBytes      = 64 << 20 // decoded text of one row's cells
+	maxRowBytes      = 64 << 20 // decoded text of one row's cells (rowLimitBytes)
 	maxPreambleBytes = 4 << 10  // of one preamble line (longer ones are cut, marked "…")
 	ctxCheckRows     = 1024
 )
@@ -152,6 +152,9 @@ func (w *Workbook) tableFrom(ctx context.Context, s *scanner, sheet string, opts
 	}
 	return r.t, nil
 }
+
+// rowLimitBytes is maxRowBytes, as a variable that tests can lower.
+var rowLimitBytes = maxRowBytes
 
 type cellKind uint8
 
@@ -446,8 +449,8 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 				return 0, 0, newError(s.part, "cell %s has two values", cellRef(pos, num))
 			}
 			vStart = len(r.rowBuf)
-			if r.rowBuf, err = elementText(s, r.rowBuf, maxRowBytes); err != nil {
-				return 0, 0, err
+			if r.rowBuf, err = elementText(s, r.rowBuf, rowLimitBytes); err != nil {
+				return 0, 0, r.limitError(err, num)
 			}
 			vEnd = len(r.rowBuf)
 		case "is":
@@ -455,8 +458,8 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 				return 0, 0, newError(s.part, "cell %s has two inline strings", cellRef(pos, num))
 			}
 			isStart = len(r.rowBuf)
-			if r.rowBuf, err = richText(s, r.rowBuf, maxRowBytes, "is"); err != nil {
-				return 0, 0, err
+			if r.rowBuf, err = richText(s, r.rowBuf, rowLimitBytes, "is"); err != nil {
+				return 0, 0, r.limitError(err, num)
 			}
 			isEnd = len(r.rowBuf)
 		default:
@@ -554,6 +557,13 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 	}
 	r.cells = append(r.cells, c)
 	return num, pos, nil
+}
+
+func (r *sheetReader) limitError(err error, num int) error {
+	if err == errLimit {
+		return newError(r.s.part, "row %d: its cells hold more than the limit of %d bytes of text", max(num, r.lastRow+1), rowLimitBytes)
+	}
+	return err
 }
 
 // endRow hands a finished row to the header search or to fn.

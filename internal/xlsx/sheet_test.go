@@ -396,7 +396,7 @@ func TestSheetsAndParts(t *testing.T) {
 	}
 
 	// Without styles.xml nothing is a date.
-	tb, rows = mustTable(t, book(t, []string{hdr + row(3, `<c r="A3" s="1"><v>46350</v></c>`)}, without("xl/styles.xml")), "S1", TableOptions{})
+	_, rows = mustTable(t, book(t, []string{hdr + row(3, `<c r="A3" s="1"><v>46350</v></c>`)}, without("xl/styles.xml")), "S1", TableOptions{})
 	if rows[1].Values[0] != "46350" || rows[1].Dates[0] {
 		t.Fatalf("rows %+v", rows)
 	}
@@ -591,5 +591,39 @@ func TestConcurrentTables(t *testing.T) {
 		if c != counts[0] || c == 0 {
 			t.Fatalf("rows per concurrent read: %v", counts)
 		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	hdr := row(1, istr("A1", "a"), istr("B1", "b"))
+	defer func(b, c, r int) { sstLimitBytes, sstLimitCount, rowLimitBytes = b, c, r }(sstLimitBytes, sstLimitCount, rowLimitBytes)
+	sstLimitBytes, sstLimitCount, rowLimitBytes = 20, 3, 30
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+		in   string
+	}{
+		{"shared strings at the byte limit", book(t, []string{hdr}, withSST("<t>0123456789</t>", "<t>0123456789</t>")), true, ""},
+		{"shared strings past the byte limit", book(t, []string{hdr}, withSST("<t>0123456789</t>", "<t>0123456789x</t>")), false, "limit of 20 bytes"},
+		{"shared strings at the count limit", book(t, []string{hdr}, withSST("<t>a</t>", "<t>b</t>", "<t>c</t>")), true, ""},
+		{"shared strings past the count limit", book(t, []string{hdr}, withSST("<t>a</t>", "<t>b</t>", "<t>c</t>", "<t>d</t>")), false, "limit of 3 shared strings"},
+		{"a row at the text limit", book(t, []string{hdr + row(2, istr("A2", strings.Repeat("x", 15)), istr("B2", strings.Repeat("y", 15)))}), true, ""},
+		{"a row past the text limit", book(t, []string{hdr + row(2, istr("A2", strings.Repeat("x", 15)), istr("B2", strings.Repeat("y", 16)))}), false, "row 2: its cells hold more than the limit of 30 bytes"},
+		{"a directory part past 32 MiB", book(t, []string{hdr}, withFile("xl/styles.xml", "<styleSheet>"+strings.Repeat(" ", maxDirectoryPart)+"</styleSheet>")), false, "larger than 32 MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := readTable(t, tc.b, "S1", TableOptions{})
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var xe *Error
+			if !errors.As(err, &xe) || !strings.Contains(xe.Reason, tc.in) || xe.Err != nil {
+				t.Fatalf("error %v, want an *Error saying %q (not wrapping another)", err, tc.in)
+			}
+		})
 	}
 }

@@ -475,6 +475,11 @@ func TestGeneratedWorkbooksAgreeWithExcelize(t *testing.T) {
 	for _, date1904 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("file API, 1904 %v", date1904), func(t *testing.T) {
 			b, tr := generatedBook(t, date1904)
+			// The premise: excelize's File API writes shared strings and
+			// rich text runs.
+			if sst := partText(t, b, "xl/sharedStrings.xml"); !strings.Contains(sst, "Zoë Müller") || !strings.Contains(sst, "<r>") {
+				t.Fatal("the generated workbook has no shared strings or no rich text")
+			}
 			agreeWithExcelize(t, b, tr)
 			tb, _ := mustTable(t, b, "Activités", TableOptions{})
 			// What the header names came out as, and the ragged column.
@@ -490,6 +495,9 @@ func TestGeneratedWorkbooksAgreeWithExcelize(t *testing.T) {
 		})
 		t.Run(fmt.Sprintf("stream writer, 1904 %v", date1904), func(t *testing.T) {
 			b, tr := streamedBook(t, 2500, date1904)
+			if sheet := partText(t, b, "xl/worksheets/sheet1.xml"); !strings.Contains(sheet, `t="inlineStr"`) || !strings.Contains(sheet, "<f>") {
+				t.Fatal("the streamed workbook has no inline strings or no formulas")
+			}
 			agreeWithExcelize(t, b, tr)
 		})
 	}

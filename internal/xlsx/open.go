@@ -67,8 +67,8 @@ func Open(r io.ReaderAt, size int64) (*Workbook, error) {
 		return nil, newError("", "no file")
 	}
 	var sig [8]byte
-	n, err := r.ReadAt(sig[:], 0)
-	if err != nil && err != io.EOF && n < len(sig) {
+	n, err := r.ReadAt(sig[:min(size, int64(len(sig)))], 0)
+	if err != nil && err != io.EOF {
 		return nil, err
 	}
 	if bytes.Equal(sig[:n], []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")) {

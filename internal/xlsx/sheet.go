@@ -91,20 +91,32 @@ const (
 //   - booleans TRUE or FALSE; error cells as their text (#N/A);
 //   - formulas as their cached value, "" when there is none (never the
 //     formula text);
-//   - a number whose style has a date or time format as ISO-8601 text,
-//     2026-11-24T13:05:00 (see appendSerialDate for the leap-year bug and
-//     the 1904 system), seconds precision, rounded; a date-only format
-//     still gives a date-time (2026-11-24T00:00:00), a time-only one is on
-//     1899-12-31 (1904-01-01 in the 1904 system). Dates[i] is true;
+//   - a number whose style has a date or time format (built-in formats
+//     14–22, 27–36, 45–47, 50–58, and custom ones with d, m, y, h or s
+//     outside quoted text, escapes and brackets) as ISO-8601 text,
+//     2026-11-24T13:05:00, rounded to the second, in the workbook's date
+//     system; a date-only format still gives a date-time
+//     (2026-11-24T00:00:00). In the 1900 system serial 60 is 1900-02-29,
+//     the day Excel keeps from Lotus 1-2-3's leap-year bug, and serials
+//     below it are one day later than their count from 1899-12-30, so a
+//     time alone (below 1) is on 1899-12-31, Excel's "1900-01-00" (on
+//     1904-01-01 in the 1904 system). A negative number, or one past
+//     9999-12-31, is no date Excel would show: it stays a number. Dates[i]
+//     is true;
 //   - a t="d" cell (an ISO-8601 date the writer stored as text) as written,
-//     with Dates[i] true: it may carry a fraction or a zone (ParseTextTime
-//     reads every such form).
+//     with Dates[i] true: it may carry a fraction or a zone, or be a date
+//     alone (ParseTextTime reads those forms).
 //
 // Merged ranges have their value in the top-left cell only; hidden rows
 // and columns are read like the others; styles other than number formats
-// are ignored. Rows and cells without an r attribute are placed after the
-// previous one; rows must come in ascending order, and no two cells of a
-// row may share a column (an *Error otherwise: nothing is placed by guess).
+// are ignored (and a style index past the workbook's styles is General, as
+// in excelize). The dimension element is not trusted (the rows say where
+// the data is). Rows and cells without an r attribute are placed after the
+// previous one (a row without one takes its number from its first cell's
+// reference, if that has one); cells may come in any order within their
+// row, but rows must come in ascending order, a cell's reference must name
+// its own row, and no two cells of a row may share a column: anything else
+// is an *Error, as nothing is placed by guess.
 //
 // A workbook fault is an *Error; ctx's error and fn's error are returned
 // as they are. On any error the table is nil.

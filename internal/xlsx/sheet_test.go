@@ -627,3 +627,28 @@ func TestLimits(t *testing.T) {
 		})
 	}
 }
+
+// Excel's _xHHHH_ escapes: decoded in every string (shared, inline, and a
+// formula's string result, where excelize leaves them), surrogate pairs
+// joined, lone surrogates U+FFFD (excelize drops both), anything that is
+// not four hex digits between "_x" and "_" left as it is.
+func TestEscapes(t *testing.T) {
+	for _, tc := range []struct{ cell, want string }{
+		{istr("B2", "a_x000D_b"), "a\rb"},
+		{istr("B2", "_x005F_x000D_"), "_x000D_"},
+		{istr("B2", "_x005f_"), "_"},
+		{istr("B2", "caf_x00e9_"), "café"},
+		{istr("B2", "_xD83D__xDE00_"), "😀"},
+		{istr("B2", "_xD83D_x"), "\uFFFDx"},
+		{istr("B2", "_xDE00_"), "\uFFFD"},
+		{istr("B2", "_xZZZZ_ _x12_ _x1234"), "_xZZZZ_ _x12_ _x1234"},
+		{istr("B2", "_x0000_"), "\x00"},
+		{`<c r="B2" t="str"><f>A1</f><v>a_x000A_b</v></c>`, "a\nb"},
+		{`<c r="B2" t="e"><v>#N/A</v></c>`, "#N/A"},
+	} {
+		_, rows := mustTable(t, book(t, []string{row(1, istr("A1", "a"), istr("B1", "b")) + row(2, istr("A2", "x"), tc.cell)}), "", TableOptions{})
+		if len(rows) != 1 || rows[0].Values[1] != tc.want {
+			t.Errorf("%s: %+v, want %q", tc.cell, rows, tc.want)
+		}
+	}
+}

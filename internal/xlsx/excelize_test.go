@@ -513,8 +513,9 @@ func TestCraftedWorkbooksAgreeWithExcelize(t *testing.T) {
 			fs["xl/worksheets/sheet1.xml"] = strings.NewReplacer(`<worksheet xmlns="`, `<x:worksheet xmlns:x="`, `</worksheet>`, `</x:worksheet>`,
 				`<sheetData>`, `<x:sheetData>`, `</sheetData>`, `</x:sheetData>`, `<dimension ref="A1"/>`, ``, `<mergeCells count="0"/>`, ``).Replace(fs["xl/worksheets/sheet1.xml"])
 		}),
-		"no refs": book(t, []string{`<row><c t="inlineStr"><is><t>a</t></is></c><c t="inlineStr"><is><t>b</t></is></c></row><row><c><v>1</v></c><c><v>2</v></c></row><row><c r="B3"><v>3</v></c></row>`}),
-		"1904":    book(t, []string{`<row r="1"><c r="A1" t="inlineStr"><is><t>t</t></is></c><c r="B1" t="inlineStr"><is><t>u</t></is></c></row><row r="2"><c r="A2" s="2"><v>44888.54513888889</v></c><c r="B2" s="1"><v>0</v></c></row>`}, with1904),
+		"no refs":            book(t, []string{`<row><c t="inlineStr"><is><t>a</t></is></c><c t="inlineStr"><is><t>b</t></is></c></row><row><c><v>1</v></c><c><v>2</v></c></row><row><c r="B3"><v>3</v></c></row>`}),
+		"attribute entities": book(t, []string{row(1, istr("A1", "a"), istr("B1", "b")) + `<row r="&#50;"><c r="&#65;2" t="&#115;"><v>0</v></c><c r="B&#x32;" s="&#49;"><v>46350</v></c></row>`}, withSST("<t>shared</t>")),
+		"1904":               book(t, []string{`<row r="1"><c r="A1" t="inlineStr"><is><t>t</t></is></c><c r="B1" t="inlineStr"><is><t>u</t></is></c></row><row r="2"><c r="A2" s="2"><v>44888.54513888889</v></c><c r="B2" s="1"><v>0</v></c></row>`}, with1904),
 	} {
 		t.Run(name, func(t *testing.T) { agreeWithExcelize(t, b, nil) })
 	}

@@ -452,8 +452,9 @@ func (w *Workbook) sharedStringsFrom(s *scanner, size uint64) error {
 	}
 	var b strings.Builder
 	// The text is a fraction of the XML; half of it spares most of the
-	// builder's doublings without claiming much more than needed.
-	b.Grow(int(min(size/2, uint64(sstLimitBytes))))
+	// builder's doublings without claiming much more than needed. The size
+	// is the archive's word only, so what it may claim up front is capped.
+	b.Grow(int(min(size/2, uint64(sstLimitBytes), 64<<20)))
 	tooLarge := func() error {
 		return newError(part, "shared strings larger than the limit of %d bytes", sstLimitBytes)
 	}

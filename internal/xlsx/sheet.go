@@ -1,6 +1,7 @@
 package xlsx
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"slices"
@@ -298,7 +299,7 @@ func (r *sheetReader) row() error {
 		}
 		a = rest
 		if len(name) == 1 && name[0] == 'r' {
-			n, ok := parseUint(val)
+			n, ok := parseUint(plainAttr(val))
 			if !ok || n < 1 || n > MaxRows {
 				return newError(s.part, "a row number not in 1..%d (after row %d)", MaxRows, r.lastRow)
 			}
@@ -372,6 +373,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		if len(name) != 1 {
 			continue
 		}
+		val = plainAttr(val)
 		switch name[0] {
 		case 'r':
 			ref = val
@@ -688,6 +690,19 @@ func (r *sheetReader) searchHeader(num int) error {
 	r.values = make([]string, len(names))
 	r.dates = make([]bool, len(names))
 	return nil
+}
+
+// plainAttr is a raw attribute value with its entities and character
+// references decoded (a writer may spell r="A1" as r="&#65;1"); a value
+// that cannot be decoded stays raw, and fails where it is parsed.
+func plainAttr(val []byte) []byte {
+	if bytes.IndexByte(val, '&') < 0 {
+		return val
+	}
+	if t, ok := attrText(val); ok {
+		return []byte(t)
+	}
+	return val
 }
 
 func trimSpace(b []byte) []byte {

@@ -652,3 +652,11 @@ func TestEscapes(t *testing.T) {
 		}
 	}
 }
+
+func TestAttributeEntities(t *testing.T) {
+	data := row(1, istr("A1", "a"), istr("B1", "b")) + `<row r="&#50;"><c r="&#65;2" t="&#115;"><v>0</v></c><c r="B&#x32;" s="&#49;"><v>46350</v></c></row>`
+	_, rows := mustTable(t, book(t, []string{data}, withSST("<t>shared</t>")), "", TableOptions{})
+	if len(rows) != 1 || rows[0].Number != 2 || !slices.Equal(rows[0].Values, []string{"shared", "2026-11-24T00:00:00"}) {
+		t.Fatalf("rows %+v", rows)
+	}
+}

@@ -309,7 +309,13 @@ func (r *sheetReader) row() error {
 	if num != 0 && num <= r.lastRow {
 		return newError(s.part, "row %d comes after row %d (rows out of order)", num, r.lastRow)
 	}
-	r.gen++
+	// Every row read counts, delivered or not: a sheet of empty rows must
+	// be cancellable too.
+	if r.gen++; r.gen%ctxCheckRows == 0 {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+	}
 	if r.gen == 0 { // wrapped: forget every mark
 		clear(r.seen)
 		r.gen = 1
@@ -595,11 +601,6 @@ func (r *sheetReader) endRow(num int) error {
 	}
 	if !r.header {
 		return r.searchHeader(num)
-	}
-	if r.t.Rows%ctxCheckRows == 0 {
-		if err := r.ctx.Err(); err != nil {
-			return err
-		}
 	}
 	t := r.t
 	for i := range r.values {

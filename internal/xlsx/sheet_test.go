@@ -461,6 +461,24 @@ func TestCallbackAndContextErrorsReturnedAsIs(t *testing.T) {
 	if err != context.Canceled || n > 10+ctxCheckRows {
 		t.Fatalf("cancelled mid-sheet: %v after %d rows", err, n)
 	}
+	// Rows that are not data (no values) are read under the context too.
+	var sparse strings.Builder
+	sparse.WriteString(row(1, istr("A1", "a"), istr("B1", "b")) + row(2, num("A2", "1")))
+	for n := 3; n <= 3*ctxCheckRows; n++ {
+		sparse.WriteString(row(n, fmt.Sprintf(`<c r="A%d" s="1"/>`, n)))
+	}
+	w = openBytes(t, book(t, []string{sparse.String()}))
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	_, err = w.Table(ctx, "S1", func(Row) error {
+		calls++
+		cancel() // only rows without values follow
+		return nil
+	})
+	if err != context.Canceled || calls != 1 {
+		t.Fatalf("cancelled before a run of empty rows: %v after %d calls", err, calls)
+	}
 }
 
 // failingReaderAt fails every read that touches [from, to).

@@ -67,6 +67,10 @@ func wrapError(part, reason string, err error) error {
 	if errors.As(err, &re) {
 		return re.err
 	}
+	var xe *Error
+	if errors.As(err, &xe) {
+		return xe // already says what is wrong (a size limit)
+	}
 	return &Error{Part: bounded(part, maxPartText), Reason: reason, Err: err}
 }
 

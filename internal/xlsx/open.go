@@ -29,6 +29,10 @@ const (
 	maxStyles        = 1 << 20 // cellXfs entries (Excel allows 64,000)
 )
 
+// The shared-string limits in force (variables so that tests can lower
+// them).
+var sstLimitBytes, sstLimitCount = MaxSharedStringBytes, MaxSharedStrings
+
 // Workbook is an opened XLSX workbook: its sheet list, date system, the
 // number formats of its cell styles, and its shared strings. Sheets are
 // read by Table, one stream at a time; a Workbook is safe for concurrent
@@ -63,14 +67,14 @@ func Open(r io.ReaderAt, size int64) (*Workbook, error) {
 		return nil, newError("", "no file")
 	}
 	var sig [8]byte
-	n, err := r.ReadAt(sig[:], 0)
-	if err != nil && err != io.EOF && n < len(sig) {
+	n, err := r.ReadAt(sig[:min(size, int64(len(sig)))], 0)
+	if err != nil && err != io.EOF {
 		return nil, err
 	}
 	if bytes.Equal(sig[:n], []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")) {
 		return nil, newError("", "an OLE compound file (an encrypted workbook or a legacy .xls), not an XLSX ZIP archive")
 	}
-	zr, err := zip.NewReader(markReaderAt{r}, size)
+	zr, err := zip.NewReader(markReaderAt{r, size}, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, wrapError("", "not a ZIP archive", err)
 	}
@@ -137,10 +141,29 @@ func (w *Workbook) Sheets() []string {
 // Date1904 reports whether the workbook uses the 1904 date system.
 func (w *Workbook) Date1904() bool { return w.date1904 }
 
-// markReaderAt marks the errors of the caller's ReaderAt (see readError).
-type markReaderAt struct{ r io.ReaderAt }
+// markReaderAt marks the errors of the caller's ReaderAt (see readError),
+// and keeps reads within the file's size: archive/zip computes offsets
+// from the archive's own fields, and a corrupt archive can ask for bytes
+// before the start or past the end, which is the archive's fault, not a
+// failure of the caller's reader.
+type markReaderAt struct {
+	r    io.ReaderAt
+	size int64
+}
+
+var errOutside = errors.New("a read outside the file (corrupt offsets)")
 
 func (m markReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > m.size {
+		return 0, errOutside
+	}
+	if rest := m.size - off; int64(len(p)) > rest {
+		n, err := m.ReadAt(p[:rest], off)
+		if err == nil {
+			err = io.EOF
+		}
+		return n, err
+	}
 	n, err := m.r.ReadAt(p, off)
 	if err != nil && err != io.EOF {
 		err = &readError{err}
@@ -236,21 +259,21 @@ func (w *Workbook) readRels(source string) (relationships, error) {
 	}
 	defer rc.Close()
 	s := newScanner(rc, relsPart)
-	err = s.walk(func(p []string) (bool, error) {
+	err = s.walk(func(p []string) error {
 		if len(p) != 2 || p[1] != "Relationship" {
-			return false, nil
+			return nil
 		}
 		a, err := s.attrMap("Id", "Type", "Target", "TargetMode")
 		if err != nil {
-			return false, err
+			return err
 		}
 		if a["TargetMode"] == "External" {
-			return false, nil
+			return nil
 		}
 		if t, ok := resolve(source, a["Target"]); ok {
 			rels[a["Id"]] = relationship{typ: a["Type"], target: t}
 		}
-		return false, nil
+		return nil
 	})
 	return rels, err
 }
@@ -290,51 +313,51 @@ func (w *Workbook) readWorkbook(part string, rels relationships) error {
 	defer rc.Close()
 	s := newScanner(rc, part)
 	names := map[string]bool{}
-	err = s.walk(func(p []string) (bool, error) {
+	err = s.walk(func(p []string) error {
 		switch {
 		case len(p) == 1 && p[0] != "workbook":
-			return false, newError(part, "the root element is not <workbook>")
+			return newError(part, "the root element is not <workbook>")
 		case len(p) == 2 && p[1] == "workbookPr":
 			a, err := s.attrMap("date1904")
 			if err != nil {
-				return false, err
+				return err
 			}
 			if v, ok := a["date1904"]; ok {
 				b, ok := xsdBool(v)
 				if !ok {
-					return false, newError(part, "date1904 is not a boolean")
+					return newError(part, "date1904 is not a boolean")
 				}
 				w.date1904 = b
 			}
 		case len(p) == 3 && p[1] == "sheets" && p[2] == "sheet":
 			a, err := s.attrMap("name", "id")
 			if err != nil {
-				return false, err
+				return err
 			}
 			name, id := a["name"], a["id"]
 			if name == "" || len(name) > maxSheetName || !utf8.ValidString(name) {
-				return false, newError(part, "sheet %d has no valid name", len(w.sheets)+1)
+				return newError(part, "sheet %d has no valid name", len(w.sheets)+1)
 			}
 			rel, ok := rels[id]
 			if !ok {
-				return false, newError(part, "sheet %d has no relationship to its part", len(w.sheets)+1)
+				return newError(part, "sheet %d has no relationship to its part", len(w.sheets)+1)
 			}
 			if !strings.HasSuffix(rel.typ, "/worksheet") {
-				return false, nil // a chart or dialog sheet: no cells
+				return nil // a chart or dialog sheet: no cells
 			}
 			if names[strings.ToLower(name)] {
-				return false, newError(part, "two sheets have the same name")
+				return newError(part, "two sheets have the same name")
 			}
 			names[strings.ToLower(name)] = true
 			if w.file(rel.target) == nil {
-				return false, newError(rel.target, "worksheet part missing from the archive")
+				return newError(rel.target, "worksheet part missing from the archive")
 			}
 			if len(w.sheets) == maxSheets {
-				return false, newError(part, "more than %d sheets", maxSheets)
+				return newError(part, "more than %d sheets", maxSheets)
 			}
 			w.sheets = append(w.sheets, sheetRef{name: name, part: rel.target})
 		}
-		return false, nil
+		return nil
 	})
 	return err
 }
@@ -358,38 +381,38 @@ func (w *Workbook) readStyles(part string) error {
 	s := newScanner(rc, part)
 	custom := map[int]bool{} // numFmtId → is a date format
 	var xfFmt []int
-	err = s.walk(func(p []string) (bool, error) {
+	err = s.walk(func(p []string) error {
 		switch {
 		case len(p) == 3 && p[1] == "numFmts" && p[2] == "numFmt":
 			a, err := s.attrMap("numFmtId", "formatCode")
 			if err != nil {
-				return false, err
+				return err
 			}
 			id, err := strconv.Atoi(strings.TrimSpace(a["numFmtId"]))
 			if err != nil || id < 0 {
-				return false, newError(part, "numFmt %d has no valid numFmtId", len(custom)+1)
+				return newError(part, "numFmt %d has no valid numFmtId", len(custom)+1)
 			}
 			if len(custom) == maxStyles {
-				return false, newError(part, "more than %d number formats", maxStyles)
+				return newError(part, "more than %d number formats", maxStyles)
 			}
 			custom[id] = isDateFormat(a["formatCode"])
 		case len(p) == 3 && p[1] == "cellXfs" && p[2] == "xf":
 			a, err := s.attrMap("numFmtId")
 			if err != nil {
-				return false, err
+				return err
 			}
 			id := 0
 			if v, ok := a["numFmtId"]; ok {
 				if id, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || id < 0 {
-					return false, newError(part, "cell style %d has no valid numFmtId", len(xfFmt))
+					return newError(part, "cell style %d has no valid numFmtId", len(xfFmt))
 				}
 			}
 			if len(xfFmt) == maxStyles {
-				return false, newError(part, "more than %d cell styles", maxStyles)
+				return newError(part, "more than %d cell styles", maxStyles)
 			}
 			xfFmt = append(xfFmt, id)
 		}
-		return false, nil
+		return nil
 	})
 	if err != nil {
 		return err
@@ -417,19 +440,27 @@ func (w *Workbook) readSharedStrings(part string) error {
 		return err
 	}
 	defer rc.Close()
-	s := newScanner(rc, part)
+	return w.sharedStringsFrom(newScanner(rc, part), w.file(part).UncompressedSize64)
+}
+
+// sharedStringsFrom reads the shared-string XML that s scans; size is the
+// part's declared (uncompressed) size, a hint only.
+func (w *Workbook) sharedStringsFrom(s *scanner, size uint64) error {
+	part := s.part
 	if err := expectRoot(s, "sst"); err != nil {
 		return err
 	}
 	var b strings.Builder
-	if f := w.file(part); f != nil {
-		// The text is a fraction of the XML; half of it spares most of the
-		// builder's doublings without claiming much more than needed.
-		b.Grow(int(min(f.UncompressedSize64/2, MaxSharedStringBytes)))
+	// The text is a fraction of the XML; half of it spares most of the
+	// builder's doublings without claiming much more than needed. The size
+	// is the archive's word only, so what it may claim up front is capped.
+	b.Grow(int(min(size/2, uint64(sstLimitBytes), 64<<20)))
+	tooLarge := func() error {
+		return newError(part, "shared strings larger than the limit of %d bytes", sstLimitBytes)
 	}
 	off := []uint32{0}
 	var cur []byte
-	for open := !s.empty; open; {
+	for rootEmpty := s.empty; !rootEmpty; {
 		kind, err := s.next()
 		if err != nil {
 			return err
@@ -449,18 +480,17 @@ func (w *Workbook) readSharedStrings(part string) error {
 			}
 			continue
 		}
-		if cur, err = richText(s, cur[:0], MaxSharedStringBytes-b.Len(), "si"); err != nil {
+		if cur, err = richText(s, cur[:0], sstLimitBytes-b.Len(), "si"); err == errLimit {
+			return tooLarge()
+		} else if err != nil {
 			return err
 		}
 		cur = unescapeX(cur)
 		if !utf8.Valid(cur) {
 			return newError(part, "shared string %d is not valid UTF-8", len(off)-1)
 		}
-		if len(off) > MaxSharedStrings {
-			return newError(part, "more than %d shared strings", MaxSharedStrings)
-		}
-		if b.Len()+len(cur) > MaxSharedStringBytes {
-			return newError(part, "shared strings larger than %d MiB", MaxSharedStringBytes>>20)
+		if len(off) > sstLimitCount {
+			return newError(part, "more than the limit of %d shared strings", sstLimitCount)
 		}
 		b.Write(cur)
 		off = append(off, uint32(b.Len()))
@@ -535,7 +565,7 @@ func elementText(s *scanner, dst []byte, limit int) ([]byte, error) {
 		return dst, err
 	}
 	if kind != tokEnd || len(s.name) != 1 || s.name[0] != name {
-		return dst, s.malformed("an element inside <%c>", name)
+		return dst, s.malformed("<%c> is not closed by </%c>", name, name)
 	}
 	return dst, nil
 }

@@ -2,6 +2,8 @@ package xlsx
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"unicode/utf8"
 )
@@ -27,6 +29,7 @@ type scanner struct {
 	buf    []byte
 	pos    int   // next unread byte
 	end    int   // end of the buffered input
+	off    int64 // input bytes before buf[0]
 	srcErr error // sticky: the error src returned (io.EOF at the end)
 
 	// The tag most recently returned by next; the slices point into buf and
@@ -34,6 +37,9 @@ type scanner struct {
 	name  []byte // local name
 	attrs []byte // the attribute text, without the "/" of an empty-element tag
 	empty bool   // an empty-element tag (<x/>): no end tag follows
+
+	skipNames []byte // skip's open elements: their names back to back,
+	skipEnds  []int  // and where each ends
 }
 
 type tokKind uint8
@@ -51,11 +57,17 @@ const (
 )
 
 func newScanner(src io.Reader, part string) *scanner {
-	return &scanner{src: src, part: part, buf: make([]byte, scanBufSize)}
+	return newScannerSize(src, part, scanBufSize)
+}
+
+// newScannerSize starts with a buffer of n bytes (tests use tiny ones to
+// cross every buffer boundary).
+func newScannerSize(src io.Reader, part string, n int) *scanner {
+	return &scanner{src: src, part: part, buf: make([]byte, max(n, 16))}
 }
 
 func (s *scanner) malformed(format string, args ...any) error {
-	return newError(s.part, "malformed XML: "+format, args...)
+	return newError(s.part, "malformed XML at byte %d: %s", s.off+int64(s.pos), fmt.Sprintf(format, args...))
 }
 
 // fill reads more input after keeping buf[pos:end]. It reports false at the
@@ -65,6 +77,7 @@ func (s *scanner) fill() (bool, error) {
 		return false, s.endErr()
 	}
 	if s.pos > 0 {
+		s.off += int64(s.pos)
 		s.end = copy(s.buf, s.buf[s.pos:s.end])
 		s.pos = 0
 	}
@@ -117,16 +130,12 @@ func (s *scanner) ensure(n int) (bool, error) {
 // drain reads the rest of the input and discards it, so the archive's
 // CRC-32 of the part is checked even when the parser stops early.
 func (s *scanner) drain() error {
-	s.pos, s.end = 0, 0
 	for {
+		s.pos = s.end
 		ok, err := s.fill()
-		if err != nil {
+		if err != nil || !ok {
 			return err
 		}
-		if !ok {
-			return nil
-		}
-		s.pos, s.end = 0, 0
 	}
 }
 
@@ -145,10 +154,12 @@ func (s *scanner) next() (tokKind, error) {
 			continue
 		}
 		s.pos += i
-		if ok, err := s.ensure(2); err != nil {
-			return tokEOF, err
-		} else if !ok {
-			return tokEOF, s.malformed("unexpected end of input")
+		if s.end-s.pos < 2 {
+			if ok, err := s.ensure(2); err != nil {
+				return tokEOF, err
+			} else if !ok {
+				return tokEOF, s.malformed("unexpected end of input")
+			}
 		}
 		switch s.buf[s.pos+1] {
 		case '/':
@@ -269,7 +280,11 @@ func (s *scanner) startTag() error {
 func (s *scanner) endTag() error {
 	for {
 		if i := bytes.IndexByte(s.buf[s.pos:s.end], '>'); i >= 0 {
-			name := localName(bytes.TrimRight(s.buf[s.pos+2:s.pos+i], " \t\r\n"))
+			name := s.buf[s.pos+2 : s.pos+i]
+			for len(name) > 0 && isSpace(name[len(name)-1]) {
+				name = name[:len(name)-1]
+			}
+			name = localName(name)
 			if len(name) == 0 {
 				return s.malformed("an end tag without a name")
 			}
@@ -300,10 +315,14 @@ func localName(name []byte) []byte {
 // textStop marks the bytes at which text reading leaves its fast loop.
 var textStop = [256]bool{'<': true, '&': true, '\r': true}
 
+// errLimit is text's error when the text passes its limit; the callers
+// say which limit that is.
+var errLimit = errors.New("xlsx: text past its limit")
+
 // text appends the character data at pos to dst, decoded, up to the next
 // tag (which next then returns). CDATA sections are part of the text;
-// comments and processing instructions are skipped. It fails once dst
-// would pass limit bytes.
+// comments and processing instructions are skipped. It fails with errLimit
+// once dst would pass limit bytes.
 func (s *scanner) text(dst []byte, limit int) ([]byte, error) {
 	for {
 		if s.pos == s.end {
@@ -321,7 +340,7 @@ func (s *scanner) text(dst []byte, limit int) ([]byte, error) {
 			k++
 		}
 		if len(dst)+k > limit {
-			return dst, newError(s.part, "a value longer than %d bytes", limit)
+			return dst, errLimit
 		}
 		dst = append(dst, b[:k]...)
 		s.pos += k
@@ -377,7 +396,7 @@ func (s *scanner) cdata(dst []byte, limit int) ([]byte, error) {
 			}
 		}
 		if len(dst)+take > limit {
-			return dst, newError(s.part, "a value longer than %d bytes", limit)
+			return dst, errLimit
 		}
 		dst = appendNormalized(dst, b[:take])
 		s.pos += take + skip
@@ -585,47 +604,46 @@ func (s *scanner) attrMap(want ...string) (map[string]string, error) {
 func boundedName(b []byte) string { return bounded(string(b), 40) }
 
 // skip consumes the element whose start tag was just returned, up to and
-// including its end tag, checking that its tags nest.
+// including its end tag, checking that its tags nest. The open names are
+// kept in buffers of the scanner's own, reused from one call to the next.
 func (s *scanner) skip() error {
 	if s.empty {
 		return nil
 	}
-	var stack [][]byte
-	var names []byte // stack entries point here
-	push := func(n []byte) {
-		start := len(names)
-		names = append(names, n...)
-		stack = append(stack, names[start:len(names):len(names)])
-	}
-	push(s.name)
-	for len(stack) > 0 {
+	s.skipNames, s.skipEnds = append(s.skipNames[:0], s.name...), append(s.skipEnds[:0], len(s.name))
+	for len(s.skipEnds) > 0 {
 		kind, err := s.next()
 		if err != nil {
 			return err
 		}
 		switch kind {
 		case tokEOF:
-			return s.malformed("unexpected end of input inside <%s>", boundedName(stack[0]))
+			return s.malformed("unexpected end of input inside <%s>", boundedName(s.skipNames[:s.skipEnds[0]]))
 		case tokStart:
 			if !s.empty {
-				push(s.name)
+				s.skipNames = append(s.skipNames, s.name...)
+				s.skipEnds = append(s.skipEnds, len(s.skipNames))
 			}
 		case tokEnd:
-			top := stack[len(stack)-1]
+			n := len(s.skipEnds)
+			start := 0
+			if n > 1 {
+				start = s.skipEnds[n-2]
+			}
+			top := s.skipNames[start:s.skipEnds[n-1]]
 			if !bytes.Equal(top, s.name) {
 				return s.malformed("</%s> closes <%s>", boundedName(s.name), boundedName(top))
 			}
-			stack = stack[:len(stack)-1]
-			names = names[:len(names)-len(top)]
+			s.skipNames, s.skipEnds = s.skipNames[:start], s.skipEnds[:n-1]
 		}
 	}
 	return nil
 }
 
 // walk visits every start tag of a (small) part with the local names of its
-// open ancestors, checking that tags nest. visit may call s.text or s.skip
-// (then walk does not see that element's end tag).
-func (s *scanner) walk(visit func(path []string) (skipped bool, err error)) error {
+// open ancestors and itself, checking that tags nest and that there is one
+// root element.
+func (s *scanner) walk(visit func(path []string) error) error {
 	var path []string
 	seenRoot := false
 	for {
@@ -649,13 +667,11 @@ func (s *scanner) walk(visit func(path []string) (skipped bool, err error)) erro
 				}
 				seenRoot = true
 			}
-			name := string(s.name)
-			empty := s.empty
-			skipped, err := visit(append(path, name))
-			if err != nil {
+			name, empty := string(s.name), s.empty
+			if err := visit(append(path, name)); err != nil {
 				return err
 			}
-			if !skipped && !empty {
+			if !empty {
 				path = append(path, name)
 			}
 		case tokEnd:

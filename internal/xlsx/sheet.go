@@ -1,6 +1,7 @@
 package xlsx
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"slices"
@@ -63,7 +64,7 @@ const (
 	// HeaderSearchRows is how far down the header row is looked for.
 	HeaderSearchRows = 50
 
-	maxRowBytes      = 64 << 20 // decoded text of one row's cells
+	maxRowBytes      = 64 << 20 // decoded text of one row's cells (rowLimitBytes)
 	maxPreambleBytes = 4 << 10  // of one preamble line (longer ones are cut, marked "…")
 	ctxCheckRows     = 1024
 )
@@ -97,20 +98,32 @@ const (
 //   - booleans TRUE or FALSE; error cells as their text (#N/A);
 //   - formulas as their cached value, "" when there is none (never the
 //     formula text);
-//   - a number whose style has a date or time format as ISO-8601 text,
-//     2026-11-24T13:05:00 (see appendSerialDate for the leap-year bug and
-//     the 1904 system), seconds precision, rounded; a date-only format
-//     still gives a date-time (2026-11-24T00:00:00), a time-only one is on
-//     1899-12-31 (1904-01-01 in the 1904 system). Dates[i] is true;
+//   - a number whose style has a date or time format (built-in formats
+//     14–22, 27–36, 45–47, 50–58, and custom ones with d, m, y, h or s
+//     outside quoted text, escapes and brackets) as ISO-8601 text,
+//     2026-11-24T13:05:00, rounded to the second, in the workbook's date
+//     system; a date-only format still gives a date-time
+//     (2026-11-24T00:00:00). In the 1900 system serial 60 is 1900-02-29,
+//     the day Excel keeps from Lotus 1-2-3's leap-year bug, and serials
+//     below it are one day later than their count from 1899-12-30, so a
+//     time alone (below 1) is on 1899-12-31, Excel's "1900-01-00" (on
+//     1904-01-01 in the 1904 system). A negative number, or one past
+//     9999-12-31, is no date Excel would show: it stays a number. Dates[i]
+//     is true;
 //   - a t="d" cell (an ISO-8601 date the writer stored as text) as written,
-//     with Dates[i] true: it may carry a fraction or a zone (ParseTextTime
-//     reads every such form).
+//     with Dates[i] true: it may carry a fraction or a zone, or be a date
+//     alone (ParseTextTime reads those forms).
 //
 // Merged ranges have their value in the top-left cell only; hidden rows
 // and columns are read like the others; styles other than number formats
-// are ignored. Rows and cells without an r attribute are placed after the
-// previous one; rows must come in ascending order, and no two cells of a
-// row may share a column (an *Error otherwise: nothing is placed by guess).
+// are ignored (and a style index past the workbook's styles is General, as
+// in excelize). The dimension element is not trusted (the rows say where
+// the data is). Rows and cells without an r attribute are placed after the
+// previous one (a row without one takes its number from its first cell's
+// reference, if that has one); cells may come in any order within their
+// row, but rows must come in ascending order, a cell's reference must name
+// its own row, and no two cells of a row may share a column: anything else
+// is an *Error, as nothing is placed by guess.
 //
 // A workbook fault is an *Error; ctx's error and fn's error are returned
 // as they are. On any error the table is nil.
@@ -138,9 +151,14 @@ func (w *Workbook) TableWith(ctx context.Context, sheet string, opts TableOption
 		return nil, err
 	}
 	defer rc.Close()
+	return w.tableFrom(ctx, newScanner(rc, ref.part), sheet, opts, fn)
+}
+
+// tableFrom reads the worksheet XML that s scans.
+func (w *Workbook) tableFrom(ctx context.Context, s *scanner, sheet string, opts TableOptions, fn func(Row) error) (*Table, error) {
 	r := &sheetReader{
 		w:        w,
-		s:        newScanner(rc, ref.part),
+		s:        s,
 		ctx:      ctx,
 		fn:       fn,
 		onHeader: opts.OnHeader,
@@ -154,6 +172,9 @@ func (w *Workbook) TableWith(ctx context.Context, sheet string, opts TableOption
 	}
 	return r.t, nil
 }
+
+// rowLimitBytes is maxRowBytes, as a variable that tests can lower.
+var rowLimitBytes = maxRowBytes
 
 type cellKind uint8
 
@@ -287,9 +308,9 @@ func (r *sheetReader) row() error {
 		}
 		a = rest
 		if len(name) == 1 && name[0] == 'r' {
-			n, ok := parseUint(val)
+			n, ok := parseUint(plainAttr(val))
 			if !ok || n < 1 || n > MaxRows {
-				return newError(s.part, "row %d: row number not in 1..%d", r.lastRow+1, MaxRows)
+				return newError(s.part, "a row number not in 1..%d (after row %d)", MaxRows, r.lastRow)
 			}
 			num = n
 		}
@@ -297,7 +318,13 @@ func (r *sheetReader) row() error {
 	if num != 0 && num <= r.lastRow {
 		return newError(s.part, "row %d comes after row %d (rows out of order)", num, r.lastRow)
 	}
-	r.gen++
+	// Every row read counts, delivered or not: a sheet of empty rows must
+	// be cancellable too.
+	if r.gen++; r.gen%ctxCheckRows == 0 {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+	}
 	if r.gen == 0 { // wrapped: forget every mark
 		clear(r.seen)
 		r.gen = 1
@@ -361,6 +388,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		if len(name) != 1 {
 			continue
 		}
+		val = plainAttr(val)
 		switch name[0] {
 		case 'r':
 			ref = val
@@ -387,7 +415,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 			}
 			num = row
 		case row != num:
-			return 0, 0, newError(s.part, "row %d: cell %s belongs to row %d", num, colName(col), row)
+			return 0, 0, newError(s.part, "row %d: the cell reference %s is in another row", num, cellRef(col, row))
 		}
 		pos = col
 	}
@@ -419,7 +447,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 	case "d":
 		kind = kindDate
 	default:
-		return 0, 0, newError(s.part, "row %d: cell %s has an unknown type", num, colName(pos))
+		return 0, 0, newError(s.part, "cell %s has an unknown type", cellRef(pos, num))
 	}
 	if s.empty {
 		return num, pos, nil
@@ -447,20 +475,20 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		switch string(s.name) {
 		case "v":
 			if vStart >= 0 {
-				return 0, 0, newError(s.part, "row %d: cell %s has two values", num, colName(pos))
+				return 0, 0, newError(s.part, "cell %s has two values", cellRef(pos, num))
 			}
 			vStart = len(r.rowBuf)
-			if r.rowBuf, err = elementText(s, r.rowBuf, maxRowBytes); err != nil {
-				return 0, 0, err
+			if r.rowBuf, err = elementText(s, r.rowBuf, rowLimitBytes); err != nil {
+				return 0, 0, r.limitError(err, num)
 			}
 			vEnd = len(r.rowBuf)
 		case "is":
 			if isStart >= 0 {
-				return 0, 0, newError(s.part, "row %d: cell %s has two inline strings", num, colName(pos))
+				return 0, 0, newError(s.part, "cell %s has two inline strings", cellRef(pos, num))
 			}
 			isStart = len(r.rowBuf)
-			if r.rowBuf, err = richText(s, r.rowBuf, maxRowBytes, "is"); err != nil {
-				return 0, 0, err
+			if r.rowBuf, err = richText(s, r.rowBuf, rowLimitBytes, "is"); err != nil {
+				return 0, 0, r.limitError(err, num)
 			}
 			isEnd = len(r.rowBuf)
 		default:
@@ -492,7 +520,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 	case kindShared:
 		i, ok := parseUint(trimSpace(raw))
 		if !ok || i >= len(r.w.sstOff)-1 {
-			return 0, 0, newError(s.part, "row %d: cell %s: shared-string index out of range", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s: shared-string index out of range", cellRef(pos, num))
 		}
 		r.rowBuf = r.rowBuf[:start]
 		c.inBuf, c.text = false, true
@@ -509,7 +537,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		case "0", "false":
 			c.val = "FALSE"
 		default:
-			return 0, 0, newError(s.part, "row %d: cell %s: a boolean is not 0 or 1", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s: a boolean is not 0 or 1", cellRef(pos, num))
 		}
 	case kindNumber:
 		raw = trimSpace(raw)
@@ -520,7 +548,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		if style < len(r.w.dateXF) && r.w.dateXF[style] {
 			v, ok := parseNumber(raw)
 			if !ok {
-				return 0, 0, newError(s.part, "row %d: cell %s: not a number", num, colName(pos))
+				return 0, 0, newError(s.part, "cell %s: not a number", cellRef(pos, num))
 			}
 			var iso [24]byte
 			if d, ok := appendSerialDate(iso[:0], v, r.w.date1904); ok {
@@ -533,7 +561,7 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 		var num2 [32]byte
 		canon, ok := canonicalNumber(num2[:0], raw)
 		if !ok {
-			return 0, 0, newError(s.part, "row %d: cell %s: not a number", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s: not a number", cellRef(pos, num))
 		}
 		r.rowBuf = append(r.rowBuf[:start], canon...)
 	case kindInline, kindString:
@@ -552,12 +580,19 @@ func (r *sheetReader) cell(num, lastPos int) (int, int, error) {
 			return num, pos, nil
 		}
 		if !validUTF8(r.rowBuf[start:end]) {
-			return 0, 0, newError(s.part, "row %d: cell %s is not valid UTF-8", num, colName(pos))
+			return 0, 0, newError(s.part, "cell %s is not valid UTF-8", cellRef(pos, num))
 		}
 		c.start, c.end = int32(start), int32(end)
 	}
 	r.cells = append(r.cells, c)
 	return num, pos, nil
+}
+
+func (r *sheetReader) limitError(err error, num int) error {
+	if err == errLimit {
+		return newError(r.s.part, "row %d: its cells hold more than the limit of %d bytes of text", max(num, r.lastRow+1), rowLimitBytes)
+	}
+	return err
 }
 
 // endRow hands a finished row to the header search or to fn.
@@ -575,11 +610,6 @@ func (r *sheetReader) endRow(num int) error {
 	}
 	if !r.header {
 		return r.searchHeader(num)
-	}
-	if r.t.Rows%ctxCheckRows == 0 {
-		if err := r.ctx.Err(); err != nil {
-			return err
-		}
 	}
 	t := r.t
 	for i := range r.values {
@@ -675,6 +705,19 @@ func (r *sheetReader) searchHeader(num int) error {
 	return nil
 }
 
+// plainAttr is a raw attribute value with its entities and character
+// references decoded (a writer may spell r="A1" as r="&#65;1"); a value
+// that cannot be decoded stays raw, and fails where it is parsed.
+func plainAttr(val []byte) []byte {
+	if bytes.IndexByte(val, '&') < 0 {
+		return val
+	}
+	if t, ok := attrText(val); ok {
+		return []byte(t)
+	}
+	return val
+}
+
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && isSpace(b[0]) {
 		b = b[1:]
@@ -723,6 +766,9 @@ func parseRef(b []byte) (col, row int, ok bool) {
 	}
 	return col, row, true
 }
+
+// cellRef is a cell's A1 reference.
+func cellRef(col, row int) string { return colName(col) + strconv.Itoa(row) }
 
 // colName is the letters of a 1-based column (1 → A, 28 → AB).
 func colName(col int) string {

@@ -108,24 +108,14 @@ func (h *Handler) startKeyed(ctx context.Context, w http.ResponseWriter, r *http
 		return
 	}
 	req.input = input // what the answer shows, as a replay will
-	out, err := h.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(h.machines[req.kind]),
-		Name:            aws.String(name),
-		Input:           aws.String(string(input)),
-	})
-	var exists *types.ExecutionAlreadyExists
+	out, taken, op, err := h.startNamed(ctx, req.kind, name, input)
 	switch {
-	case errors.As(err, &exists):
-		// Another request with the key started it first.
-		d, err := h.describe(ctx, req.kind, name)
-		if err != nil {
-			h.sfnFailure(ctx, w, "describe", err)
-			return
-		}
-		h.replayKeyed(ctx, w, r, req, name, d)
-		return
 	case err != nil:
-		h.sfnFailure(ctx, w, "start", err)
+		h.sfnFailure(ctx, w, op, err)
+		return
+	case taken != nil:
+		// Another request with the key started it first.
+		h.replayKeyed(ctx, w, r, req, name, taken)
 		return
 	}
 	if _, taken, err := h.find(ctx, other, otherName); err != nil {
@@ -223,24 +213,14 @@ func (h *Handler) startContent(ctx context.Context, w http.ResponseWriter, r *ht
 		return
 	}
 	name := contentName(req.kind, content, epoch, last+1)
-	out, err := h.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(h.machines[req.kind]),
-		Name:            aws.String(name),
-		Input:           aws.String(string(req.input)),
-	})
-	var exists *types.ExecutionAlreadyExists
+	out, taken, op, err := h.startNamed(ctx, req.kind, name, req.input)
 	switch {
-	case errors.As(err, &exists):
-		// An identical request added this generation first.
-		d, err := h.describe(ctx, req.kind, name)
-		if err != nil {
-			h.sfnFailure(ctx, w, "describe", err)
-			return
-		}
-		h.replay(ctx, w, r, req, name, d)
-		return
 	case err != nil:
-		h.sfnFailure(ctx, w, "start", err)
+		h.sfnFailure(ctx, w, op, err)
+		return
+	case taken != nil:
+		// An identical request added this generation first.
+		h.replay(ctx, w, r, req, name, taken)
 		return
 	}
 	h.started(ctx, w, r, req, name, out)
@@ -295,4 +275,27 @@ func withPinned(input []byte, pinned bool) ([]byte, error) {
 	}
 	m["pinnedNow"] = json.RawMessage(strconv.FormatBool(pinned))
 	return json.Marshal(m)
+}
+
+// startNamed starts the kind's state machine under name. When another
+// request holds the name already, it returns that execution as taken
+// instead; op names the call that failed, for sfnFailure.
+func (h *Handler) startNamed(ctx context.Context, kind, name string, input []byte) (out *sfn.StartExecutionOutput, taken *sfn.DescribeExecutionOutput, op string, err error) {
+	out, err = h.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(h.machines[kind]),
+		Name:            aws.String(name),
+		Input:           aws.String(string(input)),
+	})
+	var exists *types.ExecutionAlreadyExists
+	if errors.As(err, &exists) {
+		taken, err = h.describe(ctx, kind, name)
+		if err != nil {
+			return nil, nil, "describe", err
+		}
+		return nil, taken, "", nil
+	}
+	if err != nil {
+		return nil, nil, "start", err
+	}
+	return out, nil, "", nil
 }

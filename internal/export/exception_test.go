@@ -11,7 +11,7 @@ import (
 // jobStatus 4 travels with the job, so the store step and the manifest
 // can record it (issue 9, item 10).
 func TestCheckerCarriesSuccessWithException(t *testing.T) {
-	api := &fakeAPI{status: func(string) (avepoint.JobStatus, error) {
+	api := &fakeAPI{Status: func(string) (avepoint.JobStatus, error) {
 		return avepoint.JobStatus{Code: 4, State: avepoint.JobFinished, WithException: true, Message: "2 sites skipped"}, nil
 	}}
 	c := &Checker{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,31 +11,10 @@ import (
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/testing/fakes"
 )
 
-// Fakes are structs of function fields: each test says exactly what the
-// dependency does.
-type fakeAPI struct {
-	start  func(avepoint.ExportRequest) (string, error)
-	status func(string) (avepoint.JobStatus, error)
-	file   func(string) (*avepoint.Report, error)
-	calls  int
-}
-
-func (f *fakeAPI) StartExport(_ context.Context, r avepoint.ExportRequest) (string, error) {
-	f.calls++
-	return f.start(r)
-}
-
-func (f *fakeAPI) JobStatus(_ context.Context, id string) (avepoint.JobStatus, error) {
-	f.calls++
-	return f.status(id)
-}
-
-func (f *fakeAPI) ExportFile(_ context.Context, id string) (*avepoint.Report, error) {
-	f.calls++
-	return f.file(id)
-}
+type fakeAPI = fakes.AvePoint
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -44,19 +22,12 @@ var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-// errorName is what Step Functions will see: the error's type name.
-func errorName(err error) string {
-	t := reflect.TypeOf(failure.ForLambda(err))
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Name()
-}
+var errorName = fakes.ErrorName
 
 func TestStarter(t *testing.T) {
 	t.Run("starts the export with the normalized query", func(t *testing.T) {
 		var got avepoint.ExportRequest
-		api := &fakeAPI{start: func(r avepoint.ExportRequest) (string, error) { got = r; return "67890", nil }}
+		api := &fakeAPI{Start: func(r avepoint.ExportRequest) (string, error) { got = r; return "67890", nil }}
 		s := &Starter{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
 		job, err := s.Handle(context.Background(), json.RawMessage(`{"email":"Bob@Contoso.com","startTime":"2026-11-01T00:00:00","eventTypes":["B","A"]}`))
 		if err != nil {
@@ -73,12 +44,12 @@ func TestStarter(t *testing.T) {
 		api := &fakeAPI{}
 		s := &Starter{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
 		_, err := s.Handle(context.Background(), json.RawMessage(`{"email":"nope"}`))
-		if errorName(err) != "ValidationError" || api.calls != 0 {
-			t.Fatalf("err %v (%s), calls %d", err, errorName(err), api.calls)
+		if errorName(err) != "ValidationError" || api.Calls != 0 {
+			t.Fatalf("err %v (%s), calls %d", err, errorName(err), api.Calls)
 		}
 	})
 	t.Run("AvePoint errors come back unwrapped", func(t *testing.T) {
-		api := &fakeAPI{start: func(avepoint.ExportRequest) (string, error) {
+		api := &fakeAPI{Start: func(avepoint.ExportRequest) (string, error) {
 			return "", &failure.NotFoundError{Reason: "user not found"}
 		}}
 		s := &Starter{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}
@@ -114,7 +85,7 @@ func TestChecker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := &fakeAPI{status: func(id string) (avepoint.JobStatus, error) {
+			api := &fakeAPI{Status: func(id string) (avepoint.JobStatus, error) {
 				if id != "7" {
 					t.Errorf("polled job %q", id)
 				}
@@ -141,7 +112,7 @@ func TestChecker(t *testing.T) {
 		})
 	}
 	t.Run("failed job's cause carries AvePoint's message", func(t *testing.T) {
-		api := &fakeAPI{status: func(string) (avepoint.JobStatus, error) {
+		api := &fakeAPI{Status: func(string) (avepoint.JobStatus, error) {
 			return avepoint.JobStatus{Code: 3, State: avepoint.JobFailed, Message: "export quota exceeded"}, nil
 		}}
 		c := &Checker{API: api, Policy: request.DefaultWaitPolicy, Log: quiet, Now: fixedNow(testNow)}

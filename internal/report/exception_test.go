@@ -18,7 +18,7 @@ func TestStorerReportsAJobWithException(t *testing.T) {
 		n, _ := io.Copy(io.Discard, r)
 		return upload.Result{Bucket: "b", Key: o.Key, Bytes: n, SHA256: "abc"}, nil
 	}}
-	api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+	api := &fakeAPI{File: func(string) (*avepoint.Report, error) {
 		return report(bytes.NewReader(zipBytes), int64(len(zipBytes))), nil
 	}}
 	job := finishedJob()

@@ -127,7 +127,7 @@ func TestStorerKeepsTheAddressOutWhenS3IsUnreachable(t *testing.T) {
 	for _, email := range []string{"megan.bowen@contoso.com", "x_y.com#ext#@t.onmicrosoft.com"} {
 		var logs bytes.Buffer
 		body := reportZIP(t, 0)
-		api := &fakeAPI{file: func(string) (*avepoint.Report, error) { return report(bytes.NewReader(body), int64(len(body))), nil }}
+		api := &fakeAPI{File: func(string) (*avepoint.Report, error) { return report(bytes.NewReader(body), int64(len(body))), nil }}
 		s := &Storer{API: api, Store: store, Prefix: "reports", Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: fixedNow(testNow)}
 		job := finishedJob()
 		job.Request.Email = email

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,31 +14,10 @@ import (
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage/upload"
+	"github.com/insights-export/insights-export/internal/testing/fakes"
 )
 
-// Fakes are structs of function fields: each test says exactly what the
-// dependency does.
-type fakeAPI struct {
-	start  func(avepoint.ExportRequest) (string, error)
-	status func(string) (avepoint.JobStatus, error)
-	file   func(string) (*avepoint.Report, error)
-	calls  int
-}
-
-func (f *fakeAPI) StartExport(_ context.Context, r avepoint.ExportRequest) (string, error) {
-	f.calls++
-	return f.start(r)
-}
-
-func (f *fakeAPI) JobStatus(_ context.Context, id string) (avepoint.JobStatus, error) {
-	f.calls++
-	return f.status(id)
-}
-
-func (f *fakeAPI) ExportFile(_ context.Context, id string) (*avepoint.Report, error) {
-	f.calls++
-	return f.file(id)
-}
+type fakeAPI = fakes.AvePoint
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -47,14 +25,7 @@ var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func fixedNow(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-// errorName is what Step Functions will see: the error's type name.
-func errorName(err error) string {
-	t := reflect.TypeOf(failure.ForLambda(err))
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Name()
-}
+var errorName = fakes.ErrorName
 
 type fakeStore struct {
 	put func(upload.Object, io.Reader) (upload.Result, error)
@@ -83,7 +54,7 @@ func TestStorer(t *testing.T) {
 			gotBody, _ = io.ReadAll(r)
 			return upload.Result{Bucket: "b", Key: o.Key, Bytes: int64(len(gotBody)), SHA256: "abc"}, nil
 		}}
-		api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+		api := &fakeAPI{File: func(string) (*avepoint.Report, error) {
 			return report(bytes.NewReader(zipBytes), int64(len(zipBytes))), nil
 		}}
 		s := &Storer{API: api, Store: st, Prefix: "reports", Log: quiet, Now: fixedNow(testNow)}
@@ -107,7 +78,7 @@ func TestStorer(t *testing.T) {
 			t.Fatal("nothing may be uploaded")
 			return upload.Result{}, nil
 		}}
-		api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+		api := &fakeAPI{File: func(string) (*avepoint.Report, error) {
 			return report(strings.NewReader("<html>error</html>"), -1), nil
 		}}
 		s := &Storer{API: api, Store: st, Prefix: "r", Log: quiet, Now: fixedNow(testNow)}
@@ -123,7 +94,7 @@ func TestStorer(t *testing.T) {
 			return upload.Result{}, errors.Join(&failure.StorageError{Op: failure.OpRead, Bucket: "b", Key: o.Key, Reason: "upload aborted"}, err)
 		}}
 		body := io.MultiReader(bytes.NewReader(zipBytes), errReader{&failure.TransientError{Reason: "connection reset"}})
-		api := &fakeAPI{file: func(string) (*avepoint.Report, error) { return report(body, 1000), nil }}
+		api := &fakeAPI{File: func(string) (*avepoint.Report, error) { return report(body, 1000), nil }}
 		s := &Storer{API: api, Store: st, Prefix: "r", Log: quiet, Now: fixedNow(testNow)}
 		_, err := s.Handle(context.Background(), finishedJob())
 		if errorName(err) != "TransientError" {
@@ -149,7 +120,7 @@ func TestStorerStopsBeforeTheInvocationDeadline(t *testing.T) {
 	st := &fakeStore{put: func(o upload.Object, r io.Reader) (upload.Result, error) {
 		return upload.Result{Bucket: "b", Key: o.Key, Bytes: 4}, nil
 	}}
-	api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+	api := &fakeAPI{File: func(string) (*avepoint.Report, error) {
 		return report(strings.NewReader("PK\x03\x04"), 4), nil
 	}}
 	s := &Storer{API: deadlineSpy{api, &gotDeadline}, Store: st, Prefix: "r", Log: quiet, Now: fixedNow(testNow)}

@@ -160,7 +160,7 @@ func TestStorerNeverStoresADamagedReport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			api := &fakeAPI{file: func(string) (*avepoint.Report, error) {
+			api := &fakeAPI{File: func(string) (*avepoint.Report, error) {
 				return report(bytes.NewReader(tt.body), tt.contentLength), nil
 			}}
 			s := &Storer{API: api, Store: store, Prefix: "reports", Log: quiet, Now: fixedNow(testNow)}
@@ -230,7 +230,7 @@ func TestStorerKeepsTheKeyOutOfItsLogs(t *testing.T) {
 		return upload.Result{}, &failure.StorageError{Op: failure.OpPut, Bucket: "b", Key: o.Key, Reason: "S3 said no"}
 	}}
 	body := reportZIP(t, 0)
-	api := &fakeAPI{file: func(string) (*avepoint.Report, error) { return report(bytes.NewReader(body), int64(len(body))), nil }}
+	api := &fakeAPI{File: func(string) (*avepoint.Report, error) { return report(bytes.NewReader(body), int64(len(body))), nil }}
 	s := &Storer{API: api, Store: st, Prefix: "reports", Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: fixedNow(testNow)}
 	_, err := s.Handle(t.Context(), finishedJob())
 	if errorName(err) != "StorageError" {

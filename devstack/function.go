@@ -268,6 +268,12 @@ func (f *Function) Invoke(ctx context.Context, payload any) (json.RawMessage, *F
 	if err != nil {
 		return nil, nil, fmt.Errorf("devstack: invoke %s: marshal payload: %w", f.name, err)
 	}
+	return f.InvokeBytes(ctx, body)
+}
+
+// InvokeBytes is Invoke with the payload's bytes as they are, JSON or not
+// (what a caller of the Lambda API may send).
+func (f *Function) InvokeBytes(ctx context.Context, body []byte) (json.RawMessage, *FunctionError, error) {
 	// Checked first because select picks randomly among ready cases.
 	select {
 	case <-f.closed:

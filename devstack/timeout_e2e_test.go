@@ -50,3 +50,25 @@ func TestHungAvePointIsRetriedNotKilled(t *testing.T) {
 		t.Errorf("%d status calls; want the hung one and at least one that answered", n)
 	}
 }
+
+// A payload that is not JSON, sent straight to a function (the Lambda
+// API, a misconfigured Task), is refused as ValidationError by every
+// function — not by the runtime's own unmarshal error — and nothing is
+// called.
+func TestNonJSONPayloadIsAValidationError(t *testing.T) {
+	st := startTestStack(t, avesim.Options{}, StackOptions{Bootstraps: exportBootstraps(t)})
+	for _, fn := range Functions {
+		t.Run(fn.Dir, func(t *testing.T) {
+			_, fnErr, err := st.Functions[fn.Dir].InvokeBytes(t.Context(), []byte("this is not JSON"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fnErr == nil || fnErr.Type != "ValidationError" {
+				t.Fatalf("error %+v, want ValidationError", fnErr)
+			}
+		})
+	}
+	if calls := st.Sim.Server.Calls(); len(calls) != 0 {
+		t.Errorf("AvePoint saw %d calls", len(calls))
+	}
+}

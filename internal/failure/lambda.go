@@ -2,6 +2,7 @@ package failure
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 )
 
@@ -73,16 +74,63 @@ func Upstream(err error) error {
 	return nil
 }
 
-// Handler wraps a Lambda handler once, so that every error it returns
+// Handler wraps a Lambda handler once. It decodes the payload itself, so
+// a payload that is not JSON, or not of the handler's input type, is a
+// ValidationError naming what is wrong (aws-lambda-go would answer with
+// its own Runtime.UnmarshalError); and every error the handler returns
 // reaches the runtime as ForLambda makes it: the handlers return errors
 // as they arise, wrapped or not.
-func Handler[In, Out any](h func(context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
-	return func(ctx context.Context, in In) (Out, error) {
-		out, err := h(ctx, in)
-		if err != nil {
-			var zero Out
-			return zero, ForLambda(err)
-		}
-		return out, nil
+//
+// The result implements aws-lambda-go's lambda.Handler (Invoke), which
+// lambda.Start uses as it is; this package need not import the runtime.
+func Handler[In, Out any](h func(context.Context, In) (Out, error)) Invoker[In, Out] {
+	return Invoker[In, Out]{h: h}
+}
+
+// Invoker is a handler wrapped by Handler.
+type Invoker[In, Out any] struct {
+	h func(context.Context, In) (Out, error)
+}
+
+// Invoke decodes payload, calls the handler and encodes its result.
+func (v Invoker[In, Out]) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var in In
+	if err := json.Unmarshal(payload, &in); err != nil {
+		return nil, payloadError(err)
 	}
+	out, err := v.h(ctx, in)
+	if err != nil {
+		return nil, ForLambda(err)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, &InternalError{Reason: "the result could not be encoded"}
+	}
+	return b, nil
+}
+
+// Call runs the wrapped handler on a decoded input, as Invoke does after
+// decoding: for tests and callers in the same process.
+func (v Invoker[In, Out]) Call(ctx context.Context, in In) (Out, error) {
+	out, err := v.h(ctx, in)
+	if err != nil {
+		var zero Out
+		return zero, ForLambda(err)
+	}
+	return out, nil
+}
+
+// payloadError names what is wrong with a payload, without echoing it.
+func payloadError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return &ValidationError{Field: typeErr.Field, Reason: "has the wrong JSON type (" + typeErr.Value + ")"}
+	case errors.As(err, &typeErr):
+		return &ValidationError{Reason: "the input is not the JSON this step takes (" + typeErr.Value + ")"}
+	case errors.As(err, &syntaxErr):
+		return &ValidationError{Reason: "the input is not valid JSON"}
+	}
+	return &ValidationError{Reason: "the input is not valid JSON"}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -46,10 +47,18 @@ func FuzzTable(f *testing.F) {
 				})
 			}
 		}
-		checkTable(t, func(fn func(Row) error) (*Table, error) {
-			s := newScannerSize(bytes.NewReader(in), "sheet", 16+len(in)%61)
+		small := checkTable(t, func(fn func(Row) error) (*Table, error) {
+			s := newScannerSize(iotest.OneByteReader(bytes.NewReader(in)), "sheet", 16+len(in)%61)
 			return frame.tableFrom(context.Background(), s, "S1", TableOptions{Reserved: []string{"upn"}}, fn)
 		})
+		// Where the reads and the buffer end must make no difference.
+		whole := checkTable(t, func(fn func(Row) error) (*Table, error) {
+			s := newScanner(bytes.NewReader(in), "sheet")
+			return frame.tableFrom(context.Background(), s, "S1", TableOptions{Reserved: []string{"upn"}}, fn)
+		})
+		if small != whole {
+			t.Fatalf("a small buffer and one-byte reads give\n%s\nthe whole input at once\n%s", small, whole)
+		}
 	})
 }
 
@@ -70,10 +79,14 @@ func checkFuzzError(t *testing.T, err error) {
 // Dates of one length, valid UTF-8, dates never empty; column names
 // unique, non-empty, never reserved; positions unique and in range; no
 // header, no columns and no rows.
-func checkTable(t *testing.T, read func(func(Row) error) (*Table, error)) {
+//
+// It returns what was read, as text, for comparisons.
+func checkTable(t *testing.T, read func(func(Row) error) (*Table, error)) string {
 	t.Helper()
 	last, width, rows := 0, 0, 0
+	var out strings.Builder
 	tb, err := read(func(r Row) error {
+		fmt.Fprintf(&out, "%d %q %v\n", r.Number, r.Values, r.Dates)
 		if r.Number <= last || r.Number > MaxRows {
 			t.Fatalf("row %d after row %d", r.Number, last)
 		}
@@ -99,7 +112,7 @@ func checkTable(t *testing.T, read func(func(Row) error) (*Table, error)) {
 	})
 	if err != nil {
 		checkFuzzError(t, err)
-		return
+		return out.String() + err.Error()
 	}
 	if tb.Rows != rows {
 		t.Fatalf("Table.Rows %d, %d delivered", tb.Rows, rows)
@@ -128,6 +141,8 @@ func checkTable(t *testing.T, read func(func(Row) error) (*Table, error)) {
 			t.Fatalf("preamble line of %d bytes", len(p))
 		}
 	}
+	fmt.Fprintf(&out, "%+v", *tb)
+	return out.String()
 }
 
 // fuzzSeeds are small workbooks, whole and broken, and bare sheet XML.

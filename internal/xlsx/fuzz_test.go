@@ -175,18 +175,32 @@ func fuzzSeeds(t testing.TB) [][]byte {
 
 // TestWriteFuzzSeeds rewrites testdata/fuzz/FuzzTable from fuzzSeeds when
 // XLSX_WRITE_FUZZ_SEEDS=1 (run it after changing the seeds).
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("XLSX_WRITE_FUZZ_SEEDS") != "1" {
-		t.Skip("set XLSX_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz/FuzzTable")
-	}
+// TestFuzzSeedsAreCommitted checks that testdata/fuzz/FuzzTable holds the
+// seeds fuzzSeeds builds, so the corpus CI fuzzes from is the intended
+// one; XLSX_WRITE_FUZZ_SEEDS=1 rewrites it instead.
+func TestFuzzSeedsAreCommitted(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzTable")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	write := os.Getenv("XLSX_WRITE_FUZZ_SEEDS") == "1"
+	if write {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i, s := range fuzzSeeds(t) {
+		name := filepath.Join(dir, fmt.Sprintf("seed-%02d", i))
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
+		if write {
+			if err := os.WriteFile(name, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatalf("%v (rewrite the corpus with XLSX_WRITE_FUZZ_SEEDS=1)", err)
+		}
+		if string(got) != body {
+			t.Errorf("%s is not the seed fuzzSeeds builds (rewrite the corpus with XLSX_WRITE_FUZZ_SEEDS=1)", name)
 		}
 	}
 }

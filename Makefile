@@ -114,7 +114,9 @@ FUZZ_TARGETS := \
 	./internal/avepoint:FuzzRetryAfter \
 	./internal/avepoint:FuzzMapJobStatus \
 	./internal/avepoint:FuzzJobStatusAnswer \
-	./internal/zipcheck:FuzzVerify
+	./internal/avepoint:FuzzClip \
+	./internal/zipcheck:FuzzVerify \
+	./internal/xlsx:FuzzTable
 
 .PHONY: fuzz vulncheck
 # A fuzz run fails on a failing input (written under testdata/fuzz/). The go

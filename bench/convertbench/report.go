@@ -288,6 +288,7 @@ func (r *Result) Markdown() string {
 	}
 	p("")
 
+	r.cpu(p)
 	p("#### Targets")
 	p("")
 	p("| figure | value | baseline | ratio | target | met? |")
@@ -301,6 +302,44 @@ func (r *Result) Markdown() string {
 	r.memory(p)
 	r.sizing(p)
 	return b.String()
+}
+
+// cpu renders the profiled run: where the converter's CPU went.
+func (r *Result) cpu(p func(string, ...any)) {
+	pr := r.Profile
+	if pr == nil || pr.TotalSeconds <= 0 {
+		return
+	}
+	c := pr.Cum
+	share := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v/pr.TotalSeconds) }
+	p("#### Where the CPU goes")
+	p("")
+	p("One more converter run on the %s-row workbook, with a CPU profile (`CONVERTCHILD_CPUPROFILE`; not one of the measured runs), read with `go tool pprof -top -cum`: %.1f CPU-s sampled. Parts nest (\"of which\"); shares are of the process's sampled CPU.", short(pr.Rows), pr.TotalSeconds)
+	p("")
+	p("| part | CPU-s | share |")
+	p("|---|---:|---:|")
+	line := func(label, key string) {
+		if v, ok := c[key]; ok {
+			p("| %s | %.2f | %s |", label, v, share(v))
+		}
+	}
+	line("the step: `convert.Converter.Handle`", "handle")
+	if rd, ok := c["read"]; ok {
+		if wr, ok := c["write"]; ok && rd >= wr {
+			p("| reading the sheets: `xlsx.sheetReader.run` less the rows' writing | %.2f | %s |", rd-wr, share(rd-wr))
+		}
+	}
+	line("… inflating: `compress/flate` (the sheets, and the workbook out of the report ZIP)", "inflate")
+	line("loading the shared strings: `xlsx.Workbook.readSharedStrings`", "sst")
+	line("writing the rows: `dataset.SheetWriter.Write`", "write")
+	line("… of which row_id: `dataset.RowID` (SHA-256 of each row, with allocations per field)", "rowid")
+	line("… of which parquet-go `GenericWriter.Write` (column buffers, page flushes)", "parquet")
+	line("… … of which zstd: `zstd.Encoder.EncodeAll`", "zstd")
+	line("closing the files: `dataset.Writer.Close`", "close")
+	line("all SHA-256 (row_id, and the report's hash as it is spooled)", "sha256")
+	line("allocation: `runtime.mallocgc` (everywhere)", "malloc")
+	line("the GC's background marking: `runtime.gcBgMarkWorker`", "gc")
+	p("")
 }
 
 // memory explains the peak RSS on the largest workbook from the children's

@@ -261,3 +261,35 @@ func TestSizing(t *testing.T) {
 		t.Errorf("1500 MiB peak: %d MB", mb)
 	}
 }
+
+func TestParsePprofTop(t *testing.T) {
+	out := `File: convertchild
+Type: cpu
+Duration: 24.05s, Total samples = 17.91s (74.46%)
+Showing nodes accounting for 14.70s, 82.08% of 17.91s total
+      flat  flat%   sum%        cum   cum%
+         0     0%     0%     17.04s 95.14%  github.com/insights-export/insights-export/internal/convert.(*Converter).Handle
+     0.08s  0.45%  1.62%     10.68s 59.63%  github.com/insights-export/insights-export/internal/dataset.(*SheetWriter).Write
+         0     0%  1.84%      5.56s 31.04%  github.com/parquet-go/parquet-go.(*GenericWriter[go.shape.77988e74]).Write
+         0     0%  1.84%      5.55s 30.99%  github.com/parquet-go/parquet-go.(*GenericWriter[go.shape.77988e74]).Write.func1
+     0.14s  0.78%  5.42%      2.91s 16.25%  github.com/insights-export/insights-export/internal/dataset.RowID
+     0.12s  0.67%  7.82%      1.96s 10.94%  github.com/insights-export/insights-export/internal/dataset.RowID.func1
+      10ms  0.05%  7.90%      530ms  2.96%  runtime.gcBgMarkWorker
+`
+	total, cum, err := parsePprofTop(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"handle": 17.04, "write": 10.68, "parquet": 5.56, "rowid": 2.91, "gc": 0.53}
+	if total != 17.91 || len(cum) != len(want) {
+		t.Fatalf("total %v, parts %v", total, cum)
+	}
+	for k, v := range want {
+		if math.Abs(cum[k]-v) > 1e-9 {
+			t.Errorf("%s = %v, want %v", k, cum[k], v)
+		}
+	}
+	if _, _, err := parsePprofTop("no profile here"); err == nil {
+		t.Error("accepted output without a total")
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,10 +40,13 @@ type Options struct {
 	LargeRows         int
 	LargeBaselineRuns int
 	FormattedLarge    bool
-	SheetRows         int    // data rows per sheet (default 1,000,000)
-	Dir               string // where workbooks are kept between runs ("" = a temp folder, removed)
-	Root              string // the module's root, for go build
-	Log               func(format string, args ...any)
+	// NoProfile skips the extra converter run with a CPU profile on the
+	// largest workbook (for "Where the CPU goes").
+	NoProfile bool
+	SheetRows int    // data rows per sheet (default 1,000,000)
+	Dir       string // where workbooks are kept between runs ("" = a temp folder, removed)
+	Root      string // the module's root, for go build
+	Log       func(format string, args ...any)
 }
 
 func (o *Options) defaults() {
@@ -129,6 +133,8 @@ type Result struct {
 	Took    time.Duration
 	// Cached lists the sizes whose workbook was found in Opts.Dir.
 	Cached map[int]bool
+	// Profile is the extra profiled converter run (nil: none).
+	Profile *Profile
 }
 
 // Run builds the child, generates (or finds) the workbooks, and measures.
@@ -188,6 +194,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 	}
+	if !o.NoProfile {
+		n := slices.Max(o.Sizes)
+		pr, err := profileConverter(ctx, child, tmp, res.Books[n], spool)
+		if err != nil {
+			return res, fmt.Errorf("profiled converter run: %w", err)
+		}
+		res.Profile = &pr
+		o.Log("convert: profiled converter run on %d rows: %.1f CPU-s sampled", n, pr.TotalSeconds)
+	}
 	res.Took = time.Since(began)
 	return res, nil
 }
@@ -244,6 +259,11 @@ func fileSize(path string) int64 {
 // sets neither). The reader and the converter run with GODEBUG=gctrace=1,
 // which only prints a line per GC, to tell where their memory goes.
 func runSample(ctx context.Context, child string, job Job) (Sample, error) {
+	return runSampleEnv(ctx, child, job)
+}
+
+// runSampleEnv is runSample with extra environment variables.
+func runSampleEnv(ctx context.Context, child string, job Job, extra ...string) (Sample, error) {
 	in, err := json.Marshal(job)
 	if err != nil {
 		return Sample{}, err
@@ -254,6 +274,7 @@ func runSample(ctx context.Context, child string, job Job) (Sample, error) {
 	if job.Mode == ModeReader || job.Mode == ModeConvert {
 		cmd.Env = append(cmd.Env, "GODEBUG=gctrace=1")
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -22,6 +22,7 @@ func runConvert(ctx context.Context, r *report) error {
 		Sizes:          r.opts.convertSizes,
 		Runs:           r.opts.convertRuns,
 		FormattedLarge: r.opts.convertFormattedLarge,
+		NoProfile:      !r.opts.convertProfile,
 		Dir:            r.opts.convertCache,
 		Root:           root,
 		Log:            logf,
@@ -33,6 +34,9 @@ func runConvert(ctx context.Context, r *report) error {
 	cmd := fmt.Sprintf("%s -convert-sizes %s -convert-runs %d", convertCommand, strings.Join(sizes, ","), o.Runs)
 	if o.FormattedLarge {
 		cmd += " -convert-formatted-large"
+	}
+	if o.NoProfile {
+		cmd += " -convert-profile=false"
 	}
 	r.commands = append(r.commands, cmd)
 	res, err := convertbench.Run(ctx, o)

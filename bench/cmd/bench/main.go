@@ -58,6 +58,7 @@ type options struct {
 	convertRuns           int
 	convertCache          string
 	convertFormattedLarge bool
+	convertProfile        bool
 }
 
 // row is one line of the summary table.
@@ -183,7 +184,7 @@ const (
 	pollingCommand    = "(polling) 3 real executions of statemachine/export.asl.json with real waits, run concurrently"
 	goBenchCommand    = "go test "
 	storeCommand      = "go run ./bench/storebench"
-	convertCommand    = "(convert) go build ./bench/cmd/convertchild; one child per run"
+	convertCommand    = "(convert) bench/convertbench, one bench/cmd/convertchild process per run:"
 )
 
 func main() {
@@ -202,6 +203,7 @@ func main() {
 	flag.IntVar(&o.convertRuns, "convert-runs", 3, "convert: runs of each mode per workbook (medians are reported)")
 	flag.StringVar(&o.convertCache, "convert-cache", "", "convert: keep the generated workbooks in this folder and reuse them (\"\" = a temp folder, removed)")
 	flag.BoolVar(&o.convertFormattedLarge, "convert-formatted-large", false, "convert: also run excelize's formatted Columns() on workbooks of 1M rows or more (minutes a run)")
+	flag.BoolVar(&o.convertProfile, "convert-profile", true, "convert: one more converter run on the largest workbook with a CPU profile (\"Where the CPU goes\")")
 	flag.Parse()
 	var err error
 	if o.convertSizes, err = parseRowCounts(*convertSizes); err != nil {

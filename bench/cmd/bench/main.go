@@ -8,7 +8,10 @@
 //  3. polling cost — the wait policy priced in Step Functions transitions,
 //     history events and detection delay against a fixed 10-second poller,
 //     from a model checked against real runs of the ASL;
-//  4. `go test -bench` of the client's hot paths, each with a baseline.
+//  4. `go test -bench` of the client's hot paths, each with a baseline;
+//  5. convert — the convert step (internal/xlsx → internal/dataset →
+//     Parquet, convert.Converter.Handle) on 10k–2M-row workbooks against
+//     excelize's streaming Rows() (bench/convertbench, issue 10).
 //
 // `make bench` runs it from the repository root:
 //
@@ -50,6 +53,12 @@ type options struct {
 	benchTime       string
 	realPolling     bool
 	timeout         time.Duration
+
+	convertSizes          []int
+	convertRuns           int
+	convertCache          string
+	convertFormattedLarge bool
+	convertProfile        bool
 }
 
 // row is one line of the summary table.
@@ -143,7 +152,7 @@ type section struct {
 	kept string
 }
 
-var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store"}
+var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store", "convert"}
 
 // blocks are the report's sections: the order a step adds one with (tens
 // = the numbered heading, see topTitle), its heading and its step. Reading
@@ -157,6 +166,7 @@ var blocks = []struct {
 	{20, "2. Store streaming", "store"},
 	{30, "3. Polling cost", "polling"},
 	{40, "4. Go benchmarks", "gobench"},
+	{50, "5. Convert", "convert"},
 }
 
 // The summary's section column, and the lines each step adds under
@@ -167,12 +177,14 @@ const (
 	storeRows     = "2. store"
 	pollingRows   = "3. polling"
 	goBenchRows   = "4. go test -bench"
+	convertRows   = "5. convert"
 
 	invocationCommand = "make bench  # = go run ./bench/cmd/bench"
 	buildCommand      = "make build   # arm64 deployment bootstraps → dist/*/bootstrap"
 	pollingCommand    = "(polling) 3 real executions of statemachine/export.asl.json with real waits, run concurrently"
 	goBenchCommand    = "go test "
 	storeCommand      = "go run ./bench/storebench"
+	convertCommand    = "(convert) bench/convertbench, one bench/cmd/convertchild process per run:"
 )
 
 func main() {
@@ -187,7 +199,17 @@ func main() {
 	flag.StringVar(&o.benchTime, "bench-time", "500ms", "go test -benchtime")
 	flag.BoolVar(&o.realPolling, "polling-real", true, "check the polling model against real runs of the ASL (≈ 1.5 min)")
 	flag.DurationVar(&o.timeout, "timeout", 40*time.Minute, "give up after this long")
+	convertSizes := flag.String("convert-sizes", "10k,200k,2M", "convert: data rows of each generated workbook")
+	flag.IntVar(&o.convertRuns, "convert-runs", 3, "convert: runs of each mode per workbook (medians are reported)")
+	flag.StringVar(&o.convertCache, "convert-cache", "", "convert: keep the generated workbooks in this folder and reuse them (\"\" = a temp folder, removed)")
+	flag.BoolVar(&o.convertFormattedLarge, "convert-formatted-large", false, "convert: also run excelize's formatted Columns() on workbooks of 1M rows or more (minutes a run)")
+	flag.BoolVar(&o.convertProfile, "convert-profile", true, "convert: one more converter run on the largest workbook with a CPU profile (\"Where the CPU goes\")")
 	flag.Parse()
+	var err error
+	if o.convertSizes, err = parseRowCounts(*convertSizes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -convert-sizes:", err)
+		os.Exit(2)
+	}
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(sections, ",") {
 		s = strings.TrimSpace(s)
@@ -244,6 +266,7 @@ func main() {
 		{"polling", runPolling},
 		{"gobench", runGoBench},
 		{"store", runStore},
+		{"convert", runConvert},
 	}
 	for _, s := range steps {
 		if !o.sections[s.name] {

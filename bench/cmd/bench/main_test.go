@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,35 @@ func TestReportMarksUnmetTargets(t *testing.T) {
 	}
 	if !strings.Contains(md, "| 2. store | 4 GiB peak RSS | 97 MiB |") && !strings.Contains(md, "| 2. store | 4 GiB peak RSS | 97 MiB | — | — | ≤ 96 MiB | **no** |") {
 		t.Fatalf("store row not rendered as a row:\n%s", md)
+	}
+}
+
+func TestParseRowCounts(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []int
+		bad  bool
+	}{
+		{in: "10k,200k,2M", want: []int{10_000, 200_000, 2_000_000}},
+		{in: " 5000 , 1.5M", want: []int{5000, 1_500_000}},
+		{in: "2M,", want: []int{2_000_000}},
+		{in: "", bad: true},
+		{in: "ten", bad: true},
+		{in: "-5", bad: true},
+		{in: "0", bad: true},
+		{in: "1.5", bad: true},
+		{in: "2000M", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseRowCounts(tt.in)
+		if tt.bad {
+			if err == nil {
+				t.Errorf("%q: accepted as %v", tt.in, got)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%q: %v, %v; want %v", tt.in, got, err, tt.want)
+		}
 	}
 }

@@ -218,6 +218,8 @@ func stepOfRow(x row) string {
 		return "polling"
 	case goBenchRows:
 		return "gobench"
+	case convertRows:
+		return "convert"
 	}
 	return ""
 }
@@ -240,6 +242,8 @@ func stepOfCommand(c string) string {
 		return "gobench"
 	case strings.HasPrefix(c, storeCommand):
 		return "store"
+	case strings.HasPrefix(c, convertCommand):
+		return "convert"
 	}
 	return ""
 }

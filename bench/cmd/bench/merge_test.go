@@ -129,6 +129,27 @@ func TestMerge(t *testing.T) {
 		absent: []string{"OLD POLLING", "183 / $0.0046", "24 h job: history events"},
 		unmet:  []string{"startexport bootstrap size", "startexport: launch → first successful response", "1 GiB store throughput"},
 	}, {
+		name: "convert adds 5 to a report that had none, keeps every other section",
+		ran:  []string{"convert"},
+		fill: func(r *report) {
+			r.commands = append(r.commands, convertCommand+" -convert-sizes 10000 -convert-runs 3")
+			r.rows = append(r.rows, row{convertRows, "converter peak RSS flat: 2M vs 10k rows", "+12 MiB", "—", "—", "≤ +32 MiB", "yes"})
+			r.add(50, "NEW CONVERT", 5*time.Minute)
+		},
+		want: []string{
+			"for the sections convert; the other sections are kept",
+			"- `" + pollingCommand + "` (run of " + oldDate + ")",
+			"- `" + storeCommand + "` (run of " + oldDate + ")",
+			"- `" + convertCommand + " -convert-sizes 10000 -convert-runs 3` (run of " + newDate + ")",
+			"| 1. cold start | startexport bootstrap size (arm64) | 11.00 MiB |",
+			"| 3. polling | 24 h job: history events | 1814 |",
+			"| 5. convert | converter peak RSS flat: 2M vs 10k rows | +12 MiB |",
+			"- gobench: go test -bench: exit status 1: FAIL x (run of " + oldDate + ")",
+			"OLD SIZES", "OLD COLD START", "OLD STORE", "OLD POLLING",
+			"## 5. Convert\n\nNEW CONVERT\n\n_(5m0s; run of " + newDate + ")_",
+		},
+		unmet: []string{"startexport bootstrap size", "startexport: launch", "1 GiB store throughput", "1 h job: state transitions"},
+	}, {
 		name: "sizes failed before writing 1a: the old 1a, its rows and command stay",
 		ran:  []string{"sizes"},
 		fill: func(r *report) {
@@ -349,6 +370,7 @@ func TestStepOf(t *testing.T) {
 		pollingCommand: "polling",
 		"go test -run ^$ -bench . ./internal/avepoint": "gobench",
 		storeCommand + " -sizes 100MiB":                "store",
+		convertCommand + " -convert-runs 3":            "convert",
 		"something else":                               "",
 	} {
 		if got := stepOfCommand(c); got != want {

@@ -14,6 +14,9 @@ var notes = []struct{ prefix, text string }{
 	{"startexport: launch", "**Cold start ratio, first successful response.** That response needs the first calls — Secrets Manager (moto_server, ~5 ms a call here), the OAuth token and the AvePoint call, each on a new connection — which the hello world does not make. The refused-input rows (same launch, init and dispatch, no network) are the binary's own cost against hello; the rest is that first-call work, which in Lambda goes to Secrets Manager and AvePoint over TLS and takes longer, not shorter. Trimming the binary cannot bring this ratio to 1.25; only not calling out on the first invocation could, and the function cannot answer without the secret, a token and AvePoint's answer. With ±50 % run-to-run spread on this shared machine (see the IQRs and the load average), ratios within ~0.2 of the target are not distinguishable from it."},
 	{"bootstrap size", "Over the 10 MiB budget: see which packages it links (`GOOS=linux GOARCH=arm64 go list -deps ./functions/<name>`) against `internal/testing/depcheck`, which lists what each function must not link."},
 	{"checkjob: launch", "Same as startexport: secret, token and one status call before the first answer."},
+	{"converter peak RSS flat", "The shared-string table is held in memory by design, but it costs about twice its size in RSS: the Go heap runs to twice its live data before a collection (GOGC=100; ConvertReportFunction sets no GOMEMLIMIT) and the table is most of that data, and loading it regrows its buffer when the text is more than half the XML (internal/xlsx reserves half). Both are product code (internal/xlsx, template.yaml), not the benchmark's: see §5, \"Where the memory goes\"."},
+	{"converter peak RSS (max", "Over 256 MiB plus the table: see the note on the flat figure and §5, \"Where the memory goes\"."},
+	{"converter vs excelize Rows(), rows/s", "Judged against the faster excelize mode: raw values, without the date rendering the converter does (§5's table has the ratio against excelize's formatted Columns() too). Most of the converter's CPU goes to writing rows, not reading them — Parquet encoding, zstd, the SHA-256 row_id — and on a small workbook the fixed cost of a Parquet file per day weighs more: see §5, \"Where the CPU goes\"."},
 	{"storereport: launch", "Same as startexport, plus the report download and a PutObject into moto_server (Python; the slowest call) before the first answer."},
 }
 
@@ -179,6 +182,8 @@ func topTitle(order int) string {
 		return "2. Store streaming"
 	case 3:
 		return "3. Polling cost"
+	case 5:
+		return "5. Convert"
 	default:
 		return "4. Go benchmarks"
 	}

@@ -51,18 +51,33 @@ func RowID(upn, sheet string, columns map[string]string) string {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	h := sha256.New()
-	write := func(s string) {
-		// Length-prefixed, so no two different rows hash the same bytes.
-		h.Write(strconv.AppendInt(nil, int64(len(s)), 10))
-		h.Write([]byte{':'})
-		h.Write([]byte(s))
+	values := make([]string, len(names))
+	order := make([]int, len(names))
+	for i, n := range names {
+		values[i], order[i] = columns[n], i
 	}
-	write(upn)
-	write(sheet)
-	for _, n := range names {
-		write(n)
-		write(columns[n])
+	return rowID(nil, upn, sheet, names, values, order)
+}
+
+// rowID is RowID over a row as the writer holds it: values by column, and
+// order, the column indexes sorted by name (fixed per sheet, so not
+// sorted per row). It hashes one buffer, buf's storage reused, in one call.
+func rowID(buf []byte, upn, sheet string, names, values []string, order []int) string {
+	// Length-prefixed, so no two different rows hash the same bytes.
+	field := func(s string) {
+		buf = strconv.AppendInt(buf, int64(len(s)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, s...)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	buf = buf[:0]
+	field(upn)
+	field(sheet)
+	for _, i := range order {
+		if i < len(values) && values[i] != "" {
+			field(names[i])
+			field(values[i])
+		}
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -121,8 +122,18 @@ type SheetWriter struct {
 	w        *Writer
 	info     *SheetInfo
 	names    []string
+	order    []int // column indexes sorted by name, for rowID
 	eventCol int
 	time     *TimeColumn
+	buf      []byte // rowID's, reused
+}
+
+func (s *SheetWriter) sortColumns() {
+	s.order = s.order[:0]
+	for i := range s.names {
+		s.order = append(s.order, i)
+	}
+	slices.SortFunc(s.order, func(a, b int) int { return strings.Compare(s.names[a], s.names[b]) })
 }
 
 // Sheet begins a sheet whose header gave columns. Columns found later
@@ -145,6 +156,7 @@ func (w *Writer) SheetWith(name string, headerRow int, preamble []string, column
 	}
 	s.eventCol = eventTypeColumn(s.names)
 	s.time = NewTimeColumn(s.names, parseText)
+	s.sortColumns()
 	return s
 }
 
@@ -152,6 +164,7 @@ func (w *Writer) SheetWith(name string, headerRow int, preamble []string, column
 func (s *SheetWriter) AddColumn(c Column) {
 	s.info.Columns = append(s.info.Columns, c)
 	s.names = append(s.names, c.Name)
+	s.sortColumns()
 }
 
 // Write adds one data row: values in the sheet's column order (shorter
@@ -171,7 +184,7 @@ func (s *SheetWriter) Write(sourceRow int, values []string, dates []bool) error 
 		UPN: s.w.src.UPN, JobID: s.w.src.JobID, ReportKey: s.w.src.ReportKey, ReportSHA256: s.w.src.ReportSHA256,
 		Sheet: s.info.Sheet, SourceRow: int64(sourceRow), ExportedAt: s.w.src.ExportedAt.UTC(), Columns: cols,
 	}
-	a.RowID = RowID(a.UPN, a.Sheet, cols)
+	a.RowID = rowID(s.buf, a.UPN, a.Sheet, s.names, values, s.order)
 	if s.eventCol >= 0 && s.eventCol < len(values) && values[s.eventCol] != "" {
 		et := values[s.eventCol]
 		a.EventType = &et

@@ -233,3 +233,30 @@ func TestSchemaIsTheDocumentedOne(t *testing.T) {
 		t.Errorf("columns is not a MAP: %s", s)
 	}
 }
+
+// The writer's row_id (over the row as it holds it) is RowID's over the
+// row's columns map, whatever the column order and empty cells.
+func TestWriterRowIDIsRowID(t *testing.T) {
+	dir := t.TempDir()
+	w := NewWriter(dir, testSource, Options{})
+	s := w.Sheet("Details", 1, nil, []Column{{"zeta", "Zeta"}, {"alpha", "Alpha"}, {"mid", "Mid"}})
+	rows := [][]string{{"z1", "a1", "m1"}, {"", "a2", ""}, {"z3"}}
+	for i, r := range rows {
+		if err := s.Write(i+2, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parquet.ReadFile[Activity](files[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range got {
+		if want := RowID(a.UPN, a.Sheet, a.Columns); a.RowID != want {
+			t.Errorf("row %d: row_id %s, RowID over its columns %s", a.SourceRow, a.RowID, want)
+		}
+	}
+}

@@ -440,7 +440,12 @@ func (w *Workbook) readSharedStrings(part string) error {
 		return err
 	}
 	defer rc.Close()
-	return w.sharedStringsFrom(newScanner(rc, part), w.file(part).UncompressedSize64)
+	f := w.file(part)
+	// The declared size is the archive's word only: believed up to a
+	// deflate ratio no shared-string XML comes near, so a lying header
+	// cannot make the reader claim memory the part does not hold.
+	size := min(f.UncompressedSize64, 20*f.CompressedSize64)
+	return w.sharedStringsFrom(newScanner(rc, part), size)
 }
 
 // sharedStringsFrom reads the shared-string XML that s scans; size is the
@@ -451,10 +456,11 @@ func (w *Workbook) sharedStringsFrom(s *scanner, size uint64) error {
 		return err
 	}
 	var b strings.Builder
-	// The text is a fraction of the XML; half of it spares most of the
-	// builder's doublings without claiming much more than needed. The size
-	// is the archive's word only, so what it may claim up front is capped.
-	b.Grow(int(min(size/2, uint64(sstLimitBytes), 64<<20)))
+	// The text is most of the XML (markup is a few bytes a string): claim
+	// the XML's size at once, so the builder never regrows. A regrowth copies
+	// the whole table and briefly holds it three times over, which for a
+	// large report is the step's peak memory (BENCHMARKS.md, "Convert").
+	b.Grow(int(min(size, uint64(sstLimitBytes))))
 	tooLarge := func() error {
 		return newError(part, "shared strings larger than the limit of %d bytes", sstLimitBytes)
 	}

@@ -118,7 +118,7 @@ func (c *Converter) check(in request.ExportOutput) error {
 		return bad("key", "the convert step needs the store step's output (bucket, key, email)")
 	case in.Bucket != c.Bucket:
 		return bad("bucket", "is not the report bucket of this stack")
-	case !strings.HasPrefix(in.Key, path.Join(prefix, "user=")+"") || !strings.HasSuffix(in.Key, ".zip") || strings.Contains(in.Key, ".."):
+	case !strings.HasPrefix(in.Key, path.Join(prefix, "user=")) || !strings.HasSuffix(in.Key, ".zip") || strings.Contains(in.Key, ".."):
 		return bad("key", "is not a report key of this stack (<prefix>/user=…/activities.zip)")
 	case in.SHA256 != "" && !isHex64(in.SHA256):
 		return bad("sha256", "is not a hex SHA-256")
@@ -199,7 +199,9 @@ func (c *Converter) convert(ctx context.Context, in request.ExportOutput, report
 		if err != nil {
 			return nil, nil, c.conversionError(in, "workbook %s: %v", quoteName(e.Name), err)
 		}
-		if err := c.convertBook(ctx, wb, label, w, ds); err != nil {
+		err = c.convertBook(ctx, wb, label, w, ds)
+		_ = wb.Close()
+		if err != nil {
 			var ce *failure.ConversionError
 			if errors.As(err, &ce) || ctx.Err() != nil {
 				return nil, nil, err

@@ -33,6 +33,8 @@ type fakeBook struct {
 
 func (f *fakeBook) Sheets() []string { return f.order }
 
+func (f *fakeBook) Close() error { return nil }
+
 func (f *fakeBook) Read(ctx context.Context, sheet string, onHeader func(header) error, onRow func(row) error) (int64, error) {
 	rows := f.sheets[sheet]
 	if len(rows) == 0 {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,9 @@ func TestConvertFixtureWorkbooks(t *testing.T) {
 			out, err := r.c.Handle(t.Context(), in)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if open := openUnder(t, r.c.SpoolDir); len(open) > 0 {
+				t.Errorf("files left open in the spool after the step: %v (their space stays taken in /tmp)", open)
 			}
 			ds := out.Dataset
 			if ds.Rows != tt.rows {
@@ -155,4 +159,20 @@ func (r *rig) readRows(t *testing.T, keys []string) []dataset.Activity {
 		all = append(all, rows...)
 	}
 	return all
+}
+
+// openUnder lists the process's open files below dir (Linux /proc).
+func openUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("cannot list open files: %v", err)
+	}
+	var open []string
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(target, dir) {
+			open = append(open, target)
+		}
+	}
+	return open
 }

@@ -11,6 +11,8 @@ import (
 type (
 	workbook interface {
 		Sheets() []string
+		// Close releases the spooled file.
+		Close() error
 		// Read streams one sheet: onHeader once the header row is known
 		// (not at all for a sheet without one), then onRow for every data
 		// row in order. It returns the number of data rows it read.

@@ -9,9 +9,9 @@ import (
 	"github.com/insights-export/insights-export/internal/xlsx"
 )
 
-// openWorkbook opens a spooled XLSX with package xlsx. The file stays
-// open for the workbook's life: the step's spool folder is removed, and
-// the process's file closes with it, when the invocation ends.
+// openWorkbook opens a spooled XLSX with package xlsx; Close closes the
+// file (a deleted file still open would hold its space in /tmp across warm
+// invocations).
 func openWorkbook(path string) (workbook, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -27,10 +27,15 @@ func openWorkbook(path string) (workbook, error) {
 		f.Close()
 		return nil, err
 	}
-	return &xlsxBook{wb: wb}, nil
+	return &xlsxBook{wb: wb, f: f}, nil
 }
 
-type xlsxBook struct{ wb *xlsx.Workbook }
+type xlsxBook struct {
+	wb *xlsx.Workbook
+	f  *os.File
+}
+
+func (b *xlsxBook) Close() error { return b.f.Close() }
 
 func (b *xlsxBook) Sheets() []string { return b.wb.Sheets() }
 

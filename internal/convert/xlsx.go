@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/insights-export/insights-export/internal/dataset"
 	"github.com/insights-export/insights-export/internal/xlsx"
@@ -27,15 +28,31 @@ func openWorkbook(path string) (workbook, error) {
 		f.Close()
 		return nil, err
 	}
-	return &xlsxBook{wb: wb, f: f}, nil
+	// Memory for this workbook: a fixed allowance for the reader, the
+	// writer and the Parquet buffers, plus its shared strings. As a soft
+	// limit it makes the garbage collector work harder rather than let the
+	// heap run to twice the live strings (GOGC's default); never above a
+	// limit the environment set (GOMEMLIMIT).
+	limit := memoryAllowance + wb.SharedStringBytes()
+	prev := debug.SetMemoryLimit(-1)
+	debug.SetMemoryLimit(min(limit, prev))
+	return &xlsxBook{wb: wb, f: f, prevLimit: prev}, nil
 }
+
+// memoryAllowance is what converting a workbook needs besides its shared
+// strings (BENCHMARKS.md, "Convert").
+const memoryAllowance = 256 << 20
 
 type xlsxBook struct {
-	wb *xlsx.Workbook
-	f  *os.File
+	wb        *xlsx.Workbook
+	f         *os.File
+	prevLimit int64
 }
 
-func (b *xlsxBook) Close() error { return b.f.Close() }
+func (b *xlsxBook) Close() error {
+	debug.SetMemoryLimit(b.prevLimit)
+	return b.f.Close()
+}
 
 func (b *xlsxBook) Sheets() []string { return b.wb.Sheets() }
 

@@ -141,6 +141,12 @@ func (w *Workbook) Sheets() []string {
 // Date1904 reports whether the workbook uses the 1904 date system.
 func (w *Workbook) Date1904() bool { return w.date1904 }
 
+// SharedStringBytes is the memory the shared-string table holds: the one
+// part of a reader's memory that grows with the workbook.
+func (w *Workbook) SharedStringBytes() int64 {
+	return int64(len(w.sst)) + 4*int64(len(w.sstOff))
+}
+
 // markReaderAt marks the errors of the caller's ReaderAt (see readError),
 // and keeps reads within the file's size: archive/zip computes offsets
 // from the archive's own fields, and a corrupt archive can ask for bytes

@@ -371,10 +371,10 @@ func (r *Result) memory(p func(string, ...any)) {
 	text, xmlSize := mib(bk.SSTTextBytes), mib(bk.SSTXMLBytes)
 	p("#### Where the memory goes")
 	p("")
-	p("On the %s-row workbook the shared-string table is %.0f MiB of XML holding %.0f MiB of text (%.0f%%). The reader alone peaks at %s MiB, %s MiB of it already when `xlsx.Open` returns (%.1f s: the table loaded, no row read yet). `readSharedStrings` reserves half the part's XML size for the text; text beyond that regrows the buffer in append's 1.25× steps, each a copy, the old buffers garbage until a GC (and resident until the runtime returns them).",
+	p("On the %s-row workbook the shared-string table is %.0f MiB of XML holding %.0f MiB of text (%.0f%%). The reader alone peaks at %s MiB, %s MiB of it already when `xlsx.Open` returns (%.1f s: the table loaded, no row read yet). `readSharedStrings` reserves the part's XML size for the text up front (believed up to 20× the compressed size), so the buffer is never regrown and copied.",
 		short(n), xmlSize, text, 100*text/xmlSize, rd.rssMiB.format(f0), spreadOf(atOpen).format(f0), spreadOf(open).med)
 	p("")
-	p("The converter peaks at %s MiB. Its Go heap (GODEBUG=gctrace=1) reached %s MiB at a GC, with %s MiB live after its last GC: the table (%.0f MiB of text and its offsets) and what the dataset writer holds (parquet-go's column buffers and zstd encoders for each open day file). With GOGC=100 the runtime lets the heap grow to twice what was live at the last GC, and the template sets no GOMEMLIMIT, so every MiB of table costs about two of RSS: this is what the \"flat\" figure measures.",
+	p("The converter peaks at %s MiB. Its Go heap (GODEBUG=gctrace=1) reached %s MiB at a GC, with %s MiB live after its last GC: the table (%.0f MiB of text and its offsets) and what the dataset writer holds (parquet-go's column buffers and zstd encoders for each open day file). With GOGC=100 alone the runtime would let the heap grow to twice what was live at the last GC; the converter sets a soft memory limit per workbook (256 MiB + its shared strings, never above GOMEMLIMIT), so the garbage collector works harder instead. What remains above the table is the writer's live memory, which grows with the number of day files open: this is what the \"flat\" figure measures.",
 		conv.rssMiB.format(f0), spreadOf(peak).format(f0), spreadOf(live).format(f0), text)
 	p("")
 }

@@ -475,7 +475,7 @@ func (r *Result) sizing(p func(string, ...any)) {
 	}
 	p("#### Sizing ConvertReportFunction")
 	p("")
-	p("From the figures above (the template has `MemorySize: 1024`, `EphemeralStorage: 4096`; nothing here edits it):")
+	p("From the figures above (template.yaml took MemorySize 1769 from them, and keeps EphemeralStorage 4096: the converter's own limits, a 1 GiB report and a 2 GiB workbook, fit it with the Parquet files; nothing here edits the template):")
 	p("")
 	p("- **Memory grows with the shared-string table.** Through the two largest workbooks the converter's peak RSS is ≈ %.0f MiB + %.2f × sharedStrings.xml (MiB). This shape has %.0f bytes of table XML (%.0f of text) a row, so the %s-row workbook peaks at %.0f MiB. `internal/xlsx` refuses a table over %d MiB of text (`MaxSharedStringBytes`): %s rows of this shape, projected at %.0f MiB.", s.RSSBase, s.RSSPerSST, s.SSTPerRow, s.TextPerRow, short(s.Rows), s.RSSAt(float64(s.Rows)), xlsx.MaxSharedStringBytes>>20, short(int(s.RowsAtSSTLimit)), s.RSSAt(s.RowsAtSSTLimit))
 	p("- **CPU:** %.1f CPU-s per million rows. Lambda gives CPU in proportion to memory, one vCPU at 1769 MB: a %s-row report needs ≈ %.0f s at 1024 MB (%.2f vCPU) and ≈ %.0f s at 1769 MB, and the 900 s timeout allows ≈ %s rows at 1769 MB. (Measured on this machine's x86 cores; the function runs on arm64, whose per-core speed differs: treat the seconds as an estimate.)", s.CPUPerM, short(s.Rows), s.CPUPerM*float64(s.Rows)/1e6/(1024.0/lambdaFullVCPU), 1024.0/lambdaFullVCPU, s.CPUPerM*float64(s.Rows)/1e6, short(int(900/(s.CPUPerM/1e6))))

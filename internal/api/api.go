@@ -53,6 +53,9 @@ type Handler struct {
 	log      *slog.Logger
 	now      func() time.Time
 	mux      *http.ServeMux
+	// claims, when set, makes one Idempotency-Key belong to one kind of
+	// request atomically (see keyClaims); nil: checked by reads only.
+	claims keyClaims
 }
 
 // New returns a Handler that starts executions of the two state machines.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/insights-export/insights-export/internal/config"
@@ -15,6 +16,7 @@ import (
 type Config struct {
 	ExportStateMachineARN string     // EXPORT_STATE_MACHINE_ARN
 	BatchStateMachineARN  string     // BATCH_STATE_MACHINE_ARN
+	IdempotencyTable      string     // IDEMPOTENCY_TABLE: the key claims (optional; see keyClaims)
 	LogLevel              slog.Level // LOG_LEVEL
 }
 
@@ -24,6 +26,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		ExportStateMachineARN: env.String("EXPORT_STATE_MACHINE_ARN", ""),
 		BatchStateMachineARN:  env.String("BATCH_STATE_MACHINE_ARN", ""),
+		IdempotencyTable:      env.String("IDEMPOTENCY_TABLE", ""),
 		LogLevel:              env.LogLevel(),
 	}
 	if err := env.Err(); err != nil {
@@ -54,5 +57,12 @@ func Load(getenv func(string) string) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(sfn.NewFromConfig(awsCfg), cfg, config.NewLogger(cfg.LogLevel), time.Now)
+	h, err := New(sfn.NewFromConfig(awsCfg), cfg, config.NewLogger(cfg.LogLevel), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.IdempotencyTable != "" {
+		h.claims = &dynamoClaims{client: dynamodb.NewFromConfig(awsCfg), table: cfg.IdempotencyTable, now: time.Now}
+	}
+	return h, nil
 }

@@ -70,24 +70,59 @@ func keyName(kind, key string) string { return executionName(kind, "key\x00"+key
 // execution and is compared with it as sent (sameRequest): a replay, or
 // 409 IdempotencyConflict.
 //
-// Across the kinds it cannot be. A single-user body runs on the export
+// Across the kinds it takes more: a single-user body runs on the export
 // state machine and a batch body on the batch state machine, and names are
-// unique per state machine only, so the two requests' starts write to
-// different namespaces: each can read the other's first, but nothing it
-// reads stops the other, and if both read before either starts, both start.
-// No order of reads and starts avoids that; it would take a write both
-// requests contend for (a conditional put in S3 or DynamoDB, or running
-// single users on the batch state machine too), which the API does not
-// have. So the window is narrowed to one round trip (the other kind is
-// read just before the start) and the other kind is read again after it: a
-// key that did start two executions is logged as an error naming both,
-// each request is answered truthfully (202, its own execution), and later
-// requests with the key replay whichever of the two their body matches.
+// unique per state machine only. With the claims table (IDEMPOTENCY_TABLE,
+// as the template deploys it) the key is first claimed for its kind with
+// one conditional write, so a request of the other kind is a 409 however
+// close together they come. Without it (tests, or a stack without the
+// table) the other kind is read just before the start and again after it:
+// two requests that both read before either starts can still start one
+// execution each, which is then logged as an error naming both.
 func (h *Handler) startKeyed(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, key string) {
 	name := keyName(req.kind, key)
+	if h.claims != nil {
+		owner, err := h.claims.Claim(ctx, keyID(key), req.kind)
+		if err != nil {
+			h.internal(ctx, w, "claim idempotency key", err)
+			return
+		}
+		if owner != req.kind {
+			writeError(w, http.StatusConflict, idempotencyConflict())
+			return
+		}
+		h.startKeyedOwned(ctx, w, r, req, name, nil, nil)
+		return
+	}
 	other := otherKind[req.kind]
 	otherName := keyName(other, key)
-	// A retry: the usual case, one read.
+	before := func() bool {
+		if _, taken, err := h.find(ctx, other, otherName); err != nil {
+			h.sfnFailure(ctx, w, "describe", err)
+			return false
+		} else if taken {
+			writeError(w, http.StatusConflict, idempotencyConflict())
+			return false
+		}
+		return true
+	}
+	after := func() {
+		if _, taken, err := h.find(ctx, other, otherName); err != nil {
+			h.log.WarnContext(ctx, "could not check the other state machine for this Idempotency-Key", "id", name, "error", err.Error())
+		} else if taken {
+			// Never the key itself in a log line: it is the client's text.
+			h.log.ErrorContext(ctx, "one Idempotency-Key started two executions: a single-user and a batch request with it arrived together; stop the one not wanted",
+				"id", name, "kind", req.kind, "otherId", otherName, "otherKind", other)
+		}
+	}
+	h.startKeyedOwned(ctx, w, r, req, name, before, after)
+}
+
+// startKeyedOwned runs a keyed request in its kind's state machine: a
+// retry finds its execution (one read), else the key's name is started.
+// before, when set, runs before the start and may answer instead (false);
+// after runs once the start succeeded.
+func (h *Handler) startKeyedOwned(ctx context.Context, w http.ResponseWriter, r *http.Request, req parsedRequest, name string, before func() bool, after func()) {
 	if d, found, err := h.find(ctx, req.kind, name); err != nil {
 		h.sfnFailure(ctx, w, "describe", err)
 		return
@@ -95,11 +130,7 @@ func (h *Handler) startKeyed(ctx context.Context, w http.ResponseWriter, r *http
 		h.replayKeyed(ctx, w, r, req, name, d)
 		return
 	}
-	if _, taken, err := h.find(ctx, other, otherName); err != nil {
-		h.sfnFailure(ctx, w, "describe", err)
-		return
-	} else if taken {
-		writeError(w, http.StatusConflict, idempotencyConflict())
+	if before != nil && !before() {
 		return
 	}
 	input, err := withPinned(req.input, req.pinned)
@@ -118,12 +149,8 @@ func (h *Handler) startKeyed(ctx context.Context, w http.ResponseWriter, r *http
 		h.replayKeyed(ctx, w, r, req, name, taken)
 		return
 	}
-	if _, taken, err := h.find(ctx, other, otherName); err != nil {
-		h.log.WarnContext(ctx, "could not check the other state machine for this Idempotency-Key", "id", name, "error", err.Error())
-	} else if taken {
-		// Never the key itself in a log line: it is the client's text.
-		h.log.ErrorContext(ctx, "one Idempotency-Key started two executions: a single-user and a batch request with it arrived together; stop the one not wanted",
-			"id", name, "kind", req.kind, "otherId", otherName, "otherKind", other)
+	if after != nil {
+		after()
 	}
 	h.started(ctx, w, r, req, name, out)
 }

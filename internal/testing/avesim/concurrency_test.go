@@ -108,7 +108,7 @@ func TestConcurrentJobLimit(t *testing.T) {
 // client reads a byte, and the next call answers as usual.
 func TestLoseExportAnswers(t *testing.T) {
 	email := "lost.answer@contoso.com"
-	e := newEnv(t, Options{PollsToFinish: 1, Plans: map[string]JobPlan{email: {Outcome: Never, LoseExportAnswers: 1}}})
+	e := newEnv(t, Options{PollsToFinish: 1, Plans: map[string]JobPlan{email: {Outcome: Never, LoseExportAnswers: 1, ErrorCalls: 1, ErrorStatus: 503}}})
 	tok := e.token(t)
 	req, err := http.NewRequest(http.MethodGet, e.base+"/insights/users/"+doubleEncode(email)+"/activities/export", nil)
 	if err != nil {
@@ -132,6 +132,10 @@ func TestLoseExportAnswers(t *testing.T) {
 	}
 	if c := lastCall(t, e.srv); c.JobID != jobs[0].ID || !strings.Contains(c.Message, "answer lost") {
 		t.Errorf("call %+v", c)
+	}
+	// Then the plan's errors: a 503 that starts nothing.
+	if r := e.get(t, "/insights/users/"+doubleEncode(email)+"/activities/export", tok); r.status != http.StatusServiceUnavailable || len(e.srv.Jobs()) != 1 {
+		t.Fatalf("after the lost answer: %d, %d jobs; want the injected 503 and no new job", r.status, len(e.srv.Jobs()))
 	}
 	second := e.startJob(t, tok, doubleEncode(email), "")
 	if second == jobs[0].ID || e.srv.RunningJobs() != 2 {

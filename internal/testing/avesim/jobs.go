@@ -188,8 +188,12 @@ func (s *Server) handleExport(_ *http.Request, rec *Call) response {
 		return apiError(rec, http.StatusBadRequest, err.Error())
 	}
 	rec.Email = email
-	if resp, ok := s.injectedError(rec, email); ok {
-		return resp
+	// A lost answer comes before the plan's injected errors: a gateway
+	// that started the job, lost its answer, then failed outright.
+	if !s.answerToLose(email) {
+		if resp, ok := s.injectedError(rec, email); ok {
+			return resp
+		}
 	}
 	params, err := parseExportQuery(rec.Query)
 	if err != nil {
@@ -247,6 +251,15 @@ func (s *Server) tooManyJobs(rec *Call) response {
 		rec.RetryAfter = v
 	}
 	return resp
+}
+
+// answerToLose reports whether email's next export answer is one to drop.
+func (s *Server) answerToLose(email string) bool {
+	key := strings.ToLower(email)
+	plan := s.plans[key]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults.lostUsed[key] < plan.LoseExportAnswers
 }
 
 // loseAnswer reports whether this export call's answer is to be dropped

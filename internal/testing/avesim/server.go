@@ -160,7 +160,9 @@ type JobPlan struct {
 	// this email start their job and then drop the connection without an
 	// answer (a TCP reset): the job runs, but the client never learns its
 	// id — a StartExport whose response was lost. The job ends as its plan
-	// says (Outcome Never keeps it running), polled by nobody.
+	// says (Outcome Never keeps it running), polled by nobody. The lost
+	// answers come first, the plan's ErrorCalls after them: a gateway
+	// that started the job, lost its answer, then failed outright.
 	LoseExportAnswers int
 }
 

@@ -46,8 +46,8 @@ type Backing struct {
 	// SlotsTable is the job slot ledger's table (template.yaml's
 	// JobSlotsTable) with the ledger item in it, as a deployment has it
 	// after its first export (which creates the item: see
-	// slots.Ledger.Create; TestJobSlotLedgerIsCreatedOnFirstUse starts
-	// without it).
+	// slots.Ledger.Create; TestEndedExecutionsGiveTheirSlotBack starts
+	// one without it).
 	SlotsTable string
 	// Env is the functions' environment (what template.yaml sets, pointed
 	// at the emulators).

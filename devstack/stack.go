@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,6 +120,10 @@ type Stack struct {
 	tasks     map[string]string
 	tmp       string
 	backing   *Backing
+	// invoker serves every function's invocations to the interpreter
+	// processes (Function.ServeHTTP): executions run at the same time, each
+	// in a process of its own, still reach each emulator one at a time.
+	invoker *http.Server
 }
 
 // StartStack starts everything. On error, whatever was started is stopped.
@@ -171,6 +177,13 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	for dir, d := range opts.Timeouts {
 		timeouts[dir] = d
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return st, fmt.Errorf("devstack: invoker: %w", err)
+	}
+	mux := http.NewServeMux()
+	st.invoker = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = st.invoker.Serve(ln) }()
 	for _, fn := range fns {
 		timeout := timeouts[fn.Dir]
 		if timeout <= 0 {
@@ -191,9 +204,11 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 		if fn.Substitution == "" {
 			continue
 		}
+		path := "/" + fn.Dir + invokePath
+		mux.Handle(path, f)
 		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", awsRegion, awsAccount, fn.Name)
 		st.subs[fn.Substitution] = arn
-		st.tasks[arn] = f.InvokeURL()
+		st.tasks[arn] = "http://" + ln.Addr().String() + path
 	}
 	return st, nil
 }
@@ -338,6 +353,9 @@ func (s *Stack) Logs() string {
 
 // Close stops every process the stack started and removes its files.
 func (s *Stack) Close() {
+	if s.invoker != nil {
+		_ = s.invoker.Close()
+	}
 	for _, f := range s.Functions {
 		_ = f.Close()
 	}

@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +57,7 @@ func run() error {
 		finish     = flag.String("finish", "", "finishTime, yyyy-MM-ddTHH:mm:ss UTC (optional)")
 		jobSlots   = flag.Int("job-slots", devstack.DefaultJobSlots, "AvePointJobSlots: AvePoint jobs the stack runs at once")
 		jobTime    = flag.Duration("sim-job-duration", 0, "simulator: a job runs this long (0: it ends after -sim-polls polls)")
+		mapLimit   = flag.Int("max-concurrency", 0, "batch: users a run has in flight at once (MaxConcurrency; 0: the template's default)")
 		out        = flag.String("out", "dist/run", "folder the stored report is downloaded to")
 		wait       = flag.Duration("wait", 200*time.Millisecond, "every Wait state lasts this long (0: the real waits)")
 		polls      = flag.Int("sim-polls", 3, "simulator: status polls a job stays in progress")
@@ -109,6 +111,9 @@ func run() error {
 		return errors.New("-job-slots must be at least 1")
 	}
 	opts := devstack.StackOptions{Env: map[string]string{"LOG_LEVEL": "info"}, JobSlots: *jobSlots}
+	if *mapLimit > 0 {
+		opts.Env["MAX_CONCURRENCY"] = strconv.Itoa(*mapLimit)
+	}
 	if *verbose {
 		opts.FunctionLogs = prefixWriter{w: os.Stderr, prefix: "  | "}
 	}
@@ -382,12 +387,17 @@ func printSlotCost(execs []*devstack.Execution) {
 		name string
 	}
 	waits := map[export]int{} // → slot-wait transitions
+	all := 0                  // transitions of the export executions
 	for i, exec := range execs {
 		for _, e := range exec.Events {
 			if e.Type != "StateEntered" || e.ParentState != "" {
 				continue
 			}
-			switch x := (export{i, e.Execution}); e.State {
+			x := export{i, e.Execution}
+			if _, seen := waits[x]; seen || e.State == "AcquireJobSlot" {
+				all++
+			}
+			switch e.State {
 			case "AcquireJobSlot":
 				waits[x] += 0 // an export: counted even if it never waits
 			case "CheckJobSlots", "WaitForJobSlot", "AcquireJobSlotAfterWait":
@@ -402,7 +412,8 @@ func printSlotCost(execs []*devstack.Execution) {
 		}
 		transitions += n
 	}
-	fmt.Printf("job slots: %d of %d exports waited for one, %d state transitions waiting\n", waited, len(waits), transitions)
+	fmt.Printf("job slots: %d of %d exports waited for one, %d state transitions waiting (%d in all, %.1f per export)\n",
+		waited, len(waits), transitions, all, float64(all)/float64(max(len(waits), 1)))
 }
 
 // printPeak ends the output with what AvePoint counted.

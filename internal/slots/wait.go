@@ -177,8 +177,10 @@ func (w *Waiter) Handle(ctx context.Context, in WaitInput) (WaitOutput, error) {
 		next = time.Second
 	case len(evicted) > 0:
 		out.SlotWait.Reason, next = ReasonEvicted, time.Second
-	case readErr == nil && exists && len(out.SlotWait.Holders) < int(in.Slots):
-		// Freed between the acquisition and this read.
+	case isBusy(in.AcquireError.Error) && readErr == nil && exists && len(out.SlotWait.Holders) < int(in.Slots):
+		// Freed between the acquisition and this read. (Only after a
+		// refusal: a write that keeps failing otherwise, with slots free,
+		// would poll every second until the deadline.)
 		out.SlotWait.Reason, next = ReasonFree, time.Second
 	}
 	out.SlotWait.WaitSeconds = int(next / time.Second)

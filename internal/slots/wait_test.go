@@ -177,12 +177,14 @@ func TestWaiter(t *testing.T) {
 			t.Fatalf("%+v %v", out.SlotWait, err)
 		}
 	})
-	t.Run("a throttled write is retried with the usual wait", func(t *testing.T) {
-		e := newWaitEnv(t)
-		e.fill(t, 5, e.start)
-		out, err := e.w.Handle(t.Context(), e.input("DynamoDB.ProvisionedThroughputExceededException"))
-		if err != nil || !strings.HasPrefix(out.SlotWait.Reason, ReasonRetrying) || out.SlotWait.WaitSeconds != 5 {
-			t.Fatalf("%+v %v", out.SlotWait, err)
+	t.Run("a throttled write is retried with the usual wait, slots free or not", func(t *testing.T) {
+		for _, held := range []int{5, 2} {
+			e := newWaitEnv(t)
+			e.fill(t, held, e.start)
+			out, err := e.w.Handle(t.Context(), e.input("DynamoDB.ProvisionedThroughputExceededException"))
+			if err != nil || !strings.HasPrefix(out.SlotWait.Reason, ReasonRetrying) || out.SlotWait.WaitSeconds != 5 {
+				t.Fatalf("%d held: %+v %v", held, out.SlotWait, err)
+			}
 		}
 	})
 	t.Run("a write no retry mends fails the export", func(t *testing.T) {

@@ -242,6 +242,9 @@ func TestEndedExecutionsGiveTheirSlotBack(t *testing.T) {
 			t.Fatalf("release: %+v %v", out, err)
 		}
 		assertLedgerEmpty(t, st)
+		if n := st.Sim.Server.RunningJobs(); n != 2 {
+			t.Errorf("%d jobs running at AvePoint, want the stopped and the timed-out exports'", n)
+		}
 		// Let the Task the timeout abandoned finish before the next run
 		// uses the same functions (one invocation per emulator at a time).
 		time.Sleep(time.Second)
@@ -268,10 +271,13 @@ func TestEndedExecutionsGiveTheirSlotBack(t *testing.T) {
 			t.Fatal("no check function runtime to kill")
 		}
 		states := enteredStates(exec.Events)
-		if exec.Status != StatusFailed || exec.Error == "" || states[len(states)-1] != "ExportFailed" || !slices.Contains(states, "ReleaseJobSlotAfterFailure") {
-			t.Fatalf("execution %s %q %q, states %v", exec.Status, exec.Error, exec.Cause, states)
+		if exec.Status != StatusFailed || exec.Error != "Runtime.ExitError" || states[len(states)-1] != "ExportFailed" || !slices.Contains(states, "ReleaseJobSlotAfterFailure") {
+			t.Fatalf("execution %s %q %q, states %v; want FAILED Runtime.ExitError in ExportFailed", exec.Status, exec.Error, exec.Cause, states)
 		}
 		t.Logf("a crashed check function surfaces as %s: %s", exec.Error, exec.Cause)
+		if n := st.Sim.Server.RunningJobs(); n != 3 || len(st.Sim.Server.Jobs()) != 4 {
+			t.Errorf("%d jobs running at AvePoint of %d; want the three ended exports' jobs running, the first one's finished", n, len(st.Sim.Server.Jobs()))
+		}
 		// Given back by the execution's own Catch; the rule's event for
 		// the failed execution finds nothing left to do.
 		assertLedgerEmpty(t, st)

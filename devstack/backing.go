@@ -6,10 +6,13 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/slots"
 	"github.com/insights-export/insights-export/internal/testing/avesim"
 	"github.com/insights-export/insights-export/internal/testing/moto"
 )
@@ -25,6 +28,7 @@ type BackingOptions struct {
 	Bucket      string // default DefaultBucket
 	Prefix      string // default DefaultPrefix
 	SecretID    string // default DefaultSecretID
+	SlotsTable  string // default DefaultSlotsTable
 }
 
 // Backing is everything the functions call but themselves: AvePoint
@@ -33,11 +37,18 @@ type BackingOptions struct {
 // local stack, the cold-start benchmark and the tests share it, so each
 // sees the functions configured exactly as make run configures them.
 type Backing struct {
-	Sim    *avesim.Running // nil against a real tenant
-	Moto   *moto.Server
-	S3     *s3.Client
-	Bucket string
-	Prefix string
+	Sim      *avesim.Running // nil against a real tenant
+	Moto     *moto.Server
+	S3       *s3.Client
+	DynamoDB *dynamodb.Client
+	Bucket   string
+	Prefix   string
+	// SlotsTable is the job slot ledger's table (template.yaml's
+	// JobSlotsTable) with the ledger item in it, as a deployment has it
+	// after its first export (which creates the item: see
+	// slots.Ledger.Create; TestEndedExecutionsGiveTheirSlotBack starts
+	// one without it).
+	SlotsTable string
 	// Env is the functions' environment (what template.yaml sets, pointed
 	// at the emulators).
 	Env map[string]string
@@ -50,7 +61,7 @@ func StartBacking(ctx context.Context, opts BackingOptions) (b *Backing, err err
 	if (opts.Simulator == nil) == (opts.Real == nil) {
 		return nil, fmt.Errorf("devstack: set exactly one of Simulator and Real")
 	}
-	b = &Backing{Bucket: orDefault(opts.Bucket, DefaultBucket), Prefix: orDefault(opts.Prefix, DefaultPrefix)}
+	b = &Backing{Bucket: orDefault(opts.Bucket, DefaultBucket), Prefix: orDefault(opts.Prefix, DefaultPrefix), SlotsTable: orDefault(opts.SlotsTable, DefaultSlotsTable)}
 	defer func() {
 		if err != nil {
 			b.Close()
@@ -79,6 +90,18 @@ func StartBacking(ctx context.Context, opts BackingOptions) (b *Backing, err err
 	if _, err = b.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.Bucket)}); err != nil {
 		return b, fmt.Errorf("devstack: create bucket: %w", err)
 	}
+	b.DynamoDB = dynamodb.NewFromConfig(awsCfg)
+	if _, err = b.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(b.SlotsTable),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(slots.KeyAttribute), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(slots.KeyAttribute), KeyType: types.KeyTypeHash}},
+	}); err != nil {
+		return b, fmt.Errorf("devstack: create job slot table: %w", err)
+	}
+	if err = (&slots.Ledger{DB: b.DynamoDB, Table: b.SlotsTable}).Create(ctx); err != nil {
+		return b, fmt.Errorf("devstack: create job slot ledger: %w", err)
+	}
 	secretID := orDefault(opts.SecretID, DefaultSecretID)
 	secret, _ := json.Marshal(creds)
 	if _, err = secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
@@ -93,6 +116,7 @@ func StartBacking(ctx context.Context, opts BackingOptions) (b *Backing, err err
 		"AVEPOINT_TOKEN_URL":        tokenURL,
 		"REPORT_BUCKET":             b.Bucket,
 		"REPORT_PREFIX":             b.Prefix,
+		"JOB_SLOTS_TABLE":           b.SlotsTable,
 		"AWS_ENDPOINT_URL":          b.Moto.URL,
 		"AWS_REGION":                awsRegion,
 		"AWS_ACCESS_KEY_ID":         "test",

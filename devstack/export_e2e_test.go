@@ -152,8 +152,9 @@ func TestExportSucceeds(t *testing.T) {
 	if exec.Status != StatusSucceeded {
 		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
 	}
-	// start → wait → check → choice, twice more while running, → store → convert → succeed
-	want := []string{"StartExport", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "StoreReport", "ConvertReport", "Done"}
+	// slot → start → slot records the job → wait → check → choice, twice
+	// more while running, → slot given back → store → convert → succeed
+	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "StoreReport", "ConvertReport", "Done"}
 	if got := enteredStates(exec.Events); !slices.Equal(got, want) {
 		t.Fatalf("states %v\nwant   %v", got, want)
 	}

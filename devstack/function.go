@@ -274,40 +274,81 @@ func (f *Function) Invoke(ctx context.Context, payload any) (json.RawMessage, *F
 // InvokeBytes is Invoke with the payload's bytes as they are, JSON or not
 // (what a caller of the Lambda API may send).
 func (f *Function) InvokeBytes(ctx context.Context, body []byte) (json.RawMessage, *FunctionError, error) {
+	status, header, raw, err := f.forward(ctx, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, fnErr, err := classifyResponse(status, header, raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, err)
+	}
+	return out, fnErr, nil
+}
+
+// forward sends one invocation to the emulator, holding the function's
+// invocation slot until the emulator has answered, and returns the answer
+// as it is.
+func (f *Function) forward(ctx context.Context, body []byte) (int, http.Header, []byte, error) {
 	// Checked first because select picks randomly among ready cases.
 	select {
 	case <-f.closed:
-		return nil, nil, fmt.Errorf("devstack: invoke %s: function closed", f.name)
+		return 0, nil, nil, fmt.Errorf("devstack: invoke %s: function closed", f.name)
 	default:
 	}
 	select {
 	case f.slot <- struct{}{}:
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, ctx.Err())
+		return 0, nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, ctx.Err())
 	case <-f.closed:
-		return nil, nil, fmt.Errorf("devstack: invoke %s: function closed", f.name)
+		return 0, nil, nil, fmt.Errorf("devstack: invoke %s: function closed", f.name)
 	}
 	defer func() { <-f.slot }()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.invokeURL, bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, err)
+		return 0, nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, err)
+		return 0, nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("devstack: invoke %s: read response: %w", f.name, err)
+		return 0, nil, nil, fmt.Errorf("devstack: invoke %s: read response: %w", f.name, err)
 	}
-	out, fnErr, err := classifyResponse(resp.StatusCode, resp.Header, raw)
+	return resp.StatusCode, resp.Header, raw, nil
+}
+
+// ServeHTTP forwards an invocation (POST, the Lambda invoke path) to the
+// emulator under the function's invocation slot, so that invocations from
+// several interpreter processes — executions run at the same time against
+// one stack — reach the emulator one at a time, as it requires. The
+// invocation runs to its end even when the caller gives up (a stopped or
+// timed-out execution): the emulator is busy until then either way.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST an invocation", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("devstack: invoke %s: %w", f.name, err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
-	return out, fnErr, nil
+	status, header, raw, err := f.forward(context.WithoutCancel(r.Context()), body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	for _, k := range []string{"Content-Type", "X-Amz-Function-Error"} {
+		if v := header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(raw)
 }
 
 // classifyResponse decodes an RIE answer. This RIE version signals a
@@ -361,6 +402,20 @@ func errorEnvelope(body []byte) (*FunctionError, bool) {
 
 // PID is the aws-lambda-rie process id (for diagnostics and tests).
 func (f *Function) PID() int { return f.cmd.Process.Pid }
+
+// KillRuntime kills the function's runtime process (the bootstrap), not
+// the emulator: a function that crashes mid-invocation, as a fatal error
+// or the out-of-memory killer would end it. It returns how many processes
+// it killed (0 on systems without /proc).
+func (f *Function) KillRuntime() int {
+	n := 0
+	for _, pid := range sessionMembers(f.PID()) {
+		if pid != f.PID() && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
 
 // Close stops the emulator and its runtime: SIGTERM first (the RIE then
 // kills and reaps its runtime), SIGKILL to the RIE's process group after

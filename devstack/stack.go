@@ -1,20 +1,27 @@
 package devstack
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
+	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/slots"
 	"github.com/insights-export/insights-export/internal/testing/avesim"
 	"github.com/insights-export/insights-export/internal/testing/moto"
 )
@@ -31,6 +38,11 @@ var Functions = []struct{ Substitution, Dir, Name string }{
 	{"StoreReportFunctionArn", "storereport", "insights-export-StoreReport"},
 	{"ConvertReportFunctionArn", "convertreport", "insights-export-ConvertReport"},
 	{"BackfillReportsFunctionArn", "backfillreports", "insights-export-BackfillReports"},
+	{"CheckJobSlotsFunctionArn", "checkjobslots", "insights-export-CheckJobSlots"},
+	// The target of template.yaml's execution-status rule: no state
+	// names it. The interpreter has no EventBridge; ReleaseEnded invokes
+	// it as the rule would.
+	{"", "releasejobslot", "insights-export-ReleaseJobSlot"},
 }
 
 // BatchFunctions are the batch state machine's own functions
@@ -47,9 +59,12 @@ const ExportStateMachineArn = "arn:aws:states:" + awsRegion + ":" + awsAccount +
 
 // Names used for the emulated AWS resources.
 const (
-	DefaultBucket   = "insights-export-reports"
-	DefaultPrefix   = "reports"
-	DefaultSecretID = "insights-export/avepoint"
+	DefaultBucket     = "insights-export-reports"
+	DefaultPrefix     = "reports"
+	DefaultSecretID   = "insights-export/avepoint"
+	DefaultSlotsTable = "insights-export-job-slots"
+	// DefaultJobSlots is template.yaml's AvePointJobSlots default.
+	DefaultJobSlots = 5
 	awsRegion       = "us-east-1"
 	awsAccount      = "123456789012"
 )
@@ -83,15 +98,20 @@ type StackOptions struct {
 	// Batch also starts BatchFunctions, so that RunBatch works. Their
 	// environment is the same (set MAX_CONCURRENCY, STATE_PREFIX in Env).
 	Batch bool
+	// JobSlots is AvePointJobSlots, the slots of the job slot ledger
+	// (default DefaultJobSlots).
+	JobSlots int
 }
 
 // Stack is a running local deployment. Close it.
 type Stack struct {
-	Sim       *avesim.Running // nil against a real tenant
-	Moto      *moto.Server
-	S3        *s3.Client
-	Bucket    string
-	Prefix    string
+	Sim    *avesim.Running // nil against a real tenant
+	Moto   *moto.Server
+	S3     *s3.Client
+	Bucket string
+	Prefix string
+	// Slots reads the job slot ledger (the table StartBacking created).
+	Slots     *slots.Ledger
 	Functions map[string]*Function // by folder name
 	asl       string
 	batchASL  string
@@ -100,6 +120,10 @@ type Stack struct {
 	tasks     map[string]string
 	tmp       string
 	backing   *Backing
+	// invoker serves every function's invocations to the interpreter
+	// processes (Function.ServeHTTP): executions run at the same time, each
+	// in a process of its own, still reach each emulator one at a time.
+	invoker *http.Server
 }
 
 // StartStack starts everything. On error, whatever was started is stopped.
@@ -130,9 +154,16 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	}
 	st.backing = backing
 	st.Sim, st.Moto, st.S3 = backing.Sim, backing.Moto, backing.S3
+	st.Slots = &slots.Ledger{DB: backing.DynamoDB, Table: backing.SlotsTable}
+	st.subs["JobSlotsTableName"] = backing.SlotsTable
+	st.subs["AvePointJobSlots"] = strconv.Itoa(cmp.Or(opts.JobSlots, DefaultJobSlots))
 	env := maps.Clone(backing.Env)
 	for k, v := range opts.Env {
 		env[k] = v
+	}
+	// The releaser computes leases as the deployed one does.
+	if st.Slots.Lease, err = slotLease(env); err != nil {
+		return st, err
 	}
 	fns := Functions
 	if opts.Batch {
@@ -146,6 +177,13 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	for dir, d := range opts.Timeouts {
 		timeouts[dir] = d
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return st, fmt.Errorf("devstack: invoker: %w", err)
+	}
+	mux := http.NewServeMux()
+	st.invoker = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = st.invoker.Serve(ln) }()
 	for _, fn := range fns {
 		timeout := timeouts[fn.Dir]
 		if timeout <= 0 {
@@ -163,9 +201,14 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 			return st, err
 		}
 		st.Functions[fn.Dir] = f
+		if fn.Substitution == "" {
+			continue
+		}
+		path := "/" + fn.Dir + invokePath
+		mux.Handle(path, f)
 		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", awsRegion, awsAccount, fn.Name)
 		st.subs[fn.Substitution] = arn
-		st.tasks[arn] = f.InvokeURL()
+		st.tasks[arn] = "http://" + ln.Addr().String() + path
 	}
 	return st, nil
 }
@@ -211,6 +254,19 @@ type RunOptions struct {
 	WaitOverride  time.Duration // 0: the real waits
 	RetryOverride time.Duration // 0: the real retry intervals
 	OnEvent       func(Event)
+	// Name is the execution's name (default devstack-<uuid>); Run's
+	// execution ARN is ExecutionArn(Name).
+	Name string
+	// Timeout and Stop: see RunSpec (an execution that times out or is
+	// stopped, as a caller or an operator would make it).
+	Timeout time.Duration
+	Stop    <-chan struct{}
+}
+
+// ExecutionArn is the ARN of Run's execution named name, as its
+// $$.Execution.Id and its slot in the ledger have it.
+func ExecutionArn(name string) string {
+	return strings.Replace(ExportStateMachineArn, ":stateMachine:", ":execution:", 1) + ":" + name
 }
 
 // Run executes statemachine/export.asl.json once.
@@ -218,6 +274,8 @@ func (s *Stack) Run(ctx context.Context, o RunOptions) (*Execution, error) {
 	return RunStateMachine(ctx, RunSpec{
 		DefinitionFile: s.asl, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
+		DynamoDBEndpoint: s.Moto.URL, StateMachineArn: ExportStateMachineArn, ExecutionName: o.Name,
+		Timeout: o.Timeout, Stop: o.Stop,
 	})
 }
 
@@ -233,7 +291,45 @@ func (s *Stack) RunBatch(ctx context.Context, o RunOptions) (*Execution, error) 
 		DefinitionFile: s.batchASL, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 		StateMachines: map[string]string{ExportStateMachineArn: s.asl}, S3Endpoint: s.Moto.URL,
+		DynamoDBEndpoint: s.Moto.URL, ExecutionName: o.Name, Timeout: o.Timeout, Stop: o.Stop,
 	})
+}
+
+// SlotHolders reads the job slot ledger: who holds the slots now.
+func (s *Stack) SlotHolders(ctx context.Context) ([]slots.Holder, error) {
+	holders, _, err := s.Slots.Holders(ctx)
+	return holders, err
+}
+
+// ReleaseEnded does what template.yaml's execution-status rule does when
+// an export execution ends ABORTED, TIMED_OUT or FAILED: it invokes the
+// releasejobslot function with the event Step Functions sends. The local
+// interpreter has no EventBridge, so tests and the local runner call this.
+func (s *Stack) ReleaseEnded(ctx context.Context, executionArn, status string, started time.Time) (slots.ReleaseOutput, error) {
+	f := s.Functions["releasejobslot"]
+	if f == nil {
+		return slots.ReleaseOutput{}, errors.New("devstack: the releasejobslot function is not running")
+	}
+	out, fnErr, err := f.InvokeBytes(ctx, slots.StatusChangeEvent(executionArn, ExportStateMachineArn, status, started, time.Now()))
+	if err != nil {
+		return slots.ReleaseOutput{}, err
+	}
+	if fnErr != nil {
+		return slots.ReleaseOutput{}, fnErr
+	}
+	var ro slots.ReleaseOutput
+	if err := json.Unmarshal(out, &ro); err != nil {
+		return ro, fmt.Errorf("devstack: releasejobslot answered %s: %w", out, err)
+	}
+	return ro, nil
+}
+
+// slotLease is the lease the slot functions derive from their
+// environment (internal/slots.LoadConfig).
+func slotLease(env map[string]string) (time.Duration, error) {
+	e := config.NewEnv(func(k string) string { return env[k] })
+	cfg := slots.LoadConfig(e)
+	return cfg.Lease, e.Err()
 }
 
 // RunBackfill executes statemachine/backfill.asl.json once.
@@ -257,6 +353,9 @@ func (s *Stack) Logs() string {
 
 // Close stops every process the stack started and removes its files.
 func (s *Stack) Close() {
+	if s.invoker != nil {
+		_ = s.invoker.Close()
+	}
 	for _, f := range s.Functions {
 		_ = f.Close()
 	}

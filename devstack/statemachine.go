@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,6 +20,8 @@ import (
 const (
 	StatusSucceeded = "SUCCEEDED"
 	StatusFailed    = "FAILED"
+	StatusTimedOut  = "TIMED_OUT" // RunSpec.Timeout ran out
+	StatusAborted   = "ABORTED"   // RunSpec.Stop was closed
 )
 
 // RunSpec is one state machine execution.
@@ -53,6 +56,19 @@ type RunSpec struct {
 	// ItemReaders (s3:getObject, JSON) read their items. A ResultWriter is
 	// ignored: the Map's result is the inline array of item results.
 	S3Endpoint string
+	// DynamoDBEndpoint is the DynamoDB (moto) base URL the
+	// arn:aws:states:::dynamodb:* Tasks call.
+	DynamoDBEndpoint string
+	// StateMachineArn is $$.StateMachine.Id; $$.Execution.Id is its
+	// execution ARN with ExecutionName (default: a machine "devstack").
+	StateMachineArn string
+	// Timeout, when > 0, is the execution's TimeoutSeconds (whole seconds,
+	// rounded up): the execution ends TIMED_OUT, as one whose caller or
+	// definition limits it does.
+	Timeout time.Duration
+	// Stop, when closed, stops the execution as StopExecution does: it
+	// ends ABORTED, Tasks in flight are not awaited.
+	Stop <-chan struct{}
 	// OnEvent, if set, is called for each event as it happens (from the
 	// goroutine running RunStateMachine).
 	OnEvent func(Event)
@@ -86,7 +102,7 @@ type Event struct {
 
 // Execution is the outcome of RunStateMachine.
 type Execution struct {
-	Status string // StatusSucceeded or StatusFailed
+	Status string // StatusSucceeded, StatusFailed, StatusTimedOut or StatusAborted
 	Output json.RawMessage
 	Error  string
 	Cause  string
@@ -103,6 +119,9 @@ type nodeSpec struct {
 	ExecutionName   string            `json:"executionName,omitempty"`
 	StateMachines   map[string]string `json:"stateMachines,omitempty"`
 	S3Endpoint      string            `json:"s3Endpoint,omitempty"`
+	DynamoDB        string            `json:"dynamodbEndpoint,omitempty"`
+	StateMachineArn string            `json:"stateMachineArn,omitempty"`
+	TimeoutSeconds  int64             `json:"timeoutSeconds,omitempty"`
 	Input           json.RawMessage   `json:"input"`
 }
 
@@ -140,7 +159,12 @@ func RunStateMachine(ctx context.Context, spec RunSpec) (*Execution, error) {
 		RetryOverrideMs: overrideMs(spec.RetryOverride),
 		ExecutionName:   spec.ExecutionName,
 		S3Endpoint:      spec.S3Endpoint,
+		DynamoDB:        spec.DynamoDBEndpoint,
+		StateMachineArn: spec.StateMachineArn,
 		Input:           input,
+	}
+	if spec.Timeout > 0 {
+		ns.TimeoutSeconds = int64((spec.Timeout + time.Second - 1) / time.Second)
 	}
 	for arn, file := range spec.StateMachines {
 		abs, err := filepath.Abs(file)
@@ -166,9 +190,27 @@ func RunStateMachine(ctx context.Context, spec RunSpec) (*Execution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devstack: node: %w", err)
 	}
+	var stdin io.WriteCloser
+	if spec.Stop != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, fmt.Errorf("devstack: node: %w", err)
+		}
+	}
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("devstack: start node: %w", err)
+	}
+	if stdin != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			defer stdin.Close()
+			select {
+			case <-spec.Stop:
+				_, _ = io.WriteString(stdin, "stop\n")
+			case <-done:
+			}
+		}()
 	}
 
 	exe := &Execution{}
@@ -221,8 +263,8 @@ func RunStateMachine(ctx context.Context, spec RunSpec) (*Execution, error) {
 	} else if waitErr != nil {
 		return nil, fmt.Errorf("devstack: run %s: node: %w%s", filepath.Base(def), waitErr, diag)
 	}
-	want := map[int]string{0: StatusSucceeded, 1: StatusFailed}[code]
-	if !gotResult || want == "" || exe.Status != want {
+	want := map[int][]string{0: {StatusSucceeded}, 1: {StatusFailed, StatusTimedOut}, 3: {StatusAborted}}[code]
+	if !gotResult || !slices.Contains(want, exe.Status) {
 		return nil, fmt.Errorf("devstack: run %s: node exited %d with result status %q%s", filepath.Base(def), code, exe.Status, diag)
 	}
 	return exe, nil

@@ -15,8 +15,26 @@
 //                             // optional: children for arn:aws:states:::states:startExecution.sync[:2]
 //                             // Tasks, run in-process with the same substitutions and tasks
 //   "s3Endpoint": "http://127.0.0.1:PORT", // optional: S3 (moto) for Distributed Map ItemReaders
+//   "dynamodbEndpoint": "http://127.0.0.1:PORT", // optional: DynamoDB (moto) for the dynamodb:* Tasks
+//   "stateMachineArn": "arn:aws:states:…:stateMachine:name", // optional: $$.StateMachine.Id, and
+//                             // $$.Execution.Id is its execution ARN (default: a "devstack" machine)
+//   "timeoutSeconds": 5,      // optional: the top-level TimeoutSeconds, as a caller's limit would set it
 //   "input": {...}
 // }
+//
+// DynamoDB service integration (arn:aws:states:::dynamodb:getItem,
+// putItem, updateItem, deleteItem): the Task's Parameters, paths resolved,
+// are the DynamoDB API request as they are in Step Functions; they are
+// POSTed to dynamodbEndpoint (JSON 1.0 protocol) and the answer is the
+// Task's result. A DynamoDB error fails the Task as Step Functions names
+// it, "DynamoDB.<ErrorCode>" (DynamoDB.ConditionalCheckFailedException),
+// with the message and code in the Cause.
+//
+// $$.State.EnteredTime, which the library does not set, reads the time
+// when the path is evaluated (within milliseconds of the state's entry).
+//
+// A line "stop" on stdin stops the execution, as StopExecution does: the
+// execution ends ABORTED (exit code 3); Tasks in flight are not awaited.
 //
 // Distributed Map, as far as the library lacks it (it runs every Map
 // inline): an ItemReader (s3:getObject, InputType JSON) becomes a Task state
@@ -36,10 +54,11 @@
 //   {"type":"StateEntered","time":"<ISO>","state":"Name","stateType":"Task","index":0,"parentState":"Map",
 //    "error":"..","cause":"..","input":..,"output":..,"retryAttempt":1}
 // then exactly one final line, either
-//   {"type":"Result","status":"SUCCEEDED|FAILED","output":..,"error":"..","cause":".."}
+//   {"type":"Result","status":"SUCCEEDED|FAILED|TIMED_OUT|ABORTED","output":..,"error":"..","cause":".."}
 // or, when the harness itself is broken,
 //   {"type":"HarnessError","message":".."}
-// Exit code: 0 execution succeeded, 1 execution failed, 2 harness error.
+// Exit code: 0 execution succeeded, 1 execution failed or timed out, 2
+// harness error, 3 execution stopped.
 
 // aws-local-stepfunctions 3.0.0 declares Node >= 22 and calls
 // Promise.withResolvers in every Task state; Node 20 lacks it. The polyfill
@@ -59,11 +78,19 @@ if (typeof Promise.withResolvers !== 'function') {
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 
-const { StateMachine, ExecutionError, ExecutionTimeoutError } = await import('aws-local-stepfunctions');
+const { StateMachine, ExecutionError, ExecutionTimeoutError, ExecutionAbortedError } = await import('aws-local-stepfunctions');
 
 const EXIT_SUCCEEDED = 0;
 const EXIT_FAILED = 1;
 const EXIT_HARNESS = 2;
+const EXIT_ABORTED = 3;
+
+// stateContext stands in for $$.State, which the library leaves out.
+const stateContext = {
+  get EnteredTime() {
+    return new Date().toISOString();
+  },
+};
 
 // HarnessError marks a broken harness (unreachable RIE, unmapped Task, bad
 // response). It is neither retryable nor catchable so the state machine
@@ -383,7 +410,59 @@ function localResource(stateName, state, spec) {
   if (state.Resource === 'arn:aws:states:::s3:getObject' && stateName.endsWith(' (ItemReader)')) {
     return (input) => readItems(stateName, input, spec);
   }
+  const dynamo = DYNAMODB_ACTIONS[state.Resource];
+  if (dynamo) {
+    return (input) => callDynamoDB(stateName, dynamo, input, spec);
+  }
   return null;
+}
+
+// --- DynamoDB service integration --------------------------------------------
+
+const DYNAMODB_ACTIONS = {
+  'arn:aws:states:::dynamodb:getItem': 'GetItem',
+  'arn:aws:states:::dynamodb:putItem': 'PutItem',
+  'arn:aws:states:::dynamodb:updateItem': 'UpdateItem',
+  'arn:aws:states:::dynamodb:deleteItem': 'DeleteItem',
+};
+
+async function callDynamoDB(stateName, action, params, spec) {
+  if (!spec.dynamodbEndpoint) throw harness(`state ${stateName}: spec.dynamodbEndpoint is needed for dynamodb:${action}`);
+  const now = new Date();
+  const amzDate = now.toISOString().replaceAll(/[-:]/g, '').replace(/\.\d{3}/, '');
+  let res;
+  let text;
+  try {
+    // As for S3: moto does not verify signatures, a well-formed header
+    // with its static test key is enough.
+    res = await fetch(spec.dynamodbEndpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${action}`,
+        'x-amz-date': amzDate,
+        authorization: `AWS4-HMAC-SHA256 Credential=test/${amzDate.slice(0, 8)}/us-east-1/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
+      },
+      body: JSON.stringify(params),
+    });
+    text = await res.text();
+  } catch (err) {
+    throw harness(`state ${stateName}: calling DynamoDB at ${spec.dynamodbEndpoint}: ${err.cause?.message ?? err.message}`);
+  }
+  let body;
+  try {
+    body = text === '' ? {} : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status === 200 && body !== undefined) return body;
+  // Step Functions names the error after DynamoDB's error code and quotes
+  // the SDK's message: "<message> (Service: DynamoDb, Status Code: 400, …)".
+  const code = (body?.__type ?? '').split('#').pop() || (res.status >= 500 ? 'InternalServerErrorException' : 'AmazonDynamoDBException');
+  const message = body?.message ?? body?.Message ?? text.slice(0, 300);
+  const err = new Error(`${message} (Service: DynamoDb, Status Code: ${res.status}, Error Code: ${code})`);
+  err.name = `DynamoDB.${code}`;
+  throw err;
 }
 
 
@@ -402,6 +481,7 @@ async function startExecutionSync(stateName, params, parsed) {
     context: {
       Execution: { Id: executionArn, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/devstack' },
       StateMachine: { Id: arn, Name: smName },
+      State: stateContext,
     },
   });
   const pump = (async () => {
@@ -467,21 +547,27 @@ async function main() {
   const definition = emulateDistributedMaps(JSON.parse(substitute(text, spec.substitutions, spec.definitionFile)));
   await loadChildren(spec);
   const overrides = buildOverrides(definition, spec);
+  if (spec.timeoutSeconds !== undefined) {
+    if (!(spec.timeoutSeconds > 0)) throw harness('spec.timeoutSeconds must be positive');
+    definition.TimeoutSeconds = spec.timeoutSeconds;
+  }
 
   const machine = new StateMachine(definition);
   const name = spec.executionName || `devstack-${randomUUID()}`;
-  const smArn = 'arn:aws:states:us-east-1:000000000000:stateMachine:devstack';
+  const smArn = spec.stateMachineArn || 'arn:aws:states:us-east-1:000000000000:stateMachine:devstack';
   const execution = machine.run(spec.input ?? {}, {
     overrides,
     context: {
       Execution: {
-        Id: `arn:aws:states:us-east-1:000000000000:execution:devstack:${name}`,
+        Id: `${smArn.replace(':stateMachine:', ':execution:')}:${name}`,
         Name: name,
         RoleArn: 'arn:aws:iam::000000000000:role/devstack',
       },
-      StateMachine: { Id: smArn, Name: 'devstack' },
+      StateMachine: { Id: smArn, Name: smArn.split(':').pop() },
+      State: stateContext,
     },
   });
+  listenForStop(() => execution.abort());
 
   const pump = (async () => {
     for await (const ev of execution.eventLogs) emit(toLine(ev));
@@ -496,7 +582,9 @@ async function main() {
       const cause = err.cause;
       result = { type: 'Result', status: 'FAILED', error: cause?.name, cause: stringifyCause(cause?.message) };
     } else if (err instanceof ExecutionTimeoutError) {
-      result = { type: 'Result', status: 'FAILED', error: 'States.Timeout', cause: err.message };
+      result = { type: 'Result', status: 'TIMED_OUT', error: 'States.Timeout', cause: err.message };
+    } else if (err instanceof ExecutionAbortedError) {
+      result = { type: 'Result', status: 'ABORTED' };
     } else {
       throw err;
     }
@@ -507,7 +595,22 @@ async function main() {
     finish(EXIT_HARNESS, { type: 'HarnessError', message: harnessFailure.message });
     return;
   }
-  finish(result.status === 'SUCCEEDED' ? EXIT_SUCCEEDED : EXIT_FAILED, result);
+  const code = { SUCCEEDED: EXIT_SUCCEEDED, ABORTED: EXIT_ABORTED }[result.status] ?? EXIT_FAILED;
+  finish(code, result);
+}
+
+// listenForStop calls stop when stdin brings a line "stop" (the Go side's
+// StopExecution). stdin closing without one changes nothing.
+function listenForStop(stop) {
+  let buffered = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    buffered += chunk;
+    if (buffered.split('\n').some((l) => l.trim() === 'stop')) stop();
+  });
+  process.stdin.on('error', () => {});
+  // stdin must not keep the process alive once the execution is over.
+  process.stdin.unref?.();
 }
 
 try {

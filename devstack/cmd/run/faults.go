@@ -75,7 +75,7 @@ func inputUsers(input json.RawMessage) []string {
 
 // setupFault arms the named fault in opts. afterStart finishes the set-up
 // once the stack runs; stop releases what it started.
-func setupFault(ctx context.Context, name string, opts *devstack.StackOptions, input json.RawMessage) (afterStart func(*devstack.Stack) error, stop func(), err error) {
+func setupFault(ctx context.Context, name string, opts *devstack.StackOptions, inputs []json.RawMessage) (afterStart func(*devstack.Stack) error, stop func(), err error) {
 	afterStart, stop = func(*devstack.Stack) error { return nil }, func() {}
 	if name == "" {
 		return afterStart, stop, nil
@@ -87,7 +87,10 @@ func setupFault(ctx context.Context, name string, opts *devstack.StackOptions, i
 	case opts.Simulator == nil:
 		return nil, nil, errors.New("-fault needs the simulator, not -real")
 	}
-	users := inputUsers(input)
+	var users []string
+	for _, in := range inputs {
+		users = append(users, inputUsers(in)...)
+	}
 	if len(users) == 0 {
 		return nil, nil, errors.New("-fault: the input names no user")
 	}

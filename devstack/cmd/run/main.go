@@ -3,7 +3,11 @@
 // at a real tenant), moto_server for S3 and Secrets Manager, the three
 // function bootstraps each under the Lambda Runtime Interface Emulator, and
 // executes statemachine/export.asl.json under a real ASL interpreter. It
-// prints each state as it runs, then where the report was stored.
+// prints each state as it runs, then where the report was stored. Given
+// -input more than once it runs those executions at the same time against
+// the one stack, sharing its AvePoint job slots, and fails if any fails.
+// It ends by printing the most AvePoint jobs the simulator saw running at
+// once.
 package main
 
 import (
@@ -19,7 +23,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,7 +55,9 @@ func run() error {
 		email      = flag.String("email", "alex.wilber@contoso.onmicrosoft.com", "user principal name to export")
 		start      = flag.String("start", "", "startTime, yyyy-MM-ddTHH:mm:ss UTC (optional)")
 		finish     = flag.String("finish", "", "finishTime, yyyy-MM-ddTHH:mm:ss UTC (optional)")
-		inputFile  = flag.String("input", "", "execution input JSON file (e.g. events/single-user.json); overrides -email/-start/-finish/-event-type")
+		jobSlots   = flag.Int("job-slots", devstack.DefaultJobSlots, "AvePointJobSlots: AvePoint jobs the stack runs at once")
+		jobTime    = flag.Duration("sim-job-duration", 0, "simulator: a job runs this long (0: it ends after -sim-polls polls)")
+		mapLimit   = flag.Int("max-concurrency", 0, "batch: users a run has in flight at once (MaxConcurrency; 0: the template's default)")
 		out        = flag.String("out", "dist/run", "folder the stored report is downloaded to")
 		wait       = flag.Duration("wait", 200*time.Millisecond, "every Wait state lasts this long (0: the real waits)")
 		polls      = flag.Int("sim-polls", 3, "simulator: status polls a job stays in progress")
@@ -63,8 +71,10 @@ func run() error {
 		backfill   = flag.Bool("backfill", false, "after the run, convert every stored report again with the backfill state machine")
 		shapeName  = flag.String("report-shape", "", "simulator: report workbook shape (-report-shape list shows them)")
 		eventTypes stringList
+		inputFiles stringList
 	)
 	flag.Var(&eventTypes, "event-type", "event type filter (repeatable)")
+	flag.Var(&inputFiles, "input", "execution input JSON file (e.g. events/single-user.json); overrides -email/-start/-finish/-event-type. Repeat it to run several executions at the same time against one stack")
 	flag.Parse()
 	if *faultName == "list" {
 		printFaults()
@@ -85,11 +95,25 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	input, err := buildInput(*inputFile, *email, *start, *finish, eventTypes)
-	if err != nil {
-		return err
+	files := []string(inputFiles)
+	if len(files) == 0 {
+		files = []string{""} // the input -email, -start, -finish and -event-type make
 	}
-	opts := devstack.StackOptions{Env: map[string]string{"LOG_LEVEL": "info"}}
+	var inputs []json.RawMessage
+	for _, f := range files {
+		in, err := buildInput(f, *email, *start, *finish, eventTypes)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, in)
+	}
+	if *jobSlots < 1 {
+		return errors.New("-job-slots must be at least 1")
+	}
+	opts := devstack.StackOptions{Env: map[string]string{"LOG_LEVEL": "info"}, JobSlots: *jobSlots}
+	if *mapLimit > 0 {
+		opts.Env["MAX_CONCURRENCY"] = strconv.Itoa(*mapLimit)
+	}
 	if *verbose {
 		opts.FunctionLogs = prefixWriter{w: os.Stderr, prefix: "  | "}
 	}
@@ -107,12 +131,14 @@ func run() error {
 			*wait = 0 // a real job takes real time
 		}
 	} else {
-		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, ReportRows: *rows, ReportShape: shape}
+		opts.Simulator = &avesim.Options{ClientID: "local-client", ClientSecret: "local-secret", PollsToFinish: *polls, JobDuration: *jobTime, ReportRows: *rows, ReportShape: shape}
 	}
 
 	// Many users, or a rolling window: the batch state machine.
-	opts.Batch = isBatchInput(input)
-	afterStart, stopFault, err := setupFault(ctx, *faultName, &opts, input)
+	for _, in := range inputs {
+		opts.Batch = opts.Batch || isBatchInput(in)
+	}
+	afterStart, stopFault, err := setupFault(ctx, *faultName, &opts, inputs)
 	if err != nil {
 		return err
 	}
@@ -139,15 +165,23 @@ func run() error {
 			fmt.Printf("  %-19s %s\n", fn.Dir, f.InvokeURL())
 		}
 	}
+	// The last line, whatever happens: what AvePoint itself counted.
+	defer printPeak(st)
+	if len(inputs) > 1 {
+		fmt.Printf("ready in %s; %d executions at the same time\n\n", time.Since(began).Round(time.Millisecond), len(inputs))
+		return runMany(ctx, st, inputs, *wait, began)
+	}
+	input := inputs[0]
 	fmt.Printf("ready in %s; input %s\n\n", time.Since(began).Round(time.Millisecond), input)
-	if opts.Batch {
+	if isBatchInput(input) {
 		return runBatch(ctx, st, input, *wait, began)
 	}
 
-	exec, err := st.Run(ctx, devstack.RunOptions{Input: input, WaitOverride: *wait, OnEvent: printEvent(time.Now())})
+	exec, err := st.Run(ctx, devstack.RunOptions{Input: input, WaitOverride: *wait, OnEvent: printEvent(time.Now(), "")})
 	if err != nil {
 		return err
 	}
+	printSlotCost([]*devstack.Execution{exec})
 	if exec.Status != devstack.StatusSucceeded {
 		return fmt.Errorf("execution %s: %s: %s", exec.Status, exec.Error, exec.Cause)
 	}
@@ -179,7 +213,7 @@ func run() error {
 // runBackfill runs statemachine/backfill.asl.json over every stored report.
 func runBackfill(ctx context.Context, st *devstack.Stack, wait time.Duration) error {
 	fmt.Println("\nbackfill: converting every stored report again")
-	exec, err := st.RunBackfill(ctx, devstack.RunOptions{Input: map[string]any{}, WaitOverride: wait, OnEvent: printEvent(time.Now())})
+	exec, err := st.RunBackfill(ctx, devstack.RunOptions{Input: map[string]any{}, WaitOverride: wait, OnEvent: printEvent(time.Now(), "")})
 	if err != nil {
 		return err
 	}
@@ -255,10 +289,20 @@ func isBatchInput(input json.RawMessage) bool {
 // runBatch runs statemachine/batch.asl.json and prints every user's result
 // and the manifest.
 func runBatch(ctx context.Context, st *devstack.Stack, input json.RawMessage, wait time.Duration, began time.Time) error {
-	exec, err := st.RunBatch(ctx, devstack.RunOptions{Input: input, WaitOverride: wait, OnEvent: printEvent(time.Now())})
+	exec, err := st.RunBatch(ctx, devstack.RunOptions{Input: input, WaitOverride: wait, OnEvent: printEvent(time.Now(), "")})
 	if err != nil {
 		return err
 	}
+	printSlotCost([]*devstack.Execution{exec})
+	if err := printBatch(exec); err != nil {
+		return err
+	}
+	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// printBatch prints every user's result and the manifest of a batch run.
+func printBatch(exec *devstack.Execution) error {
 	if exec.Status != devstack.StatusSucceeded {
 		return fmt.Errorf("execution %s: %s: %s", exec.Status, exec.Error, exec.Cause)
 	}
@@ -279,8 +323,106 @@ func runBatch(ctx context.Context, st *devstack.Stack, input json.RawMessage, wa
 	}
 	fmt.Printf("\n%d users: %d succeeded, %d failed, %d up to date; manifest %s\n",
 		out.Counts.Users, out.Counts.Succeeded, out.Counts.Failed, out.Counts.UpToDate, out.Manifest.URI)
-	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+// runMany runs every input at the same time against the one stack (each
+// execution in an interpreter process of its own, as separate Step
+// Functions executions are), prints each one's outcome, and fails if any
+// failed.
+func runMany(ctx context.Context, st *devstack.Stack, inputs []json.RawMessage, wait time.Duration, began time.Time) error {
+	execs := make([]*devstack.Execution, len(inputs))
+	errs := make([]error, len(inputs))
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i, in := range inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := devstack.RunOptions{Input: in, WaitOverride: wait, OnEvent: printEvent(t0, fmt.Sprintf("[%d] ", i+1))}
+			if isBatchInput(in) {
+				execs[i], errs[i] = st.RunBatch(ctx, o)
+			} else {
+				execs[i], errs[i] = st.Run(ctx, o)
+			}
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for i, exec := range execs {
+		fmt.Printf("\n[%d] ", i+1)
+		switch {
+		case errs[i] != nil:
+			failed++
+			fmt.Printf("not run: %v\n", errs[i])
+		case isBatchInput(inputs[i]):
+			if err := printBatch(exec); err != nil {
+				failed++
+				fmt.Println(err)
+			}
+		case exec.Status == devstack.StatusSucceeded:
+			var res struct{ Bucket, Key string }
+			_ = json.Unmarshal(exec.Output, &res)
+			fmt.Printf("stored s3://%s/%s\n", res.Bucket, res.Key)
+		default:
+			failed++
+			fmt.Printf("execution %s: %s: %s\n", exec.Status, exec.Error, exec.Cause)
+		}
+	}
+	fmt.Println()
+	printSlotCost(slices.DeleteFunc(slices.Clone(execs), func(e *devstack.Execution) bool { return e == nil }))
+	fmt.Printf("total %s\n", time.Since(began).Round(time.Millisecond))
+	if failed > 0 {
+		return fmt.Errorf("%d of %d executions failed", failed, len(inputs))
+	}
+	return nil
+}
+
+// printSlotCost says how many exports waited for a job slot and what
+// their waits cost in state transitions (the billing unit).
+func printSlotCost(execs []*devstack.Execution) {
+	// Export executions by run and name ("" for a run's own execution).
+	type export struct {
+		run  int
+		name string
+	}
+	waits := map[export]int{} // → slot-wait transitions
+	all := 0                  // transitions of the export executions
+	for i, exec := range execs {
+		for _, e := range exec.Events {
+			if e.Type != "StateEntered" || e.ParentState != "" {
+				continue
+			}
+			x := export{i, e.Execution}
+			if _, seen := waits[x]; seen || e.State == "AcquireJobSlot" {
+				all++
+			}
+			switch e.State {
+			case "AcquireJobSlot":
+				waits[x] += 0 // an export: counted even if it never waits
+			case "CheckJobSlots", "WaitForJobSlot", "AcquireJobSlotAfterWait":
+				waits[x]++
+			}
+		}
+	}
+	waited, transitions := 0, 0
+	for _, n := range waits {
+		if n > 0 {
+			waited++
+		}
+		transitions += n
+	}
+	fmt.Printf("job slots: %d of %d exports waited for one, %d state transitions waiting (%d in all, %.1f per export)\n",
+		waited, len(waits), transitions, all, float64(all)/float64(max(len(waits), 1)))
+}
+
+// printPeak ends the output with what AvePoint counted.
+func printPeak(st *devstack.Stack) {
+	if st.Sim == nil {
+		fmt.Println("max concurrent AvePoint jobs: unknown (a real tenant does not say)")
+		return
+	}
+	fmt.Printf("max concurrent AvePoint jobs: %d\n", st.Sim.Server.PeakConcurrentJobs())
 }
 
 func buildInput(file, email, start, finish string, eventTypes []string) (json.RawMessage, error) {
@@ -329,25 +471,26 @@ func isFlagSet(name string) bool {
 	return set
 }
 
-// printEvent prints top-level state entries and the execution's end.
-func printEvent(t0 time.Time) func(devstack.Event) {
+// printEvent prints top-level state entries and the execution's end,
+// each line led by prefix (which execution, when several run).
+func printEvent(t0 time.Time, prefix string) func(devstack.Event) {
 	return func(e devstack.Event) {
 		at := time.Since(t0).Seconds()
 		if e.Execution != "" { // a batch's per-user export execution
 			if e.Type == "ExecutionSucceeded" || e.Type == "ExecutionFailed" {
-				fmt.Printf("%7.2fs    export %s %s\n", at, e.Execution, strings.TrimPrefix(e.Type, "Execution"))
+				fmt.Printf("%s%7.2fs    export %s %s\n", prefix, at, e.Execution, strings.TrimPrefix(e.Type, "Execution"))
 			}
 			return
 		}
 		switch {
 		case e.Type == "StateEntered" && e.ParentState == "":
-			fmt.Printf("%7.2fs  %-14s %s\n", at, e.State, e.StateType)
+			fmt.Printf("%s%7.2fs  %-23s %s\n", prefix, at, e.State, e.StateType)
 		case e.Type == "StateRetried":
-			fmt.Printf("%7.2fs  %-14s retry %d after %s\n", at, e.State, e.RetryAttempt, e.Error)
+			fmt.Printf("%s%7.2fs  %-23s retry %d after %s\n", prefix, at, e.State, e.RetryAttempt, e.Error)
 		case e.Type == "ExecutionSucceeded":
-			fmt.Printf("%7.2fs  SUCCEEDED\n", at)
+			fmt.Printf("%s%7.2fs  SUCCEEDED\n", prefix, at)
 		case e.Type == "ExecutionFailed":
-			fmt.Printf("%7.2fs  FAILED %s: %s\n", at, e.Error, e.Cause)
+			fmt.Printf("%s%7.2fs  FAILED %s: %s\n", prefix, at, e.Error, e.Cause)
 		}
 	}
 }

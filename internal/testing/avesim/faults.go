@@ -71,12 +71,13 @@ type faultState struct {
 	revokesUsed map[string]int // email -> revocations done
 	reportsUsed map[string]int // email -> damaged downloads served
 	delaysUsed  map[string]int // email -> answers held back
+	lostUsed    map[string]int // email -> export answers dropped
 	token       TokenFault     // remaining token faults
 	issued      []string       // every access token issued, revoked ones too
 }
 
 func newFaultState(opts Options) faultState {
-	return faultState{revokesUsed: map[string]int{}, reportsUsed: map[string]int{}, delaysUsed: map[string]int{}, token: opts.TokenFault}
+	return faultState{revokesUsed: map[string]int{}, reportsUsed: map[string]int{}, delaysUsed: map[string]int{}, lostUsed: map[string]int{}, token: opts.TokenFault}
 }
 
 func validateTokenFault(f TokenFault) error {
@@ -107,7 +108,7 @@ func validatePlanFaults(email string, p JobPlan) error {
 		}
 	}
 	switch {
-	case p.ErrorCalls < 0 || p.RevokeCalls < 0 || p.ReportFaultCalls < 0 || p.DelayCalls < 0:
+	case p.ErrorCalls < 0 || p.RevokeCalls < 0 || p.ReportFaultCalls < 0 || p.DelayCalls < 0 || p.LoseExportAnswers < 0:
 		return fmt.Errorf("avesim: plan %q: call counts must not be negative", email)
 	case p.Delay < 0:
 		return fmt.Errorf("avesim: plan %q: Delay must not be negative", email)

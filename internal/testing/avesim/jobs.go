@@ -188,8 +188,12 @@ func (s *Server) handleExport(_ *http.Request, rec *Call) response {
 		return apiError(rec, http.StatusBadRequest, err.Error())
 	}
 	rec.Email = email
-	if resp, ok := s.injectedError(rec, email); ok {
-		return resp
+	// A lost answer comes before the plan's injected errors: a gateway
+	// that started the job, lost its answer, then failed outright.
+	if !s.answerToLose(email) {
+		if resp, ok := s.injectedError(rec, email); ok {
+			return resp
+		}
 	}
 	params, err := parseExportQuery(rec.Query)
 	if err != nil {
@@ -218,11 +222,60 @@ func (s *Server) handleExport(_ *http.Request, rec *Call) response {
 		return jsonResponse(http.StatusOK, exportBody{JobID: plan.ExportJobID, Status: http.StatusOK})
 	}
 	j, err := s.newJob(email, params, plan)
+	if errors.Is(err, errTooManyJobs) {
+		return s.tooManyJobs(rec)
+	}
 	if err != nil {
 		return apiError(rec, http.StatusInternalServerError, err.Error())
 	}
 	rec.JobID = j.id
+	if s.loseAnswer(email, plan) {
+		rec.Message = "answer lost (injected): job " + j.id + " started, connection dropped"
+		return response{status: 0, drop: true}
+	}
 	return jsonResponse(http.StatusOK, exportBody{JobID: j.id, Status: http.StatusOK})
+}
+
+// errTooManyJobs is newJob's refusal when MaxConcurrentJobs jobs run.
+var errTooManyJobs = errors.New("avesim: too many concurrent export jobs")
+
+// tooManyJobs is the answer to an export call past MaxConcurrentJobs.
+// AvePoint does not document it: HTTP 429 with its usual error envelope is
+// our guess (the status a gateway in front of a rate-limited API sends),
+// Retry-After only when Options.ConcurrencyRetryAfter asks for it.
+func (s *Server) tooManyJobs(rec *Call) response {
+	resp := apiError(rec, http.StatusTooManyRequests, fmt.Sprintf("too many export jobs are running for this tenant (at most %d at a time); try again later", s.maxJobs))
+	if ra := s.opts.ConcurrencyRetryAfter; ra > 0 {
+		v := strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+		resp.header.Set("Retry-After", v)
+		rec.RetryAfter = v
+	}
+	return resp
+}
+
+// answerToLose reports whether email's next export answer is one to drop.
+func (s *Server) answerToLose(email string) bool {
+	key := strings.ToLower(email)
+	plan := s.plans[key]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults.lostUsed[key] < plan.LoseExportAnswers
+}
+
+// loseAnswer reports whether this export call's answer is to be dropped
+// (JobPlan.LoseExportAnswers), counting it.
+func (s *Server) loseAnswer(email string, plan JobPlan) bool {
+	if plan.LoseExportAnswers == 0 {
+		return false
+	}
+	key := strings.ToLower(email)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.lostUsed[key] >= plan.LoseExportAnswers {
+		return false
+	}
+	s.faults.lostUsed[key]++
+	return true
 }
 
 func (s *Server) newJob(email string, p exportParams, plan JobPlan) (*job, error) {
@@ -257,6 +310,13 @@ func (s *Server) newJob(email string, p exportParams, plan JobPlan) (*job, error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.maxJobs > 0 {
+		s.settleAllLocked()
+		if s.active >= s.maxJobs {
+			s.refused++
+			return nil, errTooManyJobs
+		}
+	}
 	j.id = strconv.Itoa(s.nextJob)
 	s.nextJob++
 	s.jobs[j.id] = j
@@ -304,6 +364,16 @@ func (s *Server) handleStatus(_ *http.Request, rec *Call) response {
 	s.mu.Unlock()
 	rec.Message = msg
 	return jsonResponse(http.StatusOK, statusBody{JobStatus: code, Status: http.StatusOK, Message: msg})
+}
+
+// settleAllLocked ends every running job whose time has come, so that
+// jobs ended by time stop counting whether or not anyone polled them.
+func (s *Server) settleAllLocked() {
+	for _, j := range s.jobs {
+		if j.active {
+			s.settleLocked(j)
+		}
+	}
 }
 
 // settleLocked ends j if its time has come.

@@ -33,6 +33,11 @@ const (
 	defaultErrorStatus = http.StatusTooManyRequests
 )
 
+// DefaultMaxConcurrentJobs is the number of export jobs the simulator
+// lets run at once (Options.MaxConcurrentJobs): AvePoint's older API page
+// says 5 export jobs may run at the same time per tenant through the API.
+const DefaultMaxConcurrentJobs = 5
+
 // Call endpoint names.
 const (
 	EndpointToken   = "token"
@@ -151,6 +156,14 @@ type JobPlan struct {
 	// of digits), and no job is started: for checking that clients
 	// validate the id before putting it in a path.
 	ExportJobID string
+	// LoseExportAnswers makes the first LoseExportAnswers export calls of
+	// this email start their job and then drop the connection without an
+	// answer (a TCP reset): the job runs, but the client never learns its
+	// id — a StartExport whose response was lost. The job ends as its plan
+	// says (Outcome Never keeps it running), polled by nobody. The lost
+	// answers come first, the plan's ErrorCalls after them: a gateway
+	// that started the job, lost its answer, then failed outright.
+	LoseExportAnswers int
 }
 
 // Options configure a Server.
@@ -207,6 +220,18 @@ type Options struct {
 	// ReportShape is the layout of the report workbooks ("" = ShapePlain;
 	// JobPlan.ReportShape wins per email). Every shape holds the same rows.
 	ReportShape ReportShape
+	// MaxConcurrentJobs is how many export jobs may run at once (0 =
+	// DefaultMaxConcurrentJobs, negative = no limit). An export call that
+	// would start one more is refused with HTTP 429 and an AvePoint-style
+	// body, {"status":429,"message":"…"}, and starts no job. AvePoint does
+	// not document what it answers to a sixth concurrent job; this is our
+	// guess, chosen so that a client that retries throttling recovers.
+	// Jobs ended by time (JobDuration) stop counting when their time is up,
+	// polled or not; jobs ended by polls, when a poll reports the end.
+	MaxConcurrentJobs int
+	// ConcurrencyRetryAfter, when > 0, is sent as Retry-After (whole
+	// seconds) with that refusal; 0 sends none.
+	ConcurrencyRetryAfter time.Duration
 }
 
 // Call is one request as the server saw it.
@@ -245,6 +270,8 @@ type Server struct {
 	nextJob      int
 	active       int
 	peak         int
+	maxJobs      int            // 0: no limit
+	refused      int            // export calls refused for the concurrency limit
 	errorsUsed   map[string]int // email -> injected errors already answered
 	blobBase     string
 	faults       faultState
@@ -275,6 +302,9 @@ func New(opts Options) (*Server, error) {
 	if opts.StreamInterval < 0 || (opts.StreamInterval > 0 && opts.StreamInterval < time.Second) {
 		return nil, errors.New("avesim: StreamInterval must be 0 or at least a second")
 	}
+	if opts.ConcurrencyRetryAfter < 0 {
+		return nil, errors.New("avesim: ConcurrencyRetryAfter must not be negative")
+	}
 	if err := validateTokenFault(opts.TokenFault); err != nil {
 		return nil, err
 	}
@@ -296,6 +326,12 @@ func New(opts Options) (*Server, error) {
 		errorsUsed: make(map[string]int),
 		faults:     newFaultState(opts),
 		blobBase:   strings.TrimRight(opts.BlobBaseURL, "/"),
+	}
+	switch {
+	case opts.MaxConcurrentJobs == 0:
+		s.maxJobs = DefaultMaxConcurrentJobs
+	case opts.MaxConcurrentJobs > 0:
+		s.maxJobs = opts.MaxConcurrentJobs
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -381,6 +417,23 @@ func (s *Server) PeakConcurrentJobs() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak
+}
+
+// RunningJobs is the number of jobs in progress now (counted as for
+// PeakConcurrentJobs, jobs whose time is up settled first).
+func (s *Server) RunningJobs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settleAllLocked()
+	return s.active
+}
+
+// RefusedJobs counts the export calls refused because MaxConcurrentJobs
+// jobs were running.
+func (s *Server) RefusedJobs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // response is an answer decided by a handler; ServeHTTP records the call

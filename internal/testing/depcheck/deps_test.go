@@ -17,6 +17,7 @@ var (
 	reportStack   = []string{"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager", module + "/internal/zipcheck", module + "/internal/storage/upload", module + "/internal/report"}
 	s3Client      = []string{"github.com/aws/aws-sdk-go-v2/service/s3"}
 	sfnClient     = []string{"github.com/aws/aws-sdk-go-v2/service/sfn"}
+	dynamoClient  = []string{"github.com/aws/aws-sdk-go-v2/service/dynamodb", module + "/internal/slots"}
 	datasetStack  = []string{"github.com/parquet-go/parquet-go", module + "/internal/xlsx", module + "/internal/dataset", module + "/internal/convert"}
 )
 
@@ -29,15 +30,19 @@ func join(lists ...[]string) []string {
 }
 
 // forbidden lists, per function, what its bootstrap must not link.
+// Only the job slot functions talk to DynamoDB (the state machine's own
+// slot tasks use Step Functions' integration), and they call nothing else.
 var forbidden = map[string][]string{
-	"api":             join(avepointStack, reportStack, s3Client, datasetStack),
-	"preparebatch":    join(avepointStack, reportStack, sfnClient, datasetStack),
-	"writemanifest":   join(avepointStack, reportStack, sfnClient, datasetStack),
-	"startexport":     join(reportStack, s3Client, sfnClient, datasetStack),
-	"checkjob":        join(reportStack, s3Client, sfnClient, datasetStack),
-	"storereport":     join(sfnClient, datasetStack),
-	"convertreport":   join(avepointStack, reportStack, sfnClient),
-	"backfillreports": join(avepointStack, reportStack, sfnClient),
+	"api":             join(avepointStack, reportStack, s3Client, datasetStack, dynamoClient),
+	"preparebatch":    join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
+	"writemanifest":   join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
+	"startexport":     join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient),
+	"checkjob":        join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient),
+	"storereport":     join(sfnClient, datasetStack, dynamoClient),
+	"convertreport":   join(avepointStack, reportStack, sfnClient, dynamoClient),
+	"backfillreports": join(avepointStack, reportStack, sfnClient, dynamoClient),
+	"checkjobslots":   join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
+	"releasejobslot":  join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
 }
 
 // deps lists the packages a function links, built as the Makefile builds

@@ -20,6 +20,8 @@ type Report struct {
 	APIs []string
 	// Buckets lists the S3 buckets checked.
 	Buckets []string
+	// Tables lists the DynamoDB tables checked.
+	Tables []string
 }
 
 // Template is a parsed CloudFormation/SAM template: short-form intrinsic
@@ -113,6 +115,7 @@ func Check(src []byte) (Report, error) {
 	c := &checker{t: t}
 	c.iam()
 	c.buckets()
+	c.tables()
 	c.apis()
 	sort.Strings(c.r.Findings)
 	return c.r, nil
@@ -357,6 +360,8 @@ func (c *checker) resourceScope(s statement, actions []string, r any) {
 			if !c.refersToType(r, "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine") && !c.namesStateMachine(r) {
 				c.findf("%s: states actions on %v: only this stack's state machines", s.where, r)
 			}
+		case "dynamodb":
+			c.dynamoScope(s, actions, r)
 		case "lambda":
 			if !c.refersToType(r, "AWS::Serverless::Function", "AWS::Lambda::Function") {
 				c.findf("%s: lambda actions on %v: only this stack's functions", s.where, r)
@@ -372,6 +377,31 @@ func (c *checker) resourceScope(s statement, actions []string, r any) {
 				c.findf("%s: %s actions on %v: not a resource or parameter of this stack", s.where, svc, r)
 			}
 		}
+	}
+}
+
+// dynamoItemActions are the DynamoDB actions a role of this stack may
+// have: single-item reads and writes. No Scan, Query, batch or table
+// actions: the job slot ledger is one item.
+var dynamoItemActions = []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+// dynamoScope: item actions on a table of this stack, narrowed by a
+// dynamodb:LeadingKeys condition to the items the role needs.
+func (c *checker) dynamoScope(s statement, actions []string, r any) {
+	m, _ := r.(map[string]any)
+	ga, _ := m["Fn::GetAtt"].([]any)
+	if len(ga) != 2 || !c.isType(fmt.Sprint(ga[0]), "AWS::DynamoDB::Table") || ga[1] != "Arn" {
+		c.findf("%s: dynamodb actions on %v: only a table of this stack (!GetAtt <Table>.Arn)", s.where, r)
+	}
+	for _, a := range actions {
+		if strings.HasPrefix(a, "dynamodb:") && !slices.Contains(dynamoItemActions, a) {
+			c.findf("%s: %s: only single-item actions (%s)", s.where, a, strings.Join(dynamoItemActions, ", "))
+		}
+	}
+	cond, _ := s.body["Condition"].(map[string]any)
+	eq, _ := cond["ForAllValues:StringEquals"].(map[string]any)
+	if len(strs(eq["dynamodb:LeadingKeys"])) == 0 {
+		c.findf("%s: dynamodb actions without a ForAllValues:StringEquals dynamodb:LeadingKeys condition reach every item of the table", s.where)
 	}
 }
 
@@ -596,6 +626,26 @@ func (c *checker) deniesInsecureTransport(bucket string) bool {
 func isAWSStar(p any) bool {
 	m, ok := p.(map[string]any)
 	return ok && fmt.Sprint(m["AWS"]) == "*"
+}
+
+// ---- DynamoDB tables -----------------------------------------------------
+
+// tables: on demand (no capacity to size or to run out of) and deleted
+// with the stack.
+func (c *checker) tables() {
+	for _, name := range c.names() {
+		r := c.t.Resources[name]
+		if r.Type != "AWS::DynamoDB::Table" {
+			continue
+		}
+		c.r.Tables = append(c.r.Tables, name)
+		if r.Properties["BillingMode"] != "PAY_PER_REQUEST" {
+			c.findf("%s: BillingMode must be PAY_PER_REQUEST (on demand)", name)
+		}
+		if _, ok := r.Properties["TableName"]; ok {
+			c.findf("%s: a fixed TableName keeps two stacks in one account apart only by luck; let CloudFormation name it", name)
+		}
+	}
 }
 
 // ---- HTTP APIs -----------------------------------------------------------

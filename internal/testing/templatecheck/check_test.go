@@ -26,6 +26,9 @@ func TestTemplateIsLeastPrivilegeAndLockedDown(t *testing.T) {
 	if len(r.Buckets) == 0 {
 		t.Error("no S3 bucket found: the report bucket checks did not run")
 	}
+	if len(r.Tables) == 0 {
+		t.Error("no DynamoDB table found: the job slot table checks did not run")
+	}
 	if len(r.APIs) == 0 {
 		t.Error("no HTTP API resource found: the IAM-auth check did not run")
 	} else {
@@ -60,6 +63,10 @@ Resources:
       Policies:
         - LambdaInvokePolicy:
             FunctionName: !Ref Fn
+  Slots:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
   ReportBucket:
     Type: AWS::S3::Bucket
     Properties:
@@ -116,6 +123,10 @@ func TestCheckCatchesEachMistake(t *testing.T) {
 		{"implicit API event", strings.Replace(base, "    Properties:\n      Policies:\n        - AWSSecrets", "    Properties:\n      Events:\n        Post:\n          Type: Api\n          Properties: {Path: /exports, Method: post}\n      Policies:\n        - AWSSecrets", 1), "implicit API without IAM auth"},
 		{"event opting out of IAM", strings.Replace(base, "    Properties:\n      Policies:\n        - AWSSecrets", "    Properties:\n      Events:\n        Post:\n          Type: Api\n          Properties: {Path: /exports, Method: post, RestApiId: !Ref Api, Auth: {Authorizer: NONE}}\n      Policies:\n        - AWSSecrets", 1), "must be AWS_IAM"},
 		{"function URL open", strings.Replace(base, "    Properties:\n      Policies:\n        - AWSSecrets", "    Properties:\n      FunctionUrlConfig: {AuthType: NONE}\n      Policies:\n        - AWSSecrets", 1), "FunctionUrlConfig.AuthType"},
+		{"table on any item", fn("            - Effect: Allow\n              Action: dynamodb:UpdateItem\n              Resource: !GetAtt Slots.Arn"), "LeadingKeys"},
+		{"someone else's table", fn("            - Effect: Allow\n              Action: dynamodb:GetItem\n              Resource: arn:aws:dynamodb:us-east-1:1:table/other\n              Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [k]}}"), "only a table of this stack"},
+		{"table scan", fn("            - Effect: Allow\n              Action: dynamodb:Scan\n              Resource: !GetAtt Slots.Arn\n              Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [k]}}"), "only single-item actions"},
+		{"provisioned table", strings.Replace(base, "BillingMode: PAY_PER_REQUEST", "BillingMode: PROVISIONED", 1), "PAY_PER_REQUEST"},
 		{"API Gateway method open", base + "  M:\n    Type: AWS::ApiGateway::Method\n    Properties: {AuthorizationType: NONE, HttpMethod: POST}\n", "AuthorizationType must be AWS_IAM"},
 	}
 	for _, tt := range tests {
@@ -133,6 +144,12 @@ func TestCheckCatchesEachMistake(t *testing.T) {
 			}
 		})
 	}
+	t.Run("item actions on one item of the stack's table pass", func(t *testing.T) {
+		tmpl := fn("            - Effect: Allow\n              Action: [dynamodb:GetItem, dynamodb:UpdateItem]\n              Resource: !GetAtt Slots.Arn\n              Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [k]}}")
+		if r, _ := Check([]byte(tmpl)); len(r.Findings) != 0 || len(r.Tables) != 1 {
+			t.Fatalf("findings %v, tables %v", r.Findings, r.Tables)
+		}
+	})
 	t.Run("API with IAM auth passes", func(t *testing.T) {
 		tmpl := base + "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: v1\n      Auth: {DefaultAuthorizer: AWS_IAM}\n"
 		if r, _ := Check([]byte(tmpl)); len(r.Findings) != 0 || len(r.APIs) != 1 {

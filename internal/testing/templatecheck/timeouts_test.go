@@ -122,7 +122,8 @@ func getAttTarget(v any) string {
 }
 
 // A batch's child execution (the export state machine) must outlast the
-// longest export the parameters allow: a job polled up to the largest
+// longest export the parameters allow: a wait for a job slot, which
+// JobDeadlineSeconds ends (internal/slots), a job polled up to the largest
 // JobDeadlineSeconds, then every later Task timing out on each attempt
 // its Retry allows.
 func TestBatchChildTimeoutOutlastsTheLongestExport(t *testing.T) {
@@ -136,7 +137,8 @@ func TestBatchChildTimeoutOutlastsTheLongestExport(t *testing.T) {
 		}
 		return n
 	}
-	longest := num("JobDeadlineSeconds", "MaxValue") + num("PollMaxSeconds", "MaxValue")
+	slotWait := num("JobDeadlineSeconds", "MaxValue")
+	longest := slotWait + num("JobDeadlineSeconds", "MaxValue") + num("PollMaxSeconds", "MaxValue")
 	read := func(name string) map[string]any {
 		raw, err := os.ReadFile(filepath.Join("..", "..", "..", "statemachine", name))
 		if err != nil {

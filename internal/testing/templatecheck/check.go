@@ -400,8 +400,16 @@ func (c *checker) dynamoScope(s statement, actions []string, r any) {
 	}
 	cond, _ := s.body["Condition"].(map[string]any)
 	eq, _ := cond["ForAllValues:StringEquals"].(map[string]any)
-	if len(strs(eq["dynamodb:LeadingKeys"])) == 0 {
-		c.findf("%s: dynamodb actions without a ForAllValues:StringEquals dynamodb:LeadingKeys condition reach every item of the table", s.where)
+	like, _ := cond["ForAllValues:StringLike"].(map[string]any)
+	prefixed := len(strs(like["dynamodb:LeadingKeys"])) > 0
+	for _, p := range strs(like["dynamodb:LeadingKeys"]) {
+		// A pattern with a literal prefix: a family of items, not all.
+		if i := strings.IndexAny(p, "*?"); i <= 0 {
+			prefixed = false
+		}
+	}
+	if len(strs(eq["dynamodb:LeadingKeys"])) == 0 && !prefixed {
+		c.findf("%s: dynamodb actions without a ForAllValues:StringEquals (or a prefixed StringLike) dynamodb:LeadingKeys condition reach every item of the table", s.where)
 	}
 }
 

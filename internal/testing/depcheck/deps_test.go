@@ -20,8 +20,8 @@ var (
 	dynamoClient  = []string{"github.com/aws/aws-sdk-go-v2/service/dynamodb", module + "/internal/slots"}
 	// slotsCode is the job slot ledger's Go side; the API links the
 	// DynamoDB client for its Idempotency-Key claims, not the ledger.
-	slotsCode = []string{module + "/internal/slots"}
-	datasetStack  = []string{"github.com/parquet-go/parquet-go", module + "/internal/xlsx", module + "/internal/dataset", module + "/internal/convert"}
+	slotsCode    = []string{module + "/internal/slots"}
+	datasetStack = []string{"github.com/parquet-go/parquet-go", module + "/internal/xlsx", module + "/internal/dataset", module + "/internal/convert"}
 )
 
 func join(lists ...[]string) []string {

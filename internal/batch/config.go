@@ -11,10 +11,13 @@ import (
 // Defaults of the batch functions' environment.
 const (
 	DefaultStatePrefix = "state"
-	// DefaultMaxConcurrency is AvePoint's documented limit of concurrent
-	// export jobs per tenant through the API.
+	// DefaultMaxConcurrency is how many users' exports a batch has in
+	// flight. AvePoint's 5 concurrent jobs per tenant are enforced by the
+	// job slots across every execution; this only keeps a batch from
+	// having more children waiting for a slot (each wait costs
+	// transitions) than there are slots.
 	DefaultMaxConcurrency = 5
-	// MaxMaxConcurrency bounds the setting: far above AvePoint's limit,
+	// MaxMaxConcurrency bounds the setting: far above the job slots,
 	// far below Distributed Map's.
 	MaxMaxConcurrency = 100
 )

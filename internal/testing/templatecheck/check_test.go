@@ -124,6 +124,7 @@ func TestCheckCatchesEachMistake(t *testing.T) {
 		{"event opting out of IAM", strings.Replace(base, "    Properties:\n      Policies:\n        - AWSSecrets", "    Properties:\n      Events:\n        Post:\n          Type: Api\n          Properties: {Path: /exports, Method: post, RestApiId: !Ref Api, Auth: {Authorizer: NONE}}\n      Policies:\n        - AWSSecrets", 1), "must be AWS_IAM"},
 		{"function URL open", strings.Replace(base, "    Properties:\n      Policies:\n        - AWSSecrets", "    Properties:\n      FunctionUrlConfig: {AuthType: NONE}\n      Policies:\n        - AWSSecrets", 1), "FunctionUrlConfig.AuthType"},
 		{"table on any item", fn("            - Effect: Allow\n              Action: dynamodb:UpdateItem\n              Resource: !GetAtt Slots.Arn"), "LeadingKeys"},
+		{"table on any item by a bare wildcard", fn("            - Effect: Allow\n              Action: dynamodb:PutItem\n              Resource: !GetAtt Slots.Arn\n              Condition: {ForAllValues:StringLike: {dynamodb:LeadingKeys: [\"*\"]}}"), "LeadingKeys"},
 		{"someone else's table", fn("            - Effect: Allow\n              Action: dynamodb:GetItem\n              Resource: arn:aws:dynamodb:us-east-1:1:table/other\n              Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [k]}}"), "only a table of this stack"},
 		{"table scan", fn("            - Effect: Allow\n              Action: dynamodb:Scan\n              Resource: !GetAtt Slots.Arn\n              Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [k]}}"), "only single-item actions"},
 		{"provisioned table", strings.Replace(base, "BillingMode: PAY_PER_REQUEST", "BillingMode: PROVISIONED", 1), "PAY_PER_REQUEST"},
@@ -148,6 +149,12 @@ func TestCheckCatchesEachMistake(t *testing.T) {
 		tmpl := fn("            - Effect: Allow\n              Action: [dynamodb:GetItem, dynamodb:UpdateItem]\n              Resource: !GetAtt Slots.Arn\n              Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [k]}}")
 		if r, _ := Check([]byte(tmpl)); len(r.Findings) != 0 || len(r.Tables) != 1 {
 			t.Fatalf("findings %v, tables %v", r.Findings, r.Tables)
+		}
+	})
+	t.Run("item actions on a prefixed family of items pass", func(t *testing.T) {
+		tmpl := fn("            - Effect: Allow\n              Action: [dynamodb:GetItem, dynamodb:PutItem]\n              Resource: !GetAtt Slots.Arn\n              Condition: {ForAllValues:StringLike: {dynamodb:LeadingKeys: [\"c-*\"]}}")
+		if r, _ := Check([]byte(tmpl)); len(r.Findings) != 0 {
+			t.Fatalf("findings %v", r.Findings)
 		}
 	})
 	t.Run("API with IAM auth passes", func(t *testing.T) {

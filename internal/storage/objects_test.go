@@ -3,64 +3,21 @@ package storage
 import (
 	"context"
 	"errors"
-	"fmt"
-	"html"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/testing/badinput"
+	"github.com/insights-export/insights-export/internal/testing/fakes"
 )
-
-func s3At(endpoint string) *s3.Client {
-	return s3.New(s3.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(endpoint),
-		UsePathStyle:     true,
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIALEAKTEST", "leak-test-secret", ""),
-		RetryMaxAttempts: 1,
-	})
-}
-
-// echoS3 fails every request with 500, quoting the request path in every
-// form it arrived in.
-func echoS3(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>failed %s (%s) %s</Message><RequestId>echo</RequestId></Error>`,
-			html.EscapeString(r.URL.EscapedPath()), html.EscapeString(r.URL.Path), html.EscapeString(r.RequestURI))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-func unreachableS3(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
 
 // spelledS3 fails with every spelling of the key in its text.
 type spelledS3 struct{}
 
-func (spelledS3) fail(key *string) error {
-	return fmt.Errorf("S3 said no to %s", strings.Join(badinput.Spellings(aws.ToString(key)), " and "))
-}
+func (spelledS3) fail(key *string) error { return fakes.SpelledError(key) }
 
 func (f spelledS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	return nil, f.fail(in.Key)
@@ -78,8 +35,8 @@ func TestObjectErrorsNeverSpellTheAddress(t *testing.T) {
 		name   string
 		client func(t *testing.T) objectAPI
 	}{
-		{"S3 answers 500 echoing the path", func(t *testing.T) objectAPI { return s3At(echoS3(t)) }},
-		{"S3 unreachable", func(t *testing.T) objectAPI { return s3At(unreachableS3(t)) }},
+		{"S3 answers 500 echoing the path", func(t *testing.T) objectAPI { return fakes.S3At(fakes.EchoS3(t)) }},
+		{"S3 unreachable", func(t *testing.T) objectAPI { return fakes.S3At(fakes.UnreachableS3(t)) }},
 		{"SDK text with every spelling of the key", func(*testing.T) objectAPI { return spelledS3{} }},
 	}
 	for _, c := range clients {

@@ -3,68 +3,22 @@ package upload
 import (
 	"context"
 	"errors"
-	"fmt"
-	"html"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/testing/badinput"
+	"github.com/insights-export/insights-export/internal/testing/fakes"
 )
-
-// echoS3 answers every request with 500 and an S3 error whose message
-// quotes the request path as sent, escaped and unescaped: the worst an S3
-// stand-in (or a proxy) can do to the SDK's error text.
-func echoS3(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>failed %s (%s) %s</Message><RequestId>echo</RequestId></Error>`,
-			html.EscapeString(r.URL.EscapedPath()), html.EscapeString(r.URL.Path), html.EscapeString(r.RequestURI))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// unreachableS3 is an endpoint nothing listens on: the SDK's error is a
-// *url.Error quoting the whole request URL.
-func unreachableS3(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
-
-func s3At(endpoint string) *s3.Client {
-	return s3.New(s3.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(endpoint),
-		UsePathStyle:     true,
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIALEAKTEST", "leak-test-secret", ""),
-		RetryMaxAttempts: 1,
-	})
-}
 
 // spelledS3 fails every call with an error whose text holds the key in
 // every spelling a leak check knows.
 type spelledS3 struct{ S3API }
 
-func (spelledS3) fail(key *string) error {
-	return fmt.Errorf("S3 said no to %s", strings.Join(badinput.Spellings(aws.ToString(key)), " and "))
-}
+func (spelledS3) fail(key *string) error { return fakes.SpelledError(key) }
 
 func (f spelledS3) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	return nil, f.fail(in.Key)
@@ -83,8 +37,8 @@ func TestPutErrorsNeverSpellTheAddress(t *testing.T) {
 		name   string
 		client func(t *testing.T) S3API
 	}{
-		{"S3 answers 500 echoing the path", func(t *testing.T) S3API { return s3At(echoS3(t)) }},
-		{"S3 unreachable", func(t *testing.T) S3API { return s3At(unreachableS3(t)) }},
+		{"S3 answers 500 echoing the path", func(t *testing.T) S3API { return fakes.S3At(fakes.EchoS3(t)) }},
+		{"S3 unreachable", func(t *testing.T) S3API { return fakes.S3At(fakes.UnreachableS3(t)) }},
 		{"SDK text with every spelling of the key", func(*testing.T) S3API { return spelledS3{} }},
 	}
 	sizes := []struct {

@@ -34,6 +34,16 @@ func count(t *testing.T, v any) int {
 	return 0
 }
 
+// sumOf adds up one count column of a result.
+func sumOf(t *testing.T, rows []map[string]any, column string) int {
+	t.Helper()
+	sum := 0
+	for _, r := range rows {
+		sum += count(t, r[column])
+	}
+	return sum
+}
+
 func query(t *testing.T, dir string, statements ...string) [][]map[string]any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -115,27 +125,15 @@ func TestDatasetFromAnExport(t *testing.T) {
 					t.Errorf("%d rows, want %d", len(got), rows)
 				}
 			case "QueryDailyEventCounts":
-				sum := 0
-				for _, r := range got {
-					sum += count(t, r["activities"])
-				}
-				if sum != rows {
+				if sum := sumOf(t, got, "activities"); sum != rows {
 					t.Errorf("daily counts add up to %d, want %d", sum, rows)
 				}
 			case "QueryWhoTouchedItem":
-				sum := 0
-				for _, r := range got {
-					sum += count(t, r["copies"])
-				}
-				if sum != wantItem {
+				if sum := sumOf(t, got, "copies"); sum != wantItem {
 					t.Errorf("%d activities mention the item, a direct count says %d", sum, wantItem)
 				}
 			case "QueryActivityByIP":
-				sum := 0
-				for _, r := range got {
-					sum += count(t, r["activities"])
-				}
-				if sum != wantIP {
+				if sum := sumOf(t, got, "activities"); sum != wantIP {
 					t.Errorf("%d activities from the IP, a direct count says %d", sum, wantIP)
 				}
 			default:

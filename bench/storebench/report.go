@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/insights-export/insights-export/bench/stats"
 )
 
 const (
@@ -27,15 +29,8 @@ type spread struct {
 }
 
 func spreadOf(vs []float64) spread {
-	if len(vs) == 0 {
-		return spread{}
-	}
-	s := slices.Sorted(slices.Values(vs))
-	m := s[len(s)/2]
-	if len(s)%2 == 0 {
-		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return spread{med: m, lo: s[0], hi: s[len(s)-1], n: len(s)}
+	med, lo, hi, n := stats.MedianRange(vs)
+	return spread{med: med, lo: lo, hi: hi, n: n}
 }
 
 func (s spread) String() string {

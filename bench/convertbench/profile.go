@@ -28,7 +28,7 @@ var profileParts = []struct{ key, prefix, suffix string }{
 	{"sst", "github.com/insights-export/insights-export/internal/xlsx.(*Workbook).readSharedStrings", ""},
 	{"inflate", "compress/flate.(*decompressor).Read", ""},
 	{"write", "github.com/insights-export/insights-export/internal/dataset.(*SheetWriter).Write", ""},
-	{"rowid", "github.com/insights-export/insights-export/internal/dataset.RowID", ""},
+	{"rowid", "github.com/insights-export/insights-export/internal/dataset.rowID", ""},
 	{"parquet", "github.com/parquet-go/parquet-go.(*GenericWriter[", "]).Write"},
 	{"zstd", "github.com/klauspost/compress/zstd.(*Encoder).EncodeAll", ""},
 	{"sha256", "crypto/internal/fips140/sha256.(*Digest).Write", ""},

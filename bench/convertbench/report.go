@@ -326,7 +326,7 @@ func (r *Result) cpu(p func(string, ...any)) {
 	line("… inflating: `compress/flate` (the sheets, and the workbook out of the report ZIP)", "inflate")
 	line("loading the shared strings: `xlsx.Workbook.readSharedStrings`", "sst")
 	line("writing the rows: `dataset.SheetWriter.Write`", "write")
-	line("… of which row_id: `dataset.RowID` (SHA-256 of each row, with allocations per field)", "rowid")
+	line("… of which row_id: `dataset.rowID` (SHA-256 of each row over one reused buffer)", "rowid")
 	line("… of which parquet-go `GenericWriter.Write` (column buffers, page flushes)", "parquet")
 	line("… … of which zstd: `zstd.Encoder.EncodeAll`", "zstd")
 	line("closing the files: `dataset.Writer.Close`", "close")

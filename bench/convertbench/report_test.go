@@ -272,8 +272,8 @@ Showing nodes accounting for 14.70s, 82.08% of 17.91s total
      0.08s  0.45%  1.62%     10.68s 59.63%  github.com/insights-export/insights-export/internal/dataset.(*SheetWriter).Write
          0     0%  1.84%      5.56s 31.04%  github.com/parquet-go/parquet-go.(*GenericWriter[go.shape.77988e74]).Write
          0     0%  1.84%      5.55s 30.99%  github.com/parquet-go/parquet-go.(*GenericWriter[go.shape.77988e74]).Write.func1
-     0.14s  0.78%  5.42%      2.91s 16.25%  github.com/insights-export/insights-export/internal/dataset.RowID
-     0.12s  0.67%  7.82%      1.96s 10.94%  github.com/insights-export/insights-export/internal/dataset.RowID.func1
+     0.14s  0.78%  5.42%      2.91s 16.25%  github.com/insights-export/insights-export/internal/dataset.rowID
+     0.12s  0.67%  7.82%      1.96s 10.94%  github.com/insights-export/insights-export/internal/dataset.rowID.func1
       10ms  0.05%  7.90%      530ms  2.96%  runtime.gcBgMarkWorker
 `
 	total, cum, err := parsePprofTop(out)

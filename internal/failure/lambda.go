@@ -109,17 +109,6 @@ func (v Invoker[In, Out]) Invoke(ctx context.Context, payload []byte) ([]byte, e
 	return b, nil
 }
 
-// Call runs the wrapped handler on a decoded input, as Invoke does after
-// decoding: for tests and callers in the same process.
-func (v Invoker[In, Out]) Call(ctx context.Context, in In) (Out, error) {
-	out, err := v.h(ctx, in)
-	if err != nil {
-		var zero Out
-		return zero, ForLambda(err)
-	}
-	return out, nil
-}
-
 // payloadError names what is wrong with a payload, without echoing it.
 func payloadError(err error) error {
 	var typeErr *json.UnmarshalTypeError

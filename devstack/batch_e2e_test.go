@@ -62,11 +62,9 @@ func runBatch(t *testing.T, st *Stack, input any) (*Execution, request.BatchOutp
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out request.BatchOutput
-	if exec.Status == StatusSucceeded {
-		if err := json.Unmarshal(exec.Output, &out); err != nil {
-			t.Fatalf("output %s: %v", exec.Output, err)
-		}
+	out, ok := BatchOutputOf(exec)
+	if exec.Status == StatusSucceeded && !ok {
+		t.Fatalf("output %s is no batch output", exec.Output)
 	}
 	return exec, out
 }
@@ -121,11 +119,47 @@ func TestBatchTwentyUsersWithinTheConcurrencyCap(t *testing.T) {
 		},
 	}, map[string]string{"MAX_CONCURRENCY": fmt.Sprint(concurrency), "POLL_MIN_SECONDS": "1"})
 
+	events, err := st.CaptureEvents(t.Context(), "batch-twenty")
+	if err != nil {
+		t.Fatal(err)
+	}
 	input := map[string]any{"emails": users, "startTime": "2026-10-01T00:00:00", "finishTime": "2026-11-01T00:00:00", "eventTypes": []string{"FileAccessed"}}
 	started := time.Now()
 	exec, out := runBatch(t, st, input)
-	if exec.Status != StatusSucceeded {
+	// Two users failed: after the manifest, the run fails with the counts.
+	if exec.Status != StatusFailed || exec.Error != "UsersFailedError" {
 		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
+	}
+	var cause struct {
+		Counts   request.Counts
+		Manifest request.Location
+	}
+	if err := json.Unmarshal([]byte(exec.Cause), &cause); err != nil || cause.Counts != out.Counts || cause.Manifest != out.Manifest || out.Failure == nil {
+		t.Errorf("cause %s (%v), output counts %+v, manifest %+v", exec.Cause, err, out.Counts, out.Manifest)
+	}
+	// The events: a Report Stored per stored report, one Batch Finished.
+	published, err := events.Received(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, finished := 0, 0
+	for _, e := range published {
+		switch e.DetailType {
+		case "Report Stored":
+			stored++
+		case "Batch Finished":
+			finished++
+			var d struct {
+				Counts   request.Counts
+				Manifest request.Location
+			}
+			if err := json.Unmarshal(e.Detail, &d); err != nil || d.Counts != out.Counts || d.Manifest != out.Manifest {
+				t.Errorf("Batch Finished detail %s", e.Detail)
+			}
+		}
+	}
+	if stored != 18 || finished != 1 || len(published) != 19 {
+		t.Errorf("%d Report Stored, %d Batch Finished of %d events; want 18, 1, 19", stored, finished, len(published))
 	}
 	t.Logf("20 users in %s, peak %d concurrent AvePoint jobs", time.Since(started).Round(time.Millisecond), st.Sim.Server.PeakConcurrentJobs())
 
@@ -233,8 +267,10 @@ func TestBatchTwentyUsersWithinTheConcurrencyCap(t *testing.T) {
 // no mark and is retried from the lookback every time.
 func TestBatchIncrementalCatchesUpFromMarks(t *testing.T) {
 	failing := "always.failing@contoso.com"
+	// FAIL_ON_USER_FAILURES off: runs whose users failed still succeed
+	// (TestBatchTwentyUsersWithinTheConcurrencyCap has it on).
 	st := startBatchStack(t, avesim.Options{PollsToFinish: 1, Plans: map[string]avesim.JobPlan{failing: {Outcome: avesim.Fail}}},
-		map[string]string{"STATE_PREFIX": "state"})
+		map[string]string{"STATE_PREFIX": "state", "FAIL_ON_USER_FAILURES": "false"})
 	users := []string{"a@contoso.com", "b@contoso.com", failing}
 	spec := schedule.Spec{Period: schedule.Day, Location: mustZone(t, "Europe/Berlin")}
 	now := time.Now().UTC()

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -146,6 +147,10 @@ type exportOutput struct {
 
 func TestExportSucceeds(t *testing.T) {
 	st := startExportStack(t, avesim.Options{PollsToFinish: 2}, nil)
+	events, err := st.CaptureEvents(t.Context(), "export-succeeds")
+	if err != nil {
+		t.Fatal(err)
+	}
 	guest := "megan_fabrikam.com#EXT#@contoso.onmicrosoft.com"
 	input := map[string]any{"email": guest, "startTime": "2026-10-01T00:00:00", "finishTime": "2026-11-01T00:00:00", "eventTypes": []string{"FileAccessed", "ListViewed"}}
 	exec := run(t, st, input)
@@ -153,8 +158,9 @@ func TestExportSucceeds(t *testing.T) {
 		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
 	}
 	// slot → start → slot records the job → wait → check → choice, twice
-	// more while running, → slot given back → store → convert → succeed
-	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "StoreReport", "ConvertReport", "Done"}
+	// more while running, → slot given back → store → convert → event →
+	// succeed
+	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "StoreReport", "ConvertReport", "AnnounceReport", "Done"}
 	if got := enteredStates(exec.Events); !slices.Equal(got, want) {
 		t.Fatalf("states %v\nwant   %v", got, want)
 	}
@@ -165,6 +171,32 @@ func TestExportSucceeds(t *testing.T) {
 	wantKey := "reports/user=megan_fabrikam.com%23ext%23@contoso.onmicrosoft.com/window=20261001T000000Z--20261101T000000Z/events=FileAccessed+ListViewed/activities.zip"
 	if out.Bucket != st.Bucket || out.Key != wantKey || out.JobID == "" || out.Email != strings.ToLower(guest) {
 		t.Fatalf("output %s", exec.Output)
+	}
+	// One Report Stored event, delivered through a rule to a queue, whose
+	// report is the execution's output.
+	published, err := events.Received(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(published) != 1 || published[0].Source != "insights-export" || published[0].DetailType != "Report Stored" {
+		t.Fatalf("events %+v", published)
+	}
+	var detail struct {
+		UPN, URI, Execution string
+		Report              json.RawMessage
+	}
+	if err := json.Unmarshal(published[0].Detail, &detail); err != nil {
+		t.Fatal(err)
+	}
+	if detail.UPN != out.Email || detail.URI != "s3://"+out.Bucket+"/"+out.Key || !strings.HasPrefix(detail.Execution, strings.Replace(ExportStateMachineArn, ":stateMachine:", ":execution:", 1)+":") {
+		t.Errorf("event detail %s", published[0].Detail)
+	}
+	var evReport map[string]any
+	var outAll map[string]any
+	_ = json.Unmarshal(detail.Report, &evReport)
+	_ = json.Unmarshal(exec.Output, &outAll)
+	if !reflect.DeepEqual(evReport, outAll) || evReport["dataset"] == nil {
+		t.Errorf("event report %s\nexecution output %s", detail.Report, exec.Output)
 	}
 	// The stored object is byte for byte the report AvePoint served.
 	obj, err := st.S3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: &out.Bucket, Key: &out.Key})
@@ -253,5 +285,30 @@ func TestExportDeadlineExceeded(t *testing.T) {
 	}
 	if keys := bucketKeys(t, st); len(keys) != 0 {
 		t.Fatalf("bucket holds %v", keys)
+	}
+}
+
+// An event that cannot be published fails the export after the retries,
+// with EventBridge's error, although the report and its dataset rows are
+// stored: nobody is told an event went out that did not. The slot was
+// given back before the store step.
+func TestExportWhoseEventCannotBePublishedFails(t *testing.T) {
+	st := startTestStack(t, avesim.Options{PollsToFinish: 1}, StackOptions{Bootstraps: exportBootstraps(t), EventBus: "no-such-bus"})
+	exec := run(t, st, map[string]any{"email": "event.lost@contoso.com", "startTime": "2026-10-01T00:00:00", "finishTime": "2026-11-01T00:00:00"})
+	if exec.Status != StatusFailed || exec.Error != "EventBridge.ResourceNotFoundException" || !strings.Contains(exec.Cause, "no-such-bus") {
+		t.Fatalf("got %s %s %s", exec.Status, exec.Error, exec.Cause)
+	}
+	states := enteredStates(exec.Events)
+	if states[len(states)-1] != "EventNotSent" || !slices.Contains(states, "ConvertReport") {
+		t.Fatalf("states %v", states)
+	}
+	if n := retriedOn(exec, "AnnounceReport", "EventBridge."); n != 6 {
+		t.Errorf("AnnounceReport retried %d times, want 6", n)
+	}
+	if keys := reportKeys(t, st); len(keys) != 1 {
+		t.Errorf("reports stored %v, want the one", keys)
+	}
+	if holders, err := st.SlotHolders(t.Context()); err != nil || len(holders) != 0 {
+		t.Errorf("slot holders %+v (%v), want none", holders, err)
 	}
 }

@@ -65,8 +65,11 @@ const (
 	DefaultSlotsTable = "insights-export-job-slots"
 	// DefaultJobSlots is template.yaml's AvePointJobSlots default.
 	DefaultJobSlots = 5
-	awsRegion       = "us-east-1"
-	awsAccount      = "123456789012"
+	// EventBus is the bus the state machines publish on (template.yaml's
+	// EventBusName default): moto's default bus, which always exists.
+	EventBus   = "default"
+	awsRegion  = "us-east-1"
+	awsAccount = "123456789012"
 )
 
 // RealTenant points the stack at a real AvePoint tenant instead of the
@@ -101,6 +104,9 @@ type StackOptions struct {
 	// JobSlots is AvePointJobSlots, the slots of the job slot ledger
 	// (default DefaultJobSlots).
 	JobSlots int
+	// EventBus is the bus the state machines publish on (default EventBus;
+	// a bus that does not exist makes every publication fail).
+	EventBus string
 }
 
 // Stack is a running local deployment. Close it.
@@ -157,6 +163,7 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	st.Slots = &slots.Ledger{DB: backing.DynamoDB, Table: backing.SlotsTable}
 	st.subs["JobSlotsTableName"] = backing.SlotsTable
 	st.subs["AvePointJobSlots"] = strconv.Itoa(cmp.Or(opts.JobSlots, DefaultJobSlots))
+	st.subs["EventBusName"] = cmp.Or(opts.EventBus, EventBus)
 	env := maps.Clone(backing.Env)
 	for k, v := range opts.Env {
 		env[k] = v
@@ -274,7 +281,7 @@ func (s *Stack) Run(ctx context.Context, o RunOptions) (*Execution, error) {
 	return RunStateMachine(ctx, RunSpec{
 		DefinitionFile: s.asl, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
-		DynamoDBEndpoint: s.Moto.URL, StateMachineArn: ExportStateMachineArn, ExecutionName: o.Name,
+		DynamoDBEndpoint: s.Moto.URL, EventsEndpoint: s.Moto.URL, StateMachineArn: ExportStateMachineArn, ExecutionName: o.Name,
 		Timeout: o.Timeout, Stop: o.Stop,
 	})
 }
@@ -291,7 +298,7 @@ func (s *Stack) RunBatch(ctx context.Context, o RunOptions) (*Execution, error) 
 		DefinitionFile: s.batchASL, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 		StateMachines: map[string]string{ExportStateMachineArn: s.asl}, S3Endpoint: s.Moto.URL,
-		DynamoDBEndpoint: s.Moto.URL, ExecutionName: o.Name, Timeout: o.Timeout, Stop: o.Stop,
+		DynamoDBEndpoint: s.Moto.URL, EventsEndpoint: s.Moto.URL, ExecutionName: o.Name, Timeout: o.Timeout, Stop: o.Stop,
 	})
 }
 

@@ -59,6 +59,9 @@ type RunSpec struct {
 	// DynamoDBEndpoint is the DynamoDB (moto) base URL the
 	// arn:aws:states:::dynamodb:* Tasks call.
 	DynamoDBEndpoint string
+	// EventsEndpoint is the EventBridge (moto) base URL the
+	// arn:aws:states:::events:putEvents Tasks call.
+	EventsEndpoint string
 	// StateMachineArn is $$.StateMachine.Id; $$.Execution.Id is its
 	// execution ARN with ExecutionName (default: a machine "devstack").
 	StateMachineArn string
@@ -120,6 +123,7 @@ type nodeSpec struct {
 	StateMachines   map[string]string `json:"stateMachines,omitempty"`
 	S3Endpoint      string            `json:"s3Endpoint,omitempty"`
 	DynamoDB        string            `json:"dynamodbEndpoint,omitempty"`
+	Events          string            `json:"eventsEndpoint,omitempty"`
 	StateMachineArn string            `json:"stateMachineArn,omitempty"`
 	TimeoutSeconds  int64             `json:"timeoutSeconds,omitempty"`
 	Input           json.RawMessage   `json:"input"`
@@ -160,6 +164,7 @@ func RunStateMachine(ctx context.Context, spec RunSpec) (*Execution, error) {
 		ExecutionName:   spec.ExecutionName,
 		S3Endpoint:      spec.S3Endpoint,
 		DynamoDB:        spec.DynamoDBEndpoint,
+		Events:          spec.EventsEndpoint,
 		StateMachineArn: spec.StateMachineArn,
 		Input:           input,
 	}

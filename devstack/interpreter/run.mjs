@@ -414,7 +414,75 @@ function localResource(stateName, state, spec) {
   if (dynamo) {
     return (input) => callDynamoDB(stateName, dynamo, input, spec);
   }
+  if (state.Resource === 'arn:aws:states:::events:putEvents') {
+    return (input) => putEvents(stateName, input, spec);
+  }
   return null;
+}
+
+// --- EventBridge service integration ---------------------------------------
+
+// putEvents does what Step Functions' optimized EventBridge integration
+// does: a Detail object is sent as its JSON text, and a response with a
+// non-zero FailedEntryCount fails the task with EventBridge.FailedEntry.
+// Step Functions also appends the execution's and the state machine's ARNs
+// to each entry's Resources; the library hands local handlers no context,
+// so here Resources stay as the definition gives them.
+async function putEvents(stateName, params, spec) {
+  if (!spec.eventsEndpoint) throw harness(`state ${stateName}: spec.eventsEndpoint is needed for events:putEvents`);
+  const entries = (params?.Entries ?? []).map((e) => ({
+    ...e,
+    Detail: typeof e.Detail === 'string' ? e.Detail : JSON.stringify(e.Detail ?? {}),
+  }));
+  const body = await callAWSJSON(stateName, spec.eventsEndpoint, { Entries: entries }, {
+    service: 'events', label: 'EventBridge', target: 'AWSEvents.PutEvents', version: '1.1',
+    errorPrefix: 'EventBridge', serverError: 'InternalException', clientError: 'EventBridgeException',
+  });
+  if ((body.FailedEntryCount ?? 0) > 0) {
+    const failed = (body.Entries ?? []).filter((e) => e.ErrorCode);
+    const err = new Error(JSON.stringify({ FailedEntryCount: body.FailedEntryCount, Entries: failed }));
+    err.name = 'EventBridge.FailedEntry';
+    throw err;
+  }
+  return body;
+}
+
+// callAWSJSON posts one call of an AWS JSON protocol service to moto. As
+// for S3, moto does not verify signatures: a well-formed header with its
+// static test key is enough. A service error becomes the error Step
+// Functions names after the service and its code.
+async function callAWSJSON(stateName, endpoint, params, { service, label, target, version, errorPrefix, serverError, clientError }) {
+  const now = new Date();
+  const amzDate = now.toISOString().replaceAll(/[-:]/g, '').replace(/\.\d{3}/, '');
+  let res;
+  let text;
+  try {
+    res = await fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': `application/x-amz-json-${version}`,
+        'x-amz-target': target,
+        'x-amz-date': amzDate,
+        authorization: `AWS4-HMAC-SHA256 Credential=test/${amzDate.slice(0, 8)}/us-east-1/${service}/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
+      },
+      body: JSON.stringify(params),
+    });
+    text = await res.text();
+  } catch (err) {
+    throw harness(`state ${stateName}: calling ${service} at ${endpoint}: ${err.cause?.message ?? err.message}`);
+  }
+  let body;
+  try {
+    body = text === '' ? {} : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status === 200 && body !== undefined) return body;
+  const code = (body?.__type ?? '').split('#').pop() || (res.status >= 500 ? serverError : clientError);
+  const message = body?.message ?? body?.Message ?? text.slice(0, 300);
+  const err = new Error(`${message} (Service: ${label}, Status Code: ${res.status}, Error Code: ${code})`);
+  err.name = `${errorPrefix}.${code}`;
+  throw err;
 }
 
 // --- DynamoDB service integration --------------------------------------------
@@ -428,41 +496,12 @@ const DYNAMODB_ACTIONS = {
 
 async function callDynamoDB(stateName, action, params, spec) {
   if (!spec.dynamodbEndpoint) throw harness(`state ${stateName}: spec.dynamodbEndpoint is needed for dynamodb:${action}`);
-  const now = new Date();
-  const amzDate = now.toISOString().replaceAll(/[-:]/g, '').replace(/\.\d{3}/, '');
-  let res;
-  let text;
-  try {
-    // As for S3: moto does not verify signatures, a well-formed header
-    // with its static test key is enough.
-    res = await fetch(spec.dynamodbEndpoint, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': `DynamoDB_20120810.${action}`,
-        'x-amz-date': amzDate,
-        authorization: `AWS4-HMAC-SHA256 Credential=test/${amzDate.slice(0, 8)}/us-east-1/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
-      },
-      body: JSON.stringify(params),
-    });
-    text = await res.text();
-  } catch (err) {
-    throw harness(`state ${stateName}: calling DynamoDB at ${spec.dynamodbEndpoint}: ${err.cause?.message ?? err.message}`);
-  }
-  let body;
-  try {
-    body = text === '' ? {} : JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  if (res.status === 200 && body !== undefined) return body;
   // Step Functions names the error after DynamoDB's error code and quotes
   // the SDK's message: "<message> (Service: DynamoDb, Status Code: 400, …)".
-  const code = (body?.__type ?? '').split('#').pop() || (res.status >= 500 ? 'InternalServerErrorException' : 'AmazonDynamoDBException');
-  const message = body?.message ?? body?.Message ?? text.slice(0, 300);
-  const err = new Error(`${message} (Service: DynamoDb, Status Code: ${res.status}, Error Code: ${code})`);
-  err.name = `DynamoDB.${code}`;
-  throw err;
+  return callAWSJSON(stateName, spec.dynamodbEndpoint, params, {
+    service: 'dynamodb', label: 'DynamoDb', target: `DynamoDB_20120810.${action}`, version: '1.0',
+    errorPrefix: 'DynamoDB', serverError: 'InternalServerErrorException', clientError: 'AmazonDynamoDBException',
+  });
 }
 
 

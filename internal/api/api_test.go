@@ -406,6 +406,31 @@ func TestStartAndDescribeBatch(t *testing.T) {
 			t.Fatalf("status %+v", st)
 		}
 	})
+
+	t.Run("failed because users failed", func(t *testing.T) {
+		output := request.BatchOutput{
+			Execution: "arn:x", Manifest: request.Location{Bucket: "bk", Key: "reports/runs/2026-11-25/b-2/manifest.json", URI: "s3://bk/reports/runs/2026-11-25/b-2/manifest.json"},
+			Counts: request.Counts{Users: 2, Succeeded: 1, Failed: 1},
+			Results: []request.Result{
+				{Email: "a@x.io", Status: request.StatusSucceeded, Bucket: "bk", Key: "reports/user=a@x.io/k.zip", Bytes: 10},
+				{Email: "b@x.io", Status: request.StatusFailed, Error: "AuthError", Message: "token refused"},
+			},
+			Failure: &request.RunFailure{Error: "UsersFailedError", Cause: `{"errorType":"UsersFailedError","errorMessage":"1 of 2 users failed"}`},
+		}
+		env := stepFunctions(t)
+		batch := machine(t, env, "WriteManifest", map[string]any{
+			"WriteManifest": map[string]any{"Type": "Pass", "Result": output, "Next": "UsersFailed"},
+			"UsersFailed":   map[string]any{"Type": "Fail", "Error": "UsersFailedError", "Cause": output.Failure.Cause},
+		})
+		a := newAPI(t, env, machine(t, env, "Done", passing(map[string]any{})), batch)
+		_, started := a.post(t, `{"emails":["a@x.io","b@x.io"]}`, nil)
+		st := a.waitFor(t, started.ID, StatusFailed)
+		if st.Error == nil || st.Error.Name != "UsersFailedError" || st.Error.Cause != "1 of 2 users failed" ||
+			st.Manifest == nil || *st.Manifest != output.Manifest || st.Counts == nil || *st.Counts != output.Counts ||
+			len(st.Reports) != 1 || len(st.Failures) != 1 || st.Failures[0].Error != "AuthError" {
+			t.Fatalf("status %+v error %+v", st, st.Error)
+		}
+	})
 }
 
 func TestIdempotency(t *testing.T) {

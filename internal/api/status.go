@@ -41,7 +41,8 @@ type Status struct {
 	// Succeeded: the stored reports (a batch lists those in its output;
 	// the manifest has them all).
 	Reports []Report `json:"reports,omitempty"`
-	// Succeeded batch: the manifest, the counts and who failed.
+	// Succeeded batch, or one that ended in UsersFailedError: the
+	// manifest, the counts and who failed.
 	Manifest       *request.Location `json:"manifest,omitempty"`
 	Counts         *request.Counts   `json:"counts,omitempty"`
 	Failures       []Failure         `json:"failures,omitempty"`
@@ -148,6 +149,11 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, id string) {
 		fillOutput(&st, aws.ToString(d.Output))
 	default:
 		st.Error = &ErrorInfo{Name: aws.ToString(d.Error), Cause: causeText(aws.ToString(d.Cause))}
+		// A batch that ended in UsersFailed wrote its manifest: its
+		// results are in the history (a failed execution has no output).
+		if kind == KindBatch && st.Error.Name == "UsersFailedError" {
+			fillOutput(&st, h.batchOutputFromHistory(ctx, st.ExecutionArn))
+		}
 		if st.Error.Name == "" {
 			st.Error.Name = map[string]string{StatusTimedOut: "States.Timeout", StatusAborted: "ExecutionAborted"}[st.Status]
 			if st.Error.Name == "" {
@@ -198,6 +204,34 @@ func (h *Handler) userProgress(ctx context.Context, arn string) *Progress {
 		}
 	}
 	return p
+}
+
+// batchOutputFromHistory is the latest state output in a batch's history
+// that is a batch output (WriteManifest's, passed on by the states after
+// it); "" when there is none or the history is unavailable.
+func (h *Handler) batchOutputFromHistory(ctx context.Context, arn string) string {
+	out, err := h.sfn.GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{
+		ExecutionArn: aws.String(arn), ReverseOrder: true, MaxResults: historyPage, IncludeExecutionData: aws.Bool(true),
+	})
+	if err != nil {
+		h.log.WarnContext(ctx, "execution history unavailable", "error", err.Error())
+		return ""
+	}
+	var (
+		latest string
+		id     int64 = -1
+	)
+	for _, e := range out.Events {
+		d := e.StateExitedEventDetails
+		if d == nil || e.Id < id {
+			continue
+		}
+		var o request.BatchOutput
+		if json.Unmarshal([]byte(aws.ToString(d.Output)), &o) == nil && o.Manifest.Key != "" {
+			latest, id = aws.ToString(d.Output), e.Id
+		}
+	}
+	return latest
 }
 
 // batchProgress counts the users of a running batch from its map run.

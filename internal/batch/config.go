@@ -31,6 +31,9 @@ type Config struct {
 	// ADVANCE_MARKS_ON_EXCEPTION: move marks past reports AvePoint flagged
 	// as possibly incomplete (default false).
 	AdvanceOnException bool
+	// FAIL_ON_USER_FAILURES: a run in which users failed ends in the
+	// UsersFailed state, after the manifest and the marks (default true).
+	FailOnUserFailures bool
 	LogLevel           slog.Level // LOG_LEVEL
 }
 
@@ -43,6 +46,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StatePrefix:        env.Prefix("STATE_PREFIX", DefaultStatePrefix),
 		MaxConcurrency:     env.Int("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, MaxMaxConcurrency),
 		AdvanceOnException: env.Bool("ADVANCE_MARKS_ON_EXCEPTION", false),
+		FailOnUserFailures: env.Bool("FAIL_ON_USER_FAILURES", true),
 		LogLevel:           env.LogLevel(),
 	}
 	return c, env.Err()
@@ -89,6 +93,7 @@ func LoadManifestWriter(getenv func(string) string) (*ManifestWriter, error) {
 		Store:              objects,
 		Marks:              &Watermarks{Store: objects, Prefix: cfg.StatePrefix},
 		AdvanceOnException: cfg.AdvanceOnException,
+		FailOnUserFailures: cfg.FailOnUserFailures,
 		Log:                log,
 		Now:                time.Now,
 	}, nil

@@ -41,6 +41,9 @@ type ManifestWriter struct {
 	// next run then exports the window again rather than leave a silent
 	// gap (ADVANCE_MARKS_ON_EXCEPTION).
 	AdvanceOnException bool
+	// FailOnUserFailures makes a run in which users failed end in the
+	// batch state machine's UsersFailed state (FAIL_ON_USER_FAILURES).
+	FailOnUserFailures bool
 	Log                *slog.Logger
 	Now                func() time.Time
 }
@@ -103,10 +106,31 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 		FinishedAt: man.FinishedAt,
 	}
 	out.Results, out.ResultsOmitted = fitResults(results, OutputResultsBudget)
+	if m.FailOnUserFailures && man.Counts.Failed > 0 {
+		out.Failure = usersFailed(out)
+	}
 	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", man.Counts.Users,
 		"succeeded", man.Counts.Succeeded, "withException", man.Counts.WithException, "failed", man.Counts.Failed, "upToDate", man.Counts.UpToDate,
 		"durationSeconds", man.DurationSeconds)
 	return out, nil
+}
+
+// usersFailedName is failure.UsersFailedError's name, the batch state
+// machine's error for the run (TestUsersFailedNameIsTheType keeps them one).
+const usersFailedName = "UsersFailedError"
+
+// usersFailed is the failure a run with failed users ends in: the error
+// name, and a cause an operator (or the API) can read the counts and the
+// manifest's location from.
+func usersFailed(out request.BatchOutput) *request.RunFailure {
+	e := &failure.UsersFailedError{Failed: out.Counts.Failed, Users: out.Counts.Users, Manifest: out.Manifest.URI}
+	cause, _ := json.Marshal(struct {
+		Type     string           `json:"errorType"`
+		Message  string           `json:"errorMessage"`
+		Counts   request.Counts   `json:"counts"`
+		Manifest request.Location `json:"manifest"`
+	}{usersFailedName, e.Error(), out.Counts, out.Manifest})
+	return &request.RunFailure{Error: usersFailedName, Cause: string(cause)}
 }
 
 // complete puts results in the request's user order, adds the users who

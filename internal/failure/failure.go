@@ -91,6 +91,21 @@ func (e *JobFailedError) Error() string {
 	return fmt.Sprintf("avepoint export job %s ended with jobStatus %d: %s", e.JobID, e.JobStatus, e.Reason)
 }
 
+// UsersFailedError ends a batch run in which users failed, after the
+// manifest and the marks are written. No function returns it: WriteManifest
+// puts it in its output (request.BatchOutput.Failure) and the batch state
+// machine's UsersFailed state fails the run with this name, so the run's
+// status and its alarm say what the users' results say.
+type UsersFailedError struct {
+	Failed   int    `json:"failed"`
+	Users    int    `json:"users"`
+	Manifest string `json:"manifest"` // its s3:// URI
+}
+
+func (e *UsersFailedError) Error() string {
+	return fmt.Sprintf("%d of %d users failed; their errors are in the manifest %s", e.Failed, e.Users, e.Manifest)
+}
+
 // NotFoundError reports a user or job AvePoint does not know (404).
 type NotFoundError struct {
 	Reason string `json:"reason"`

@@ -154,4 +154,15 @@ type BatchOutput struct {
 	// ResultsOmitted counts results left out of Results to stay under the
 	// payload limit (see OutputResultsBudget); the manifest has them all.
 	ResultsOmitted int `json:"resultsOmitted,omitempty"`
+	// Failure is set when users failed and the stack fails such runs
+	// (FAIL_ON_USER_FAILURES): the batch state machine then ends in its
+	// UsersFailed state with Error as the error and Cause as the cause.
+	Failure *RunFailure `json:"failure,omitempty"`
+}
+
+// RunFailure is how a run whose manifest is written still fails.
+type RunFailure struct {
+	Error string `json:"error"`
+	// Cause is JSON: {"errorType", "errorMessage", "counts", "manifest"}.
+	Cause string `json:"cause"`
 }

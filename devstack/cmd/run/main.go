@@ -302,13 +302,12 @@ func runBatch(ctx context.Context, st *devstack.Stack, input json.RawMessage, wa
 }
 
 // printBatch prints every user's result and the manifest of a batch run.
+// A run that ended in UsersFailed is printed too (its manifest is
+// written), then reported as failed.
 func printBatch(exec *devstack.Execution) error {
-	if exec.Status != devstack.StatusSucceeded {
+	out, ok := devstack.BatchOutputOf(exec)
+	if !ok {
 		return fmt.Errorf("execution %s: %s: %s", exec.Status, exec.Error, exec.Cause)
-	}
-	var out request.BatchOutput
-	if err := json.Unmarshal(exec.Output, &out); err != nil {
-		return fmt.Errorf("execution output: %w", err)
 	}
 	fmt.Println()
 	for _, r := range out.Results {
@@ -323,6 +322,9 @@ func printBatch(exec *devstack.Execution) error {
 	}
 	fmt.Printf("\n%d users: %d succeeded, %d failed, %d up to date; manifest %s\n",
 		out.Counts.Users, out.Counts.Succeeded, out.Counts.Failed, out.Counts.UpToDate, out.Manifest.URI)
+	if exec.Status != devstack.StatusSucceeded {
+		return fmt.Errorf("execution %s: %s: %s", exec.Status, exec.Error, exec.Cause)
+	}
 	return nil
 }
 

@@ -28,12 +28,14 @@ type Report struct {
 // functions turned into their long form ({"Ref": x}, {"Fn::Sub": x}, …).
 type Template struct {
 	Parameters map[string]any
+	Mappings   map[string]any
 	Resources  map[string]resource
 	Globals    map[string]any
 }
 
 type resource struct {
 	Type       string
+	Condition  string // "" = always created
 	Properties map[string]any
 }
 
@@ -49,6 +51,7 @@ func Parse(src []byte) (*Template, error) {
 	}
 	t := &Template{Resources: map[string]resource{}}
 	t.Parameters, _ = root["Parameters"].(map[string]any)
+	t.Mappings, _ = root["Mappings"].(map[string]any)
 	t.Globals, _ = root["Globals"].(map[string]any)
 	res, _ := root["Resources"].(map[string]any)
 	for name, r := range res {
@@ -58,7 +61,8 @@ func Parse(src []byte) (*Template, error) {
 		if props == nil {
 			props = map[string]any{}
 		}
-		t.Resources[name] = resource{Type: typ, Properties: props}
+		cond, _ := m["Condition"].(string)
+		t.Resources[name] = resource{Type: typ, Condition: cond, Properties: props}
 	}
 	return t, nil
 }

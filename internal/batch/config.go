@@ -2,9 +2,11 @@ package batch
 
 import (
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -31,7 +33,8 @@ type Config struct {
 	// ADVANCE_MARKS_ON_EXCEPTION: move marks past reports AvePoint flagged
 	// as possibly incomplete (default false).
 	AdvanceOnException bool
-	LogLevel           slog.Level // LOG_LEVEL
+	LogLevel           slog.Level     // LOG_LEVEL
+	Metrics            metrics.Config // METRICS_NAMESPACE, METRICS_STACK (WriteManifest's)
 }
 
 // LoadConfig reads the environment through getenv and names the variable
@@ -44,6 +47,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxConcurrency:     env.Int("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, MaxMaxConcurrency),
 		AdvanceOnException: env.Bool("ADVANCE_MARKS_ON_EXCEPTION", false),
 		LogLevel:           env.LogLevel(),
+		Metrics:            metrics.LoadConfig(env),
 	}
 	return c, env.Err()
 }
@@ -91,5 +95,6 @@ func LoadManifestWriter(getenv func(string) string) (*ManifestWriter, error) {
 		AdvanceOnException: cfg.AdvanceOnException,
 		Log:                log,
 		Now:                time.Now,
+		Metrics:            metrics.New(cfg.Metrics, os.Stdout, log),
 	}, nil
 }

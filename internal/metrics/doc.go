@@ -35,34 +35,42 @@
 //
 // # Metrics
 //
-// Every metric has the dimension Stack; ExportsEnded also has a second
-// dimension set. Each is emitted once per event in the last column, in
-// the same line as the others of its row group.
+// Every metric has the dimension Stack; ExportsEnded is in two dimension
+// sets. The metrics of one function go out together, in one line, at the
+// moment in the last column.
 //
-//	Name                  Unit     Dimensions                         Emitted by                       When
-//	ReportsStored         Count    [Stack]                            StoreReport                      a report is stored (value 1)
-//	ReportBytes           Bytes    [Stack]                            StoreReport                      a report is stored: its size
-//	RowsConverted         Count    [Stack]                            ConvertReport, BackfillReports   a report is converted: its dataset rows
-//	DatasetObjects        Count    [Stack]                            ConvertReport, BackfillReports   a report is converted: its Parquet objects
-//	JobSlotWaits          Count    [Stack]                            CheckJobSlots                    it decides a wait (value 1)
-//	JobSlotWaitSeconds    Seconds  [Stack]                            CheckJobSlots                    it decides a wait: the wait scheduled
-//	JobSlotHolders        Count    [Stack]                            CheckJobSlots                    it decides a wait: holders after eviction
-//	ExportsEnded          Count    [Stack, Status, Error] and [Stack] ReleaseJobSlot                   an export execution ended ABORTED, TIMED_OUT or FAILED (value 1)
-//	BatchRuns             Count    [Stack]                            WriteManifest                    a batch run's manifest is written (value 1)
-//	UsersSucceeded        Count    [Stack]                            WriteManifest                    same line: the manifest's succeeded count
-//	UsersWithException    Count    [Stack]                            WriteManifest                    same line: succeeded with AvePoint's exception flag
-//	UsersFailed           Count    [Stack]                            WriteManifest                    same line: the failed count
-//	UsersUpToDate         Count    [Stack]                            WriteManifest                    same line: the up-to-date count (incremental)
-//	BatchBytesStored      Bytes    [Stack]                            WriteManifest                    same line: bytes of the reports the run stored
-//	BatchRowsConverted    Count    [Stack]                            WriteManifest                    same line: dataset rows of those reports (0 if none)
-//	MarkStalenessSeconds  Seconds  [Stack]                            WriteManifest                    same line, incremental runs with a marked user: age of the oldest high-water mark
+//	Name                  Unit     Dimensions                          Emitted by                      When
+//	ReportsStored         Count    [Stack]                             StoreReport                     a report is stored (value 1)
+//	ReportBytes           Bytes    [Stack]                             StoreReport                     a report is stored: its size
+//	RowsConverted         Count    [Stack]                             ConvertReport, BackfillReports  a report is converted: its dataset rows
+//	DatasetObjects        Count    [Stack]                             ConvertReport, BackfillReports  a report is converted: its Parquet objects
+//	JobSlotWaits          Count    [Stack]                             CheckJobSlots                   it decides a wait (value 1)
+//	JobSlotWaitSeconds    Seconds  [Stack]                             CheckJobSlots                   it decides a wait: the wait it scheduled
+//	JobSlotHolders        Count    [Stack]                             CheckJobSlots                   it decides a wait: holders after eviction
+//	ExportsEnded          Count    [Stack, Status, Error] and [Stack]  ReleaseJobSlot                  an export execution ended ABORTED, TIMED_OUT or FAILED (value 1)
+//	BatchRuns             Count    [Stack]                             WriteManifest                   a batch run's manifest is written (value 1)
+//	UsersSucceeded        Count    [Stack]                             WriteManifest                   the same: the manifest's succeeded users
+//	UsersWithException    Count    [Stack]                             WriteManifest                   the same: succeeded users whose report AvePoint flagged
+//	UsersFailed           Count    [Stack]                             WriteManifest                   the same: failed users
+//	UsersUpToDate         Count    [Stack]                             WriteManifest                   the same: up-to-date users (incremental runs)
+//	BatchBytesStored      Bytes    [Stack]                             WriteManifest                   the same: bytes of the succeeded users' reports
+//	BatchRowsConverted    Count    [Stack]                             WriteManifest                   the same: dataset rows of those reports (0 if none converted)
+//	MarkStalenessSeconds  Seconds  [Stack]                             WriteManifest                   the same, incremental runs where a user has a mark: age of the oldest mark
 //
-// Status is the execution's status from the event; Error is the event
-// detail's error (Step Functions sets it for FAILED and TIMED_OUT) or
-// "None" when there is none (ABORTED), "Other" when it is not a name.
-// ExportsEnded is emitted when the event arrives, before the ledger is
-// touched: an event whose release fails is retried and counted again,
-// rather than lost when DynamoDB is down.
+// A step that fails emits nothing (its retry emits once it succeeds),
+// except ReleaseJobSlot: ExportsEnded is emitted when the event arrives,
+// before the ledger is touched, so an event whose release fails is
+// counted again on redelivery rather than lost while DynamoDB is down.
+// BackfillReports converts through ConvertReport's code and so emits the
+// same two metrics per report. CheckJobSlots counts every wait it
+// returns, the 1 s ones after an eviction or a freed slot and the 0 s one
+// of an execution that already holds a slot included; the wait that ends
+// at the deadline (JobDeadlineExceededError) is not one.
+//
+// Status is the execution's status from the event. Error is the event
+// detail's error — Step Functions puts the execution's error name there
+// when it has one (FAILED) — or "None" when there is none (ABORTED), and
+// "Other" when it does not look like a name (metrics.Name).
 //
 // MarkStalenessSeconds is measured at the end of the run, after the marks
 // advanced, over the run's users that have a mark: a user whose export

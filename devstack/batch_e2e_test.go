@@ -18,9 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/insights-export/insights-export/internal/batch"
+	"github.com/insights-export/insights-export/internal/metrics"
+	"github.com/insights-export/insights-export/internal/metrics/emftest"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/schedule"
 	"github.com/insights-export/insights-export/internal/testing/avesim"
+	"github.com/insights-export/insights-export/internal/testing/badinput"
 )
 
 // End-to-end runs of statemachine/batch.asl.json: PrepareBatch and
@@ -293,9 +296,25 @@ func TestBatchIncrementalCatchesUpFromMarks(t *testing.T) {
 	lookback1 := spec.Prev(spec.Prev(end1))
 	lookback2 := spec.Prev(spec.Prev(end2))
 
+	before := time.Now()
 	exec, out := runBatch(t, st, input(at1))
 	if exec.Status != StatusSucceeded || out.Counts != (request.Counts{Users: 3, Succeeded: 2, Failed: 1}) {
 		t.Fatalf("run 1: %s %s %s %+v", exec.Status, exec.Error, exec.Cause, out.Counts)
+	}
+	// WriteManifest's EMF line, on its stdout as CloudWatch Logs would
+	// read it (the RIE passes the function's stdout and stderr to its own
+	// stdout; its own log goes to stderr, which Logs also holds).
+	emf := emftest.One(t, st.Functions["writemanifest"].Logs(), metrics.BatchRuns)
+	if emf.Values[metrics.UsersSucceeded] != 2 || emf.Values[metrics.UsersFailed] != 1 || emf.Dims[metrics.Stack] != metrics.DefaultStack {
+		t.Errorf("run 1 metrics %v %v", emf.Values, emf.Dims)
+	}
+	// a and b's marks moved to end1; the failing user has none.
+	stale, ok := emf.Values[metrics.MarkStalenessSeconds]
+	if lo, hi := before.Sub(end1).Seconds()-1, time.Since(end1).Seconds(); !ok || stale < lo || stale > hi {
+		t.Errorf("run 1 MarkStalenessSeconds %v (present %v), want the age of %s: %.0f to %.0f", stale, ok, end1, lo, hi)
+	}
+	if leak := badinput.Leaks(emf.Raw, users...); leak != "" {
+		t.Errorf("the metric line holds %q", leak)
 	}
 	got := windows(0)
 	for _, u := range users {

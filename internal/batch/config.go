@@ -2,9 +2,11 @@ package batch
 
 import (
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -34,7 +36,8 @@ type Config struct {
 	// FAIL_ON_USER_FAILURES: a run in which users failed ends in the
 	// UsersFailed state, after the manifest and the marks (default true).
 	FailOnUserFailures bool
-	LogLevel           slog.Level // LOG_LEVEL
+	LogLevel           slog.Level     // LOG_LEVEL
+	Metrics            metrics.Config // METRICS_NAMESPACE, METRICS_STACK (WriteManifest's)
 }
 
 // LoadConfig reads the environment through getenv and names the variable
@@ -48,6 +51,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AdvanceOnException: env.Bool("ADVANCE_MARKS_ON_EXCEPTION", false),
 		FailOnUserFailures: env.Bool("FAIL_ON_USER_FAILURES", true),
 		LogLevel:           env.LogLevel(),
+		Metrics:            metrics.LoadConfig(env),
 	}
 	return c, env.Err()
 }
@@ -96,5 +100,6 @@ func LoadManifestWriter(getenv func(string) string) (*ManifestWriter, error) {
 		FailOnUserFailures: cfg.FailOnUserFailures,
 		Log:                log,
 		Now:                time.Now,
+		Metrics:            metrics.New(cfg.Metrics, os.Stdout, log),
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 )
@@ -46,6 +47,9 @@ type ManifestWriter struct {
 	FailOnUserFailures bool
 	Log                *slog.Logger
 	Now                func() time.Time
+	// Metrics gets the run's counts, bytes, rows and mark staleness once
+	// per run (nil: none).
+	Metrics *metrics.Emitter
 }
 
 // Handle collects every user's result, advances the marks of users whose
@@ -64,7 +68,7 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 	if err != nil {
 		return request.BatchOutput{}, err
 	}
-	results, mapRun, err := m.mapResults(ctx, in)
+	results, rows, mapRun, err := m.mapResults(ctx, in)
 	if err != nil {
 		m.Log.ErrorContext(ctx, "map results unreadable", "error", err.Error())
 		return request.BatchOutput{}, err
@@ -112,6 +116,7 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", man.Counts.Users,
 		"succeeded", man.Counts.Succeeded, "withException", man.Counts.WithException, "failed", man.Counts.Failed, "upToDate", man.Counts.UpToDate,
 		"durationSeconds", man.DurationSeconds)
+	m.Metrics.Emit(ctx, runMetrics(plan, man, rows, now)...)
 	return out, nil
 }
 
@@ -131,6 +136,61 @@ func usersFailed(out request.BatchOutput) *request.RunFailure {
 		Manifest request.Location `json:"manifest"`
 	}{usersFailedName, e.Error(), out.Counts, out.Manifest})
 	return &request.RunFailure{Error: usersFailedName, Cause: string(cause)}
+}
+
+// runMetrics are the metrics of a finished run: its counts, what it
+// stored, and for incremental runs how stale the oldest mark is.
+func runMetrics(plan Plan, man Manifest, rows map[string]int64, now time.Time) []metrics.Metric {
+	count := func(name string, v int) metrics.Metric {
+		return metrics.Metric{Name: name, Unit: metrics.Count, Value: float64(v)}
+	}
+	var stored, converted int64
+	for _, r := range man.Results {
+		if r.Status == request.StatusSucceeded {
+			stored += r.Bytes
+			converted += rows[r.Email]
+		}
+	}
+	c := man.Counts
+	ms := []metrics.Metric{
+		count(metrics.BatchRuns, 1),
+		count(metrics.UsersSucceeded, c.Succeeded),
+		count(metrics.UsersWithException, c.WithException),
+		count(metrics.UsersFailed, c.Failed),
+		count(metrics.UsersUpToDate, c.UpToDate),
+		{Name: metrics.BatchBytesStored, Unit: metrics.Bytes, Value: float64(stored)},
+		{Name: metrics.BatchRowsConverted, Unit: metrics.Count, Value: float64(converted)},
+	}
+	if !plan.Request.Incremental() {
+		return ms
+	}
+	if oldest, ok := oldestMark(plan, man.Results); ok {
+		age := max(now.Sub(oldest), 0)
+		ms = append(ms, metrics.Metric{Name: metrics.MarkStalenessSeconds, Unit: metrics.Seconds, Value: float64(age / time.Second)})
+	}
+	return ms
+}
+
+// oldestMark is the oldest high-water mark among the run's users after
+// the marks advanced: a result's Watermark where the run has one (the
+// mark advanced, or the user was up to date), else the mark the user had
+// when the run was prepared (its export failed, or its report was flagged
+// and the mark stayed). ok is false when no user has a mark.
+func oldestMark(plan Plan, results []request.Result) (oldest time.Time, ok bool) {
+	for _, r := range results {
+		finish := r.Watermark
+		if finish == "" {
+			finish = plan.Marks[r.Email]
+		}
+		t := Mark{FinishTime: finish}.Time()
+		if t.IsZero() {
+			continue
+		}
+		if !ok || t.Before(oldest) {
+			oldest, ok = t, true
+		}
+	}
+	return oldest, ok
 }
 
 // complete puts results in the request's user order, adds the users who

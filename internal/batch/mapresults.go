@@ -69,25 +69,29 @@ type childExecution struct {
 
 // mapResults reads the per-user entries either inline (a JSON array: an
 // inline Map, and the local interpreter) or from the ResultWriter files.
-func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]request.Result, string, error) {
+// rows are the dataset rows of each succeeded user's report, by address
+// (request.Result has no place for them; the metrics sum them).
+func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) (out []request.Result, rows map[string]int64, mapRun string, err error) {
+	rows = map[string]int64{}
 	raw := bytes.TrimSpace(in.Map)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, "", nil
+		return nil, rows, "", nil
 	}
 	if raw[0] == '[' {
 		var entries []mapEntry
 		if err := json.Unmarshal(raw, &entries); err != nil {
-			return nil, "", &failure.ProtocolError{Reason: "map results are not the item processor's entries: " + err.Error()}
+			return nil, nil, "", &failure.ProtocolError{Reason: "map results are not the item processor's entries: " + err.Error()}
 		}
-		out := make([]request.Result, 0, len(entries))
+		out = make([]request.Result, 0, len(entries))
 		for _, e := range entries {
 			out = append(out, e.result())
+			e.addRows(rows)
 		}
-		return out, "", nil
+		return out, rows, "", nil
 	}
 	var rw resultWriterOutput
 	if err := json.Unmarshal(raw, &rw); err != nil || rw.ResultWriterDetails.Key == "" {
-		return nil, "", &failure.ProtocolError{Reason: "map result is neither a list nor ResultWriterDetails"}
+		return nil, nil, "", &failure.ProtocolError{Reason: "map result is neither a list nor ResultWriterDetails"}
 	}
 	var mr mapRunManifest
 	found, err := m.Store.GetJSON(ctx, rw.ResultWriterDetails.Bucket, rw.ResultWriterDetails.Key, &mr)
@@ -95,10 +99,9 @@ func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]re
 		err = &failure.ProtocolError{Reason: "the map run's manifest " + rw.ResultWriterDetails.Key + " is missing"}
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	bucket := orDefault(mr.DestinationBucket, rw.ResultWriterDetails.Bucket)
-	var out []request.Result
 	for _, status := range []string{"SUCCEEDED", "FAILED", "PENDING"} {
 		for _, f := range mr.ResultFiles[status] {
 			var children []childExecution
@@ -107,20 +110,23 @@ func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) ([]re
 				err = &failure.ProtocolError{Reason: "map run result file " + f.Key + " is missing"}
 			}
 			if err != nil {
-				return nil, "", err
+				return nil, nil, "", err
 			}
 			for _, c := range children {
-				out = append(out, c.result())
+				out = append(out, c.result(rows))
 			}
 		}
 	}
-	return out, orDefault(mr.MapRunArn, rw.MapRunArn), nil
+	return out, rows, orDefault(mr.MapRunArn, rw.MapRunArn), nil
 }
 
-func (c childExecution) result() request.Result {
+// result is the child's user's result; a succeeded user's dataset rows go
+// into rows.
+func (c childExecution) result(rows map[string]int64) request.Result {
 	if c.Status == "SUCCEEDED" {
 		var e mapEntry
 		if err := json.Unmarshal([]byte(c.Output), &e); err == nil && e.Email != "" {
+			e.addRows(rows)
 			return e.result()
 		}
 	}
@@ -134,6 +140,13 @@ func (c childExecution) result() request.Result {
 	}
 	return request.Result{Email: item.Email, Status: request.StatusFailed, Error: name,
 		Message: orDefault(c.Cause, "the map run's child execution ended "+c.Status)}
+}
+
+// addRows records a succeeded entry's dataset rows.
+func (e mapEntry) addRows(rows map[string]int64) {
+	if e.Status == request.StatusSucceeded && e.Report != nil && e.Report.Dataset != nil && e.Email != "" {
+		rows[e.Email] = e.Report.Dataset.Rows
+	}
 }
 
 func (e mapEntry) result() request.Result {

@@ -48,6 +48,12 @@ type Plan struct {
 	PreparedAt string        `json:"preparedAt"`
 	Users      int           `json:"users"`
 	UpToDate   []UpToDate    `json:"upToDate,omitempty"`
+	// Marks are the high-water marks (FinishTime) of the incremental
+	// users to export who had one, by address. WriteManifest measures
+	// the staleness of marks from them and the results, so a user whose
+	// export fails, and keeps its mark, is counted without reading the
+	// mark again (MarkStalenessSeconds).
+	Marks map[string]string `json:"marks,omitempty"`
 }
 
 // Prepared is PrepareBatch's output and the batch state machine's working
@@ -88,7 +94,7 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 		p.Log.WarnContext(ctx, "batch input refused", "error", err.Error())
 		return Prepared{}, err
 	}
-	items, upToDate, err := p.items(ctx, b)
+	items, upToDate, marks, err := p.items(ctx, b)
 	if err != nil {
 		p.Log.ErrorContext(ctx, "high-water marks unavailable", "error", err.Error())
 		return Prepared{}, err
@@ -106,7 +112,7 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 	out.ItemsKey = out.RunPrefix + "/items.json"
 	out.ResultsPrefix = out.RunPrefix + "/results"
 	out.ManifestKey = out.RunPrefix + "/manifest.json"
-	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(b.Users()), UpToDate: upToDate}
+	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(b.Users()), UpToDate: upToDate, Marks: marks}
 	if err := p.Store.PutJSON(ctx, out.PlanKey, plan); err != nil {
 		return Prepared{}, err
 	}
@@ -119,8 +125,9 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 }
 
 // items resolves each user's window: shared for fixed and rolling
-// windows, from the user's mark for incremental ones.
-func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, []UpToDate, error) {
+// windows, from the user's mark for incremental ones. marks are the marks
+// of the users to export that have one (see Plan.Marks).
+func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, []UpToDate, map[string]string, error) {
 	users := b.Users()
 	types := b.EventTypes
 	if types == nil {
@@ -132,13 +139,14 @@ func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, 
 		for i, u := range users {
 			items[i] = request.Item{Email: u, StartTime: start, FinishTime: finish, EventTypes: types}
 		}
-		return items, nil, nil
+		return items, nil, nil, nil
 	}
 
 	spec, at := b.Window.Spec()
 	type decision struct {
 		item *request.Item
 		skip *UpToDate
+		mark string // the exported user's mark, if any
 		err  error
 	}
 	decided := make([]decision, len(users))
@@ -164,22 +172,29 @@ func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, 
 				return
 			}
 			decided[i].item = &request.Item{Email: u, StartTime: request.FormatTime(w.Start), FinishTime: request.FormatTime(w.Finish), EventTypes: types}
+			if found {
+				decided[i].mark = mark.FinishTime
+			}
 		}()
 	}
 	wg.Wait()
 	items := make([]request.Item, 0, len(users))
 	var skipped []UpToDate
+	marks := map[string]string{}
 	for _, d := range decided {
 		switch {
 		case d.err != nil:
-			return nil, nil, d.err
+			return nil, nil, nil, d.err
 		case d.skip != nil:
 			skipped = append(skipped, *d.skip)
 		default:
 			items = append(items, *d.item)
+			if d.mark != "" {
+				marks[d.item.Email] = d.mark
+			}
 		}
 	}
-	return items, skipped, nil
+	return items, skipped, marks, nil
 }
 
 // maxExecutionName is Step Functions' own limit on execution names.

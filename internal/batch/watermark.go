@@ -79,17 +79,24 @@ func (w *Watermarks) Get(ctx context.Context, email string, eventTypes []string)
 // late or repeated run must never move a mark backwards (that would
 // re-export, not lose data, but still). advanced reports a write.
 func (w *Watermarks) Advance(ctx context.Context, m Mark) (advanced bool, err error) {
+	_, advanced, err = w.advanceTo(ctx, m)
+	return advanced, err
+}
+
+// advanceTo is Advance, and returns the mark that stands after it: m, or
+// the later one already stored (a newer run finished first).
+func (w *Watermarks) advanceTo(ctx context.Context, m Mark) (now Mark, advanced bool, err error) {
 	cur, found, err := w.Get(ctx, m.Email, m.EventTypes)
 	if err != nil {
-		return false, err
+		return Mark{}, false, err
 	}
 	if found && !cur.Time().Before(m.Time()) {
-		return false, nil
+		return cur, false, nil
 	}
 	if err := w.Store.PutJSON(ctx, w.Key(m.Email, m.EventTypes), m); err != nil {
-		return false, err
+		return Mark{}, false, err
 	}
-	return true, nil
+	return m, true, nil
 }
 
 // markWriters bounds concurrent high-water mark updates.
@@ -120,7 +127,7 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []reque
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, err := m.Marks.Advance(ctx, Mark{Email: r.Email, EventTypes: plan.Request.EventTypes, FinishTime: r.FinishTime,
+			mark, _, err := m.Marks.advanceTo(ctx, Mark{Email: r.Email, EventTypes: plan.Request.EventTypes, FinishTime: r.FinishTime,
 				ReportKey: r.Key, JobID: r.JobID, Execution: plan.Execution.ID, UpdatedAt: now})
 			if err != nil {
 				mu.Lock()
@@ -128,7 +135,8 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []reque
 				mu.Unlock()
 				return
 			}
-			r.Watermark = r.FinishTime
+			// The mark that stands: a newer run's, if it finished first.
+			r.Watermark = mark.FinishTime
 		}()
 	}
 	wg.Wait()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/dataset"
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/request"
 )
 
@@ -62,6 +63,9 @@ type Converter struct {
 	MaxWorkbookBytes int64
 	Log              *slog.Logger
 	Now              func() time.Time
+	// Metrics gets RowsConverted and DatasetObjects per converted report,
+	// the backfill's included (nil: none).
+	Metrics *metrics.Emitter
 }
 
 // Record is <dataset prefix>/conversions/<report id>.json: what the last
@@ -104,6 +108,9 @@ func (c *Converter) Handle(ctx context.Context, in request.ExportOutput) (reques
 		return request.ExportOutput{}, err
 	}
 	log.InfoContext(ctx, "report converted", "rows", ds.Rows, "objects", len(ds.Objects), "sheets", len(ds.Sheets))
+	c.Metrics.Emit(ctx,
+		metrics.Metric{Name: metrics.RowsConverted, Unit: metrics.Count, Value: float64(ds.Rows)},
+		metrics.Metric{Name: metrics.DatasetObjects, Unit: metrics.Count, Value: float64(len(ds.Objects))})
 	out := in
 	out.Dataset = ds
 	return out, nil

@@ -1,10 +1,12 @@
 package convert
 
 import (
+	"os"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/config"
 	"github.com/insights-export/insights-export/internal/dataset"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/storage"
 	"github.com/insights-export/insights-export/internal/xlsx"
 )
@@ -30,6 +32,7 @@ func load(getenv func(string) string) (*Converter, *storage.Files, error) {
 	st := env.Storage()
 	prefix := env.Prefix("DATASET_PREFIX", dataset.DefaultPrefix)
 	level := env.LogLevel()
+	mc := metrics.LoadConfig(env)
 	if err := env.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -39,6 +42,7 @@ func load(getenv func(string) string) (*Converter, *storage.Files, error) {
 	}
 	client := storage.NewS3Client(awsCfg, st.ForcePathStyle)
 	files := &storage.Files{Client: client, Bucket: st.Bucket, KMSKeyID: st.KMSKeyID}
+	log := config.NewLogger(level)
 	return &Converter{
 		Files:         files,
 		Records:       &storage.Objects{Client: client, Bucket: st.Bucket, KMSKeyID: st.KMSKeyID},
@@ -47,7 +51,8 @@ func load(getenv func(string) string) (*Converter, *storage.Files, error) {
 		Layout:        dataset.Layout{Prefix: prefix},
 		Open:          openWorkbook,
 		ParseTextTime: xlsx.ParseTextTime,
-		Log:           config.NewLogger(level),
+		Log:           log,
 		Now:           time.Now,
+		Metrics:       metrics.New(mc, os.Stdout, log),
 	}, files, nil
 }

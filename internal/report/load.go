@@ -2,10 +2,12 @@ package report
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/config"
 	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 	"github.com/insights-export/insights-export/internal/storage/upload"
@@ -16,6 +18,7 @@ func LoadStorer(getenv func(string) string) (*Storer, error) {
 	env := config.NewEnv(getenv)
 	cfg := export.LoadConfig(env)
 	st := env.Storage()
+	mc := metrics.LoadConfig(env)
 	if len(st.Prefix) > request.MaxPrefixBytes {
 		// Past this even a key with its user and filter hashed could be
 		// longer than S3 allows (request.FitKey).
@@ -37,5 +40,5 @@ func LoadStorer(getenv func(string) string) (*Storer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Storer{API: client, Store: store, Prefix: st.Prefix, Log: log, Now: time.Now}, nil
+	return &Storer{API: client, Store: store, Prefix: st.Prefix, Log: log, Now: time.Now, Metrics: metrics.New(mc, os.Stdout, log)}, nil
 }

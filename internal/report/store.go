@@ -15,6 +15,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage/upload"
 )
@@ -40,6 +41,9 @@ type Storer struct {
 	Prefix string
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Metrics gets ReportsStored and ReportBytes per stored report (nil:
+	// none).
+	Metrics *metrics.Emitter
 }
 
 // Handle is the store-report function's handler.
@@ -96,6 +100,9 @@ func (s *Storer) Handle(ctx context.Context, job request.Job) (request.ExportOut
 	// The key holds the email, so it is logged at debug level only.
 	s.Log.InfoContext(ctx, "report stored", "user", request.UserRef(q.Email), "jobId", job.JobID, "bucket", res.Bucket, "bytes", res.Bytes)
 	s.Log.DebugContext(ctx, "report location", "key", key)
+	s.Metrics.Emit(ctx,
+		metrics.Metric{Name: metrics.ReportsStored, Unit: metrics.Count, Value: 1},
+		metrics.Metric{Name: metrics.ReportBytes, Unit: metrics.Bytes, Value: float64(res.Bytes)})
 	return request.ExportOutput{
 		Bucket:      res.Bucket,
 		Key:         res.Key,

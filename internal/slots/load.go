@@ -2,11 +2,13 @@ package slots
 
 import (
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/insights-export/insights-export/internal/config"
+	"github.com/insights-export/insights-export/internal/metrics"
 	"github.com/insights-export/insights-export/internal/request"
 )
 
@@ -39,35 +41,37 @@ func LoadConfig(env *config.Env) Config {
 	}
 }
 
-func load(getenv func(string) string) (Config, *Ledger, *slog.Logger, error) {
+func load(getenv func(string) string) (Config, *Ledger, *slog.Logger, *metrics.Emitter, error) {
 	env := config.NewEnv(getenv)
 	cfg := LoadConfig(env)
 	level := env.LogLevel()
+	mc := metrics.LoadConfig(env)
 	if err := env.Err(); err != nil {
-		return Config{}, nil, nil, err
+		return Config{}, nil, nil, nil, err
 	}
 	awsCfg, err := config.AWSConfig()
 	if err != nil {
-		return Config{}, nil, nil, err
+		return Config{}, nil, nil, nil, err
 	}
 	ledger := &Ledger{DB: dynamodb.NewFromConfig(awsCfg), Table: cfg.Table, Lease: cfg.Lease}
-	return cfg, ledger, config.NewLogger(level), nil
+	log := config.NewLogger(level)
+	return cfg, ledger, log, metrics.New(mc, os.Stdout, log), nil
 }
 
 // LoadWaiter builds the CheckJobSlots function's handler from getenv.
 func LoadWaiter(getenv func(string) string) (*Waiter, error) {
-	cfg, ledger, log, err := load(getenv)
+	cfg, ledger, log, m, err := load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return &Waiter{Ledger: ledger, Policy: cfg.Wait, Log: log, Now: time.Now}, nil
+	return &Waiter{Ledger: ledger, Policy: cfg.Wait, Log: log, Now: time.Now, Metrics: m}, nil
 }
 
 // LoadReleaser builds the ReleaseJobSlot function's handler from getenv.
 func LoadReleaser(getenv func(string) string) (*Releaser, error) {
-	_, ledger, log, err := load(getenv)
+	_, ledger, log, m, err := load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return &Releaser{Ledger: ledger, Log: log, Now: time.Now}, nil
+	return &Releaser{Ledger: ledger, Log: log, Now: time.Now, Metrics: m}, nil
 }

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/metrics"
 )
 
 // Event is the part of an EventBridge "Step Functions Execution Status
 // Change" event the releaser reads. The detail also carries the
-// execution's input and output, which hold user addresses: they are
-// neither decoded nor logged.
+// execution's input and output, which hold user addresses, and its
+// cause, which is message text: they are neither decoded nor logged.
 type Event struct {
 	Source     string      `json:"source"`
 	DetailType string      `json:"detail-type"`
@@ -28,6 +29,9 @@ type EventDetail struct {
 	ExecutionArn    string `json:"executionArn"`
 	StateMachineArn string `json:"stateMachineArn"`
 	Status          string `json:"status"`
+	// Error is the execution's error name, which Step Functions sets when
+	// the execution failed with one (null when it was stopped).
+	Error string `json:"error"`
 }
 
 // The event the rule in template.yaml (JobSlotCleanup) forwards.
@@ -62,6 +66,8 @@ type Releaser struct {
 	Ledger *Ledger
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Metrics gets ExportsEnded per ended execution (nil: none).
+	Metrics *metrics.Emitter
 }
 
 // Handle removes the ended execution's holder, unless it has no job id
@@ -78,6 +84,11 @@ func (r *Releaser) Handle(ctx context.Context, ev Event) (ReleaseOutput, error) 
 	}
 	out := ReleaseOutput{Execution: d.ExecutionArn, Status: d.Status}
 	log := r.Log.With("execution", d.ExecutionArn, "status", d.Status)
+	// Counted on arrival, before the ledger: an event whose release fails
+	// is delivered again and counted twice, which beats losing the count
+	// of exports ending while DynamoDB is down.
+	r.Metrics.EmitSets(ctx, endedDimensions(d), [][]string{{metrics.Status, metrics.Error}, {}},
+		metrics.Metric{Name: metrics.ExportsEnded, Unit: metrics.Count, Value: 1})
 	holders, _, err := r.Ledger.Holders(ctx)
 	if err != nil {
 		// Returned, so that Lambda's asynchronous retries and the rule's
@@ -105,6 +116,19 @@ func (r *Releaser) Handle(ctx context.Context, ev Event) (ReleaseOutput, error) 
 		log.InfoContext(ctx, "job slot released after the execution ended", "jobId", h.JobID, "released", out.Released)
 	}
 	return out, nil
+}
+
+// endedDimensions are ExportsEnded's Status and Error. The status is one
+// of EndedStatuses (Handle checked); the error is Step Functions' error
+// name or our vocabulary's, and anything that does not look like a name
+// becomes "Other" (metrics.Name), so an event sent by hand cannot put an
+// address or a message into a dimension.
+func endedDimensions(d EventDetail) []metrics.Dimension {
+	errName := metrics.NoError
+	if d.Error != "" {
+		errName = metrics.Name(d.Error)
+	}
+	return []metrics.Dimension{{Name: metrics.Status, Value: d.Status}, {Name: metrics.Error, Value: errName}}
 }
 
 // StatusChangeEvent is the event Step Functions sends EventBridge when an

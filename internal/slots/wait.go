@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/failure"
+	"github.com/insights-export/insights-export/internal/metrics"
 )
 
 // WaitPolicy says how long an execution that found no free slot waits
@@ -110,6 +111,9 @@ type Waiter struct {
 	Policy WaitPolicy
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Metrics gets JobSlotWaits, JobSlotWaitSeconds and JobSlotHolders
+	// per decided wait (nil: none).
+	Metrics *metrics.Emitter
 }
 
 // Handle decides the next wait. It ends the wait at the deadline with a
@@ -186,6 +190,10 @@ func (w *Waiter) Handle(ctx context.Context, in WaitInput) (WaitOutput, error) {
 	out.SlotWait.WaitSeconds = int(next / time.Second)
 	log.InfoContext(ctx, "waiting for a job slot", "holders", len(out.SlotWait.Holders), "slots", int(in.Slots),
 		"nextWaitSeconds", out.SlotWait.WaitSeconds, "reason", out.SlotWait.Reason)
+	w.Metrics.Emit(ctx,
+		metrics.Metric{Name: metrics.JobSlotWaits, Unit: metrics.Count, Value: 1},
+		metrics.Metric{Name: metrics.JobSlotWaitSeconds, Unit: metrics.Seconds, Value: float64(out.SlotWait.WaitSeconds)},
+		metrics.Metric{Name: metrics.JobSlotHolders, Unit: metrics.Count, Value: float64(len(out.SlotWait.Holders))})
 	return out, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/insights-export/insights-export/internal/metrics"
 )
 
 // alarms lists the template's alarms by logical id.
@@ -103,7 +105,7 @@ func TestAlarmsCoverEveryFailureAndNotifyTheTopic(t *testing.T) {
 		}
 	}
 	stackDim := "Stack=map[Ref:AWS::StackName]"
-	find("failed batch users", func(a resource) bool { return hasMetric(a, "map[Ref:MetricsNamespace]", "UsersFailed", stackDim) })
+	find("failed batch users", func(a resource) bool { return hasMetric(a, "map[Ref:MetricsNamespace]", metrics.UsersFailed, stackDim) })
 	dlq := find("the schedule's dead letters", func(a resource) bool {
 		return hasMetric(a, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName=map[Fn::GetAtt:[ScheduleDeadLetterQueue QueueName]]")
 	})
@@ -112,7 +114,7 @@ func TestAlarmsCoverEveryFailureAndNotifyTheTopic(t *testing.T) {
 	}
 
 	stale := find("stale marks", func(a resource) bool {
-		return hasMetric(a, "map[Ref:MetricsNamespace]", "MarkStalenessSeconds", stackDim)
+		return hasMetric(a, "map[Ref:MetricsNamespace]", metrics.MarkStalenessSeconds, stackDim)
 	})
 	if stale.Condition != "HasIncrementalSchedule" || stale.Properties["Statistic"] != "Maximum" {
 		t.Errorf("staleness alarm: condition %q, statistic %v", stale.Condition, stale.Properties["Statistic"])
@@ -162,11 +164,14 @@ func TestAlarmTopicIsLeastPrivilege(t *testing.T) {
 	}
 }
 
-// customMetrics are the metric names the functions emit (internal/metrics).
+// customMetrics are the metric names the functions emit: internal/metrics'
+// vocabulary, so a renamed metric fails here instead of leaving a chart or
+// an alarm watching nothing.
 var customMetrics = []string{
-	"ReportsStored", "ReportBytes", "RowsConverted", "DatasetObjects", "JobSlotWaits", "JobSlotWaitSeconds", "JobSlotHolders",
-	"ExportsEnded", "BatchRuns", "UsersSucceeded", "UsersWithException", "UsersFailed", "UsersUpToDate", "BatchBytesStored",
-	"BatchRowsConverted", "MarkStalenessSeconds",
+	metrics.ReportsStored, metrics.ReportBytes, metrics.RowsConverted, metrics.DatasetObjects, metrics.JobSlotWaits,
+	metrics.JobSlotWaitSeconds, metrics.JobSlotHolders, metrics.ExportsEnded, metrics.BatchRuns, metrics.UsersSucceeded,
+	metrics.UsersWithException, metrics.UsersFailed, metrics.UsersUpToDate, metrics.BatchBytesStored, metrics.BatchRowsConverted,
+	metrics.MarkStalenessSeconds,
 }
 
 // The dashboard's body is JSON once CloudFormation has substituted it, in

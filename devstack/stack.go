@@ -101,6 +101,9 @@ type StackOptions struct {
 	// JobSlots is AvePointJobSlots, the slots of the job slot ledger
 	// (default DefaultJobSlots).
 	JobSlots int
+	// ObjectLock creates the bucket with Object Lock and this default
+	// retention (see BackingOptions).
+	ObjectLock *ObjectLock
 }
 
 // Stack is a running local deployment. Close it.
@@ -148,7 +151,7 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 		return st, err
 	}
 
-	backing, err := StartBacking(ctx, BackingOptions{Simulator: opts.Simulator, Real: opts.Real, Certificate: opts.Certificate, Bucket: st.Bucket, Prefix: st.Prefix})
+	backing, err := StartBacking(ctx, BackingOptions{Simulator: opts.Simulator, Real: opts.Real, Certificate: opts.Certificate, Bucket: st.Bucket, Prefix: st.Prefix, ObjectLock: opts.ObjectLock})
 	if err != nil {
 		return st, err
 	}

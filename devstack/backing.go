@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	types3 "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/insights-export/insights-export/internal/avepoint"
@@ -29,6 +30,18 @@ type BackingOptions struct {
 	Prefix      string // default DefaultPrefix
 	SecretID    string // default DefaultSecretID
 	SlotsTable  string // default DefaultSlotsTable
+	// ObjectLock, when set, creates the bucket with S3 Object Lock and
+	// this default retention, as template.yaml's ReportBucket is with
+	// ObjectLockEnabled=true and an ObjectLockMode (versioning comes with
+	// the lock). Unset, the bucket is a plain one, as before.
+	ObjectLock *ObjectLock
+}
+
+// ObjectLock is a bucket's default retention: every new object version
+// is locked in Mode for Days.
+type ObjectLock struct {
+	Mode types3.ObjectLockRetentionMode // GOVERNANCE or COMPLIANCE
+	Days int32
 }
 
 // Backing is everything the functions call but themselves: AvePoint
@@ -87,8 +100,23 @@ func StartBacking(ctx context.Context, opts BackingOptions) (b *Backing, err err
 	}
 	awsCfg := b.Moto.Config()
 	b.S3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err = b.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.Bucket)}); err != nil {
+	create := &s3.CreateBucketInput{Bucket: aws.String(b.Bucket)}
+	if opts.ObjectLock != nil {
+		create.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	if _, err = b.S3.CreateBucket(ctx, create); err != nil {
 		return b, fmt.Errorf("devstack: create bucket: %w", err)
+	}
+	if l := opts.ObjectLock; l != nil {
+		if _, err = b.S3.PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
+			Bucket: aws.String(b.Bucket),
+			ObjectLockConfiguration: &types3.ObjectLockConfiguration{
+				ObjectLockEnabled: types3.ObjectLockEnabledEnabled,
+				Rule:              &types3.ObjectLockRule{DefaultRetention: &types3.DefaultRetention{Mode: l.Mode, Days: aws.Int32(l.Days)}},
+			},
+		}); err != nil {
+			return b, fmt.Errorf("devstack: bucket default retention: %w", err)
+		}
 	}
 	b.DynamoDB = dynamodb.NewFromConfig(awsCfg)
 	if _, err = b.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{

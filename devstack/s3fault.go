@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,13 @@ type S3Op struct {
 	Key      string // unescaped object key ("" for bucket operations)
 	UploadID string
 	Injected bool // answered with an injected failure
+	// Integrity lists the integrity headers the request carried, by
+	// lower-case name: content-md5, x-amz-checksum-<algorithm>, and, with
+	// their values, x-amz-sdk-checksum-algorithm, x-amz-checksum-algorithm
+	// (CreateMultipartUpload) and x-amz-trailer. S3 refuses an upload into
+	// a bucket with an Object Lock default retention that has neither
+	// Content-MD5 nor a checksum.
+	Integrity []string
 }
 
 // StartS3FaultProxy listens on a free 127.0.0.1 port; requests fail with
@@ -153,10 +161,28 @@ func classify(r *http.Request) (op, key string) {
 	return r.Method, key
 }
 
+// integrityHeaders names the integrity headers of a request (see
+// S3Op.Integrity): the algorithms, never a checksum value.
+func integrityHeaders(h http.Header) []string {
+	var out []string
+	for name, v := range h {
+		switch n := strings.ToLower(name); {
+		case n == "content-md5":
+			out = append(out, n)
+		case n == "x-amz-sdk-checksum-algorithm", n == "x-amz-checksum-algorithm", n == "x-amz-checksum-type", n == "x-amz-trailer":
+			out = append(out, n+"="+strings.Join(v, ","))
+		case strings.HasPrefix(n, "x-amz-checksum-"):
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (p *S3FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, key := classify(r)
 	uploadID := r.URL.Query().Get("uploadId")
-	rec := S3Op{Op: op, Key: key, UploadID: uploadID}
+	rec := S3Op{Op: op, Key: key, UploadID: uploadID, Integrity: integrityHeaders(r.Header)}
 	status := 0
 	p.mu.Lock()
 	if op == "UploadPart" {

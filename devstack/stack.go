@@ -107,6 +107,9 @@ type StackOptions struct {
 	// EventBus is the bus the state machines publish on (default EventBus;
 	// a bus that does not exist makes every publication fail).
 	EventBus string
+	// ObjectLock creates the bucket with Object Lock and this default
+	// retention (see BackingOptions).
+	ObjectLock *ObjectLock
 }
 
 // Stack is a running local deployment. Close it.
@@ -154,7 +157,7 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 		return st, err
 	}
 
-	backing, err := StartBacking(ctx, BackingOptions{Simulator: opts.Simulator, Real: opts.Real, Certificate: opts.Certificate, Bucket: st.Bucket, Prefix: st.Prefix})
+	backing, err := StartBacking(ctx, BackingOptions{Simulator: opts.Simulator, Real: opts.Real, Certificate: opts.Certificate, Bucket: st.Bucket, Prefix: st.Prefix, ObjectLock: opts.ObjectLock})
 	if err != nil {
 		return st, err
 	}

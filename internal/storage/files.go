@@ -72,11 +72,12 @@ func (f *Files) PutFile(ctx context.Context, key, path, contentType string) erro
 		return fmt.Errorf("storage: %w", err)
 	}
 	in := &s3.PutObjectInput{
-		Bucket:        aws.String(f.Bucket),
-		Key:           aws.String(key),
-		Body:          fh,
-		ContentLength: aws.Int64(st.Size()),
-		ContentType:   aws.String(contentType),
+		Bucket:            aws.String(f.Bucket),
+		Key:               aws.String(key),
+		Body:              fh,
+		ContentLength:     aws.Int64(st.Size()),
+		ContentType:       aws.String(contentType),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 	}
 	if f.KMSKeyID != "" {
 		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms

@@ -71,10 +71,11 @@ func (s *Objects) PutJSON(ctx context.Context, key string, v any) error {
 		return fmt.Errorf("storage: encode %s: %w", request.RedactKey(key), err)
 	}
 	in := &s3.PutObjectInput{
-		Bucket:      aws.String(s.Bucket),
-		Key:         aws.String(key),
-		Body:        bytes.NewReader(raw),
-		ContentType: aws.String("application/json"),
+		Bucket:            aws.String(s.Bucket),
+		Key:               aws.String(key),
+		Body:              bytes.NewReader(raw),
+		ContentType:       aws.String("application/json"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 	}
 	if s.KMSKeyID != "" {
 		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms

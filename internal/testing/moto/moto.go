@@ -12,11 +12,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -53,6 +58,7 @@ type Server struct {
 	URL string
 
 	cmd       *exec.Cmd
+	front     *http.Server  // the DynamoDB-serializing proxy URL points at
 	exited    chan struct{} // closed once the process has been reaped
 	closeOnce sync.Once
 	stderr    *syncBuffer
@@ -168,7 +174,42 @@ func startOnce(ctx context.Context, bin string) (*Server, error) {
 		m.Close()
 		return nil, err
 	}
+	if err := m.serveFront(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
+}
+
+// serveFront puts a proxy in front of moto_server and points URL at it.
+// It hands DynamoDB requests to moto one at a time: DynamoDB applies the
+// writes to an item one after another, so a conditional write sees the
+// one before it, but moto handles requests on threads without a lock and
+// lets two conditional writes pass the same check (the job slot ledger
+// would hold six of five slots). Everything else passes straight through.
+func (m *Server) serveFront() error {
+	backend, err := url.Parse(m.URL)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("moto front proxy: %w", err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(backend)
+	rp.FlushInterval = -1
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	var dynamo sync.Mutex
+	m.front = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
+			dynamo.Lock()
+			defer dynamo.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = m.front.Serve(l) }()
+	m.URL = "http://" + l.Addr().String()
+	return nil
 }
 
 // waitReady polls until moto answers any HTTP request.
@@ -199,6 +240,9 @@ func (m *Server) waitReady(ctx context.Context) error {
 // It is safe to call more than once.
 func (m *Server) Close() error {
 	m.closeOnce.Do(func() {
+		if m.front != nil {
+			_ = m.front.Close()
+		}
 		if m.cmd.Process != nil {
 			// Negative pid: the whole group created by Setpgid.
 			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)

@@ -94,6 +94,11 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 		p.Log.WarnContext(ctx, "batch input refused", "error", err.Error())
 		return Prepared{}, err
 	}
+	if b.UsersFrom != "" || b.AllUsers != nil {
+		// Until the run reads user lists (issue 12), say so rather than
+		// prepare a run of nobody.
+		return Prepared{}, &failure.ValidationError{Field: "usersFrom", Reason: "user lists are not read by this version yet; give emails"}
+	}
 	items, upToDate, marks, err := p.items(ctx, b)
 	if err != nil {
 		p.Log.ErrorContext(ctx, "high-water marks unavailable", "error", err.Error())

@@ -22,19 +22,23 @@ const (
 	MaxBatchUsers       = 5000
 	MaxOverlapMinutes   = 7 * 24 * 60
 	MaxLookbackPeriods  = 366
-	batchFields         = "email, emails, startTime, finishTime, eventTypes, window"
+	batchFields         = "email, emails, usersFrom, allUsers, startTime, finishTime, eventTypes, window"
 	windowFields        = "period, timeZone, overlapMinutes, incremental, lookbackPeriods, at"
 	defaultWindowZone   = "UTC"
 	defaultLookbackRuns = 1
 )
 
 // BatchRequest is the batch state machine's execution input as users write
-// it (and the HTTP API's request body): one user as "email" or many as
-// "emails", and either a fixed window (startTime/finishTime, as for one
-// user) or a rolling "window" computed from the run's time.
+// it (and the HTTP API's request body): one user as "email", many as
+// "emails", a list in S3 as "usersFrom", or every user AvePoint lists as
+// "allUsers" (with filters); and either a fixed window
+// (startTime/finishTime, as for one user) or a rolling "window" computed
+// from the run's time.
 type BatchRequest struct {
 	Email      string          `json:"email,omitempty"`
 	Emails     []string        `json:"emails,omitempty"`
+	UsersFrom  string          `json:"usersFrom,omitempty"`
+	AllUsers   json.RawMessage `json:"allUsers,omitempty"`
 	StartTime  string          `json:"startTime,omitempty"`
 	FinishTime string          `json:"finishTime,omitempty"`
 	EventTypes []string        `json:"eventTypes,omitempty"`
@@ -70,8 +74,14 @@ type WindowRequest struct {
 // a fixed window's finish are pinned, emails lower-cased.
 type Batch struct {
 	// Email is set when the input named one user as "email".
-	Email      string   `json:"email,omitempty"`
-	Emails     []string `json:"emails,omitempty"`
+	Email  string   `json:"email,omitempty"`
+	Emails []string `json:"emails,omitempty"`
+	// UsersFrom is the user list's object (s3://bucket/key, or a key in
+	// the report bucket); PrepareBatch reads it (UsersFromObject).
+	UsersFrom string `json:"usersFrom,omitempty"`
+	// AllUsers selects among the users AvePoint lists; the discovery step
+	// writes the selection as a user list the run then reads.
+	AllUsers *UserFilter `json:"allUsers,omitempty"`
 	StartTime  string   `json:"startTime,omitempty"`
 	FinishTime string   `json:"finishTime,omitempty"`
 	EventTypes []string `json:"eventTypes,omitempty"`
@@ -121,17 +131,42 @@ func decodeStrict(raw []byte, into any, allowed string) error {
 // Validate checks a batch request and normalizes it.
 func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 	var b Batch
+	sources := 0
+	for _, given := range []bool{r.Email != "", r.Emails != nil, r.UsersFrom != "", len(r.AllUsers) > 0 && string(r.AllUsers) != "null"} {
+		if given {
+			sources++
+		}
+	}
 	switch {
-	case r.Email != "" && r.Emails != nil:
-		return Batch{}, &failure.ValidationError{Field: "emails", Reason: "give email (one user) or emails (a list), not both"}
+	case sources > 1:
+		return Batch{}, &failure.ValidationError{Field: "emails", Reason: "give one of email (one user), emails (a list), usersFrom (a list in S3) or allUsers (every user AvePoint lists)"}
 	case r.Email != "":
 		email, err := ValidateEmail(r.Email)
 		if err != nil {
 			return Batch{}, err
 		}
 		b.Email = email
+	case r.UsersFrom != "":
+		if err := validateUsersFrom(r.UsersFrom); err != nil {
+			return Batch{}, err
+		}
+		b.UsersFrom = r.UsersFrom
+	case sources == 1 && r.Emails == nil:
+		var fr UserFilterRequest
+		if err := decodeStrict(r.AllUsers, &fr, allUsersFields); err != nil {
+			var ve *failure.ValidationError
+			if errors.As(err, &ve) {
+				ve.Field = strings.TrimSuffix("allUsers."+ve.Field, ".")
+			}
+			return Batch{}, err
+		}
+		f, err := fr.Validate()
+		if err != nil {
+			return Batch{}, err
+		}
+		b.AllUsers = &f
 	case r.Emails == nil:
-		return Batch{}, &failure.ValidationError{Field: "emails", Reason: "is required (or email for one user)"}
+		return Batch{}, &failure.ValidationError{Field: "emails", Reason: "is required (or email for one user, usersFrom for a list in S3, allUsers for every user AvePoint lists)"}
 	default:
 		emails, err := validateEmails(r.Emails)
 		if err != nil {
@@ -139,7 +174,12 @@ func (r BatchRequest) Validate(now time.Time) (Batch, error) {
 		}
 		b.Emails = emails
 	}
-	first := b.Users()[0]
+	// A window is checked with a stand-in user when the users are not in
+	// the input (they are read or listed when the run is prepared).
+	first := "window.check@example.com"
+	if users := b.Users(); len(users) > 0 {
+		first = users[0]
+	}
 
 	if len(r.Window) == 0 || string(r.Window) == "null" {
 		// A fixed window, validated exactly as a single user's.
@@ -275,7 +315,8 @@ func (w Rolling) Spec() (schedule.Spec, time.Time) {
 	return schedule.Spec{Period: w.Period, Location: loc, Overlap: time.Duration(w.OverlapMinutes) * time.Minute}, at
 }
 
-// Users lists the batch's users in input order.
+// Users lists the batch's users in input order: none for usersFrom and
+// allUsers, whose users are read when the run is prepared.
 func (b Batch) Users() []string {
 	if b.Email != "" {
 		return []string{b.Email}

@@ -81,11 +81,11 @@ type Batch struct {
 	UsersFrom string `json:"usersFrom,omitempty"`
 	// AllUsers selects among the users AvePoint lists; the discovery step
 	// writes the selection as a user list the run then reads.
-	AllUsers *UserFilter `json:"allUsers,omitempty"`
-	StartTime  string   `json:"startTime,omitempty"`
-	FinishTime string   `json:"finishTime,omitempty"`
-	EventTypes []string `json:"eventTypes,omitempty"`
-	Window     *Rolling `json:"window,omitempty"`
+	AllUsers   *UserFilter `json:"allUsers,omitempty"`
+	StartTime  string      `json:"startTime,omitempty"`
+	FinishTime string      `json:"finishTime,omitempty"`
+	EventTypes []string    `json:"eventTypes,omitempty"`
+	Window     *Rolling    `json:"window,omitempty"`
 }
 
 // Rolling is a validated WindowRequest: a window rolling with the run's

@@ -123,6 +123,7 @@ FUZZ_TARGETS := \
 	./internal/avepoint:FuzzMapJobStatus \
 	./internal/avepoint:FuzzJobStatusAnswer \
 	./internal/avepoint:FuzzClip \
+	./internal/avepoint:FuzzUsersPage \
 	./internal/zipcheck:FuzzVerify \
 	./internal/xlsx:FuzzTable
 

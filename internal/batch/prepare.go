@@ -197,9 +197,13 @@ func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, 
 
 // validExecutionName refuses a name that cannot be a run folder
 // (request.ValidateExecutionName).
-func validExecutionName(name string) error { return request.ValidateExecutionName("PrepareBatch", name) }
+func validExecutionName(name string) error {
+	return request.ValidateExecutionName("PrepareBatch", name)
+}
 
 // RunPrefix is where a run's files go, beside the reports:
 // <prefix>/runs/<UTC date the execution started>/<execution name>
 // (request.RunPrefix, which the user discovery shares).
-func RunPrefix(prefix string, e Execution, now time.Time) string { return request.RunPrefix(prefix, e, now) }
+func RunPrefix(prefix string, e Execution, now time.Time) string {
+	return request.RunPrefix(prefix, e, now)
+}

@@ -425,8 +425,9 @@ func encodeUsersToken(offset int) string {
 }
 
 func decodeUsersToken(tok string) (int, error) {
-	mid, ok := strings.CutPrefix(tok, tokenHead)
-	if mid, ok = strings.CutSuffix(mid, tokenTail); !ok {
+	mid, headOK := strings.CutPrefix(tok, tokenHead)
+	mid, tailOK := strings.CutSuffix(mid, tokenTail)
+	if !headOK || !tailOK {
 		return 0, errors.New("not a token of this server")
 	}
 	return decodeOffset(base64.StdEncoding, mid)

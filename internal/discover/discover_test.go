@@ -247,6 +247,10 @@ func TestDiscoverRefusesBadInputBeforeCallingAvePoint(t *testing.T) {
 			t.Errorf("%.80s: got %v, want a ValidationError", in, err)
 		}
 	}
+	// No input at all.
+	if _, err := r.d.Handle(t.Context(), Input{Execution: execution}); !errors.As(err, new(*failure.ValidationError)) {
+		t.Errorf("no input: %v", err)
+	}
 	// An execution name that cannot be a run folder.
 	_, err := r.d.Handle(t.Context(), Input{Input: json.RawMessage(`{"allUsers":{}}`), Execution: request.Execution{Name: ".."}})
 	var ve *failure.ValidationError
@@ -318,6 +322,22 @@ func TestDiscoverErrorsAtTheLambdaBoundary(t *testing.T) {
 				t.Fatalf("objects written: %v", keys)
 			}
 		})
+	}
+}
+
+// A listing that runs into the invocation's deadline ends, with time left
+// to say so, as a TransientError the state machine may retry.
+func TestDiscoverStopsBeforeTheDeadline(t *testing.T) {
+	r := newRig(t, avesim.UsersOptions{Count: 300})
+	ctx, cancel := context.WithTimeout(t.Context(), CallMargin-time.Second)
+	defer cancel()
+	_, err := r.d.Handle(ctx, Input{Input: json.RawMessage(`{"allUsers":{}}`), Execution: execution})
+	var te *failure.TransientError
+	if !errors.As(err, &te) || !strings.Contains(te.Reason, "did not end before the function's deadline") {
+		t.Fatalf("got %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the handler used the whole invocation")
 	}
 }
 

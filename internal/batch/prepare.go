@@ -3,13 +3,9 @@ package batch
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"path"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
@@ -20,12 +16,9 @@ import (
 // answers a GET in tens of milliseconds: 5000 users take seconds).
 const markReaders = 16
 
-// Execution identifies the batch execution, from the context object.
-type Execution struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	StartTime string `json:"startTime"`
-}
+// Execution identifies the batch execution, from the context object
+// (request.Execution: the user discovery writes into the same run folder).
+type Execution = request.Execution
 
 // PrepareInput is what the PrepareBatch state passes: the execution input
 // as the user wrote it, and the execution's identity.
@@ -202,34 +195,15 @@ func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, 
 	return items, skipped, marks, nil
 }
 
-// maxExecutionName is Step Functions' own limit on execution names.
-const maxExecutionName = 80
-
-// validExecutionName refuses a name that cannot be a run folder: "." and
-// ".." would be cleaned out of the path (runs of every execution of the
-// day, or of all days, would share a folder), and anything longer than
-// Step Functions allows did not come from Step Functions.
+// validExecutionName refuses a name that cannot be a run folder
+// (request.ValidateExecutionName).
 func validExecutionName(name string) error {
-	bad := func(reason string) error { return &failure.ValidationError{Field: "execution.name", Reason: reason} }
-	switch {
-	case name == "":
-		return bad("is required: PrepareBatch needs the execution's name (the state's Parameters pass $$.Execution)")
-	case name == "." || name == "..":
-		return bad(`cannot be "." or ".." (it names the run's folder)`)
-	case len(name) > maxExecutionName:
-		return bad(fmt.Sprintf("is %d bytes; Step Functions allows %d", len(name), maxExecutionName))
-	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '/' }):
-		return bad("has control characters, a slash or invalid UTF-8")
-	}
-	return nil
+	return request.ValidateExecutionName("PrepareBatch", name)
 }
 
 // RunPrefix is where a run's files go, beside the reports:
-// <prefix>/runs/<UTC date the execution started>/<execution name>.
+// <prefix>/runs/<UTC date the execution started>/<execution name>
+// (request.RunPrefix, which the user discovery shares).
 func RunPrefix(prefix string, e Execution, now time.Time) string {
-	day := now
-	if t, err := time.Parse(time.RFC3339Nano, e.StartTime); err == nil {
-		day = t
-	}
-	return path.Join(prefix, "runs", day.UTC().Format("2006-01-02"), request.KeyEscape(e.Name))
+	return request.RunPrefix(prefix, e, now)
 }

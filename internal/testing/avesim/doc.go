@@ -1,5 +1,5 @@
 // Package avesim is a self-contained fake of the AvePoint Insights Graph API
-// (export, job status, report file) and of its OAuth 2.0 token endpoint.
+// (export, job status, report file, the users summary) and of its OAuth 2.0 token endpoint.
 //
 // It is strict on purpose: wherever the real API has a trap (the email path
 // segment percent-encoded twice, the exact time format, the jwt-bearer client

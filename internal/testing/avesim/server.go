@@ -44,7 +44,8 @@ const (
 	EndpointExport  = "export"
 	EndpointStatus  = "status"
 	EndpointFile    = "file"
-	EndpointBlob    = "blob" // redirected file download (Options.RedirectFiles)
+	EndpointBlob    = "blob"  // redirected file download (Options.RedirectFiles)
+	EndpointUsers   = "users" // GET /insights/users/summary
 	EndpointUnknown = "unknown"
 )
 
@@ -232,6 +233,10 @@ type Options struct {
 	// ConcurrencyRetryAfter, when > 0, is sent as Retry-After (whole
 	// seconds) with that refusal; 0 sends none.
 	ConcurrencyRetryAfter time.Duration
+	// Users is the tenant GET /insights/users/summary lists, how it pages
+	// and how it fails (users.go; the zero value: DefaultTenantUsers
+	// generated users, startPage from 0).
+	Users UsersOptions
 }
 
 // Call is one request as the server saw it.
@@ -242,7 +247,7 @@ type Call struct {
 	Query    url.Values
 	Auth     string // AuthNone, AuthBearerOK, AuthBearerBad, AuthBasic
 	Status   int    // HTTP status answered
-	Endpoint string // EndpointToken, EndpointExport, EndpointStatus, EndpointFile, EndpointBlob, EndpointUnknown
+	Endpoint string // EndpointToken, EndpointExport, EndpointStatus, EndpointFile, EndpointBlob, EndpointUsers, EndpointUnknown
 	Email    string // decoded email (export: only when the segment was validly double-encoded; job endpoints: the job's email)
 	JobID    string
 	Message  string // error message answered, if any
@@ -275,6 +280,7 @@ type Server struct {
 	errorsUsed   map[string]int // email -> injected errors already answered
 	blobBase     string
 	faults       faultState
+	users        usersState
 }
 
 // New validates opts and returns a Server.
@@ -311,6 +317,9 @@ func New(opts Options) (*Server, error) {
 	if _, err := ParseReportShape(string(opts.ReportShape)); err != nil {
 		return nil, fmt.Errorf("avesim: ReportShape: %w", err)
 	}
+	if err := validateUsersOptions(opts.Users); err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger,
@@ -325,6 +334,7 @@ func New(opts Options) (*Server, error) {
 		nextJob:    FirstJobID,
 		errorsUsed: make(map[string]int),
 		faults:     newFaultState(opts),
+		users:      newUsersState(opts.Users),
 		blobBase:   strings.TrimRight(opts.BlobBaseURL, "/"),
 	}
 	switch {
@@ -477,8 +487,8 @@ func apiError(rec *Call, status int, msg string) response {
 	return jsonResponse(status, apiBody{Status: status, Message: msg})
 }
 
-// ServeHTTP serves the token endpoint, the three Insights job endpoints and
-// (with RedirectFiles) the blob downloads.
+// ServeHTTP serves the token endpoint, the three Insights job endpoints,
+// the user list and (with RedirectFiles) the blob downloads.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Call{
 		Method:   r.Method,
@@ -541,6 +551,8 @@ func (s *Server) route(r *http.Request, rec *Call) response {
 		rec.Endpoint, handler = EndpointStatus, s.handleStatus
 	case len(segs) == 4 && segs[0] == "insights" && segs[1] == "job" && segs[3] == "exportfile":
 		rec.Endpoint, handler = EndpointFile, s.handleFile
+	case path == usersPath:
+		rec.Endpoint, handler = EndpointUsers, s.handleUsers
 	case len(segs) == 2 && segs[0] == "blob":
 		rec.Endpoint, handler = EndpointBlob, s.handleBlob
 	default:

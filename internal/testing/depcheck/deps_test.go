@@ -44,8 +44,12 @@ var forbidden = map[string][]string{
 	"storereport":     join(sfnClient, datasetStack, dynamoClient),
 	"convertreport":   join(avepointStack, reportStack, sfnClient, dynamoClient),
 	"backfillreports": join(avepointStack, reportStack, sfnClient, dynamoClient),
-	"checkjobslots":   join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
-	"releasejobslot":  join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
+	// The user discovery lists users from AvePoint and writes the list
+	// with the plain object store: no report stack, no Step Functions or
+	// DynamoDB client, no dataset code.
+	"discoverusers":  join(reportStack, sfnClient, datasetStack, dynamoClient),
+	"checkjobslots":  join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
+	"releasejobslot": join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
 }
 
 // deps lists the packages a function links, built as the Makefile builds

@@ -48,6 +48,7 @@ var Functions = []struct{ Substitution, Dir, Name string }{
 // BatchFunctions are the batch state machine's own functions
 // (statemachine/batch.asl.json), started when StackOptions.Batch is set.
 var BatchFunctions = []struct{ Substitution, Dir, Name string }{
+	{"DiscoverUsersFunctionArn", "discoverusers", "insights-export-DiscoverUsers"},
 	{"PrepareBatchFunctionArn", "preparebatch", "insights-export-PrepareBatch"},
 	{"WriteManifestFunctionArn", "writemanifest", "insights-export-WriteManifest"},
 }

@@ -303,8 +303,8 @@ func TestAvePointSettingsOnlyWhereAvePointIsCalled(t *testing.T) {
 			callers++
 		}
 	}
-	if callers != 3 {
-		t.Errorf("%d functions call AvePoint, want 3 (start, check, store)", callers)
+	if callers != 4 {
+		t.Errorf("%d functions call AvePoint, want 4 (start, check, store, discover users)", callers)
 	}
 }
 

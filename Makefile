@@ -25,7 +25,7 @@ lambda-build = $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(2) ./functions/$(1
 
 # Function directories; SAM logical ids map onto them below.
 FUNCTIONS := startexport checkjob storereport convertreport backfillreports preparebatch writemanifest api \
-	checkjobslots releasejobslot
+	checkjobslots releasejobslot advancemark
 DIST      := dist
 
 ASL_FILES := $(wildcard statemachine/*.asl.json)
@@ -39,7 +39,7 @@ GO_SOURCES_CMD := find . -type d \( -name node_modules -o -name testdata -o -nam
 .PHONY: help build clean tools lint fmt-check vet staticcheck cfn-lint asl-lint unit test bench run deploy FORCE \
 	build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
 	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction \
-	build-BackfillReportsFunction build-CheckJobSlotsFunction build-ReleaseJobSlotFunction
+	build-BackfillReportsFunction build-CheckJobSlotsFunction build-ReleaseJobSlotFunction build-AdvanceMarkFunction
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,7 +49,7 @@ help: ## List the targets
 # specific FN picks the package, one recipe builds them all.
 SAM_TARGETS := build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
 	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction \
-	build-BackfillReportsFunction build-CheckJobSlotsFunction build-ReleaseJobSlotFunction
+	build-BackfillReportsFunction build-CheckJobSlotsFunction build-ReleaseJobSlotFunction build-AdvanceMarkFunction
 build-StartExportFunction:   FN := startexport
 build-CheckJobFunction:      FN := checkjob
 build-StoreReportFunction:   FN := storereport
@@ -60,6 +60,7 @@ build-WriteManifestFunction: FN := writemanifest
 build-ApiFunction:           FN := api
 build-CheckJobSlotsFunction: FN := checkjobslots
 build-ReleaseJobSlotFunction: FN := releasejobslot
+build-AdvanceMarkFunction:   FN := advancemark
 
 $(SAM_TARGETS):
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }

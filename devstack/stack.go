@@ -50,6 +50,7 @@ var Functions = []struct{ Substitution, Dir, Name string }{
 var BatchFunctions = []struct{ Substitution, Dir, Name string }{
 	{"PrepareBatchFunctionArn", "preparebatch", "insights-export-PrepareBatch"},
 	{"WriteManifestFunctionArn", "writemanifest", "insights-export-WriteManifest"},
+	{"AdvanceMarkFunctionArn", "advancemark", "insights-export-AdvanceMark"},
 }
 
 // ExportStateMachineArn is the export state machine as the batch state

@@ -51,6 +51,7 @@ var BatchFunctions = []struct{ Substitution, Dir, Name string }{
 	{"DiscoverUsersFunctionArn", "discoverusers", "insights-export-DiscoverUsers"},
 	{"PrepareBatchFunctionArn", "preparebatch", "insights-export-PrepareBatch"},
 	{"WriteManifestFunctionArn", "writemanifest", "insights-export-WriteManifest"},
+	{"AdvanceMarkFunctionArn", "advancemark", "insights-export-AdvanceMark"},
 }
 
 // ExportStateMachineArn is the export state machine as the batch state

@@ -7,6 +7,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/config"
 	"github.com/insights-export/insights-export/internal/metrics"
+	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 	Storage        config.Storage // REPORT_BUCKET (required), REPORT_PREFIX, KMS_KEY_ID, S3_FORCE_PATH_STYLE
 	StatePrefix    string         // STATE_PREFIX: high-water marks (default "state")
 	MaxConcurrency int            // MAX_CONCURRENCY: users exported at once (default 5)
+	// MAX_WINDOW_DAYS: an incremental user further behind is exported in
+	// windows of at most this many days (PrepareBatch's; default 7).
+	MaxWindowDays int
 	// ADVANCE_MARKS_ON_EXCEPTION: move marks past reports AvePoint flagged
 	// as possibly incomplete (default false).
 	AdvanceOnException bool
@@ -48,6 +52,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Storage:            env.Storage(),
 		StatePrefix:        env.Prefix("STATE_PREFIX", DefaultStatePrefix),
 		MaxConcurrency:     env.Int("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, MaxMaxConcurrency),
+		MaxWindowDays:      env.Int("MAX_WINDOW_DAYS", request.DefaultMaxWindowDays, 1, request.MaxMaxWindowDays),
 		AdvanceOnException: env.Bool("ADVANCE_MARKS_ON_EXCEPTION", false),
 		FailOnUserFailures: env.Bool("FAIL_ON_USER_FAILURES", true),
 		LogLevel:           env.LogLevel(),
@@ -82,6 +87,7 @@ func LoadPreparer(getenv func(string) string) (*Preparer, error) {
 		Marks:          &Watermarks{Store: objects, Prefix: cfg.StatePrefix},
 		Prefix:         cfg.Storage.Prefix,
 		MaxConcurrency: cfg.MaxConcurrency,
+		MaxWindowDays:  cfg.MaxWindowDays,
 		Log:            log,
 		Now:            time.Now,
 	}, nil

@@ -26,6 +26,9 @@ type mapEntry struct {
 	// FinishTime is the user's window end (UserFailed passes it), which a
 	// stored but unconverted report still covers.
 	FinishTime string `json:"finishTime"`
+	// Progress is how far a user exported in several windows got
+	// (WindowsSucceeded and WindowFailed pass it).
+	Progress *Progress `json:"progress"`
 }
 
 // reportStoredError is the error of an export whose report was stored
@@ -144,7 +147,11 @@ func (c childExecution) result(rows map[string]int64) request.Result {
 
 // addRows records a succeeded entry's dataset rows.
 func (e mapEntry) addRows(rows map[string]int64) {
-	if e.Status == request.StatusSucceeded && e.Report != nil && e.Report.Dataset != nil && e.Email != "" {
+	switch {
+	case e.Status != request.StatusSucceeded || e.Email == "":
+	case e.Progress != nil:
+		rows[e.Email] = e.Progress.Rows
+	case e.Report != nil && e.Report.Dataset != nil:
 		rows[e.Email] = e.Report.Dataset.Rows
 	}
 }
@@ -175,6 +182,11 @@ func (e mapEntry) result() request.Result {
 			// The export itself succeeded: its report is at its key, only
 			// the conversion failed (a backfill converts it).
 			r.FinishTime = e.FinishTime
+		}
+	}
+	if e.Progress != nil {
+		if first := e.Progress.complete(&r); !first.IsZero() {
+			started = first
 		}
 	}
 	if !started.IsZero() {

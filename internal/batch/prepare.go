@@ -71,6 +71,7 @@ type Preparer struct {
 	Marks          *Watermarks
 	Prefix         string // REPORT_PREFIX
 	MaxConcurrency int
+	MaxWindowDays  int // MAX_WINDOW_DAYS (see chunk); 0 cuts no window
 	Log            *slog.Logger
 	Now            func() time.Time
 }
@@ -170,6 +171,7 @@ func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, 
 				return
 			}
 			decided[i].item = &request.Item{Email: u, StartTime: request.FormatTime(w.Start), FinishTime: request.FormatTime(w.Finish), EventTypes: types}
+			p.chunk(decided[i].item, w, from)
 			if found {
 				decided[i].mark = mark.FinishTime
 			}

@@ -74,15 +74,22 @@ type DatasetSheet struct {
 	DateOrder string `json:"dateOrder,omitempty"`
 }
 
-// Item is one user's work in items.json: exactly the export state
-// machine's input. Every field is always present (startTime "" = from the
-// earliest activity) because the Map's parameters address each by path,
-// and a path to a missing field fails the state.
+// Item is one user's work in items.json: the export state machine's
+// input. Every field but Windows is always present (startTime "" = from
+// the earliest activity) because the Map's parameters address each by
+// path, and a path to a missing field fails the state.
 type Item struct {
 	Email      string   `json:"email"`
 	StartTime  string   `json:"startTime"`
 	FinishTime string   `json:"finishTime"`
 	EventTypes []string `json:"eventTypes"`
+	// Windows, when present, are the consecutive windows (at least two,
+	// oldest first; see Chunk) that StartTime to FinishTime is exported
+	// in: one export each, the mark advanced after each. Absent for a
+	// user exported in one window, the item's own, which is every user of
+	// a fixed window and every incremental user not behind; the item
+	// processor tells the two apart by windows[1].
+	Windows []Window `json:"windows,omitempty"`
 }
 
 // Result statuses of one user in a run.
@@ -118,6 +125,21 @@ type Result struct {
 	DurationSeconds float64 `json:"durationSeconds,omitempty"`
 	// Incremental: the user's high-water mark after this run.
 	Watermark string `json:"watermark,omitempty"`
+	// Windows counts the windows of a user exported in several (absent
+	// for one). Then Bytes is the sum over the stored windows, StartTime
+	// the first one's start, and Key, SHA256, JobID and FinishTime are
+	// the last stored window's; every window's key is ObjectKey of that
+	// window (items.json lists them). A failed user's Watermark is the end
+	// of its last stored window: the next run resumes after it.
+	Windows *WindowCount `json:"windows,omitempty"`
+}
+
+// WindowCount is how far a user exported in several windows got.
+type WindowCount struct {
+	Total int `json:"total"`
+	// Stored windows, oldest first: the windows before the one that
+	// failed (a window whose report was stored but not converted counts).
+	Stored int `json:"stored"`
 }
 
 // Counts summarise a run.

@@ -236,6 +236,23 @@ func (s *Server) handleExport(_ *http.Request, rec *Call) response {
 	return jsonResponse(http.StatusOK, exportBody{JobID: j.id, Status: http.StatusOK})
 }
 
+// validateOutcomeJobs refuses job numbers that can never match: plans
+// that start no job, and numbers below 1.
+func validateOutcomeJobs(email string, p JobPlan) error {
+	if len(p.OutcomeJobs) == 0 {
+		return nil
+	}
+	if p.Outcome == RejectExport || p.ExportJobID != "" {
+		return fmt.Errorf("avesim: plan %q: OutcomeJobs needs jobs, and RejectExport or ExportJobID starts none", email)
+	}
+	for _, n := range p.OutcomeJobs {
+		if n < 1 {
+			return fmt.Errorf("avesim: plan %q: OutcomeJobs numbers jobs from 1, not %d", email, n)
+		}
+	}
+	return nil
+}
+
 // errTooManyJobs is newJob's refusal when MaxConcurrentJobs jobs run.
 var errTooManyJobs = errors.New("avesim: too many concurrent export jobs")
 
@@ -319,6 +336,11 @@ func (s *Server) newJob(email string, p exportParams, plan JobPlan) (*job, error
 	}
 	j.id = strconv.Itoa(s.nextJob)
 	s.nextJob++
+	key := strings.ToLower(email)
+	s.jobsOf[key]++
+	if len(plan.OutcomeJobs) > 0 && !slices.Contains(plan.OutcomeJobs, s.jobsOf[key]) {
+		j.plan.Outcome, j.plan.FinalStatus, j.plan.Message = Finish, 0, ""
+	}
 	s.jobs[j.id] = j
 	s.jobOrder = append(s.jobOrder, j.id)
 	s.active++

@@ -165,6 +165,14 @@ type JobPlan struct {
 	// answers come first, the plan's ErrorCalls after them: a gateway
 	// that started the job, lost its answer, then failed outright.
 	LoseExportAnswers int
+	// OutcomeJobs, when set, limits Outcome, FinalStatus and Message to
+	// the email's export jobs with these numbers: 1 is the first job the
+	// simulator started for the email, counted across runs and stacks'
+	// executions alike; the email's other jobs finish with jobStatus 2.
+	// It fails one window of a user exported in several, whose jobs start
+	// one after another, and lets the next run's jobs succeed. Not with
+	// RejectExport or ExportJobID, which start no job.
+	OutcomeJobs []int
 }
 
 // Options configure a Server.
@@ -278,6 +286,7 @@ type Server struct {
 	maxJobs      int            // 0: no limit
 	refused      int            // export calls refused for the concurrency limit
 	errorsUsed   map[string]int // email -> injected errors already answered
+	jobsOf       map[string]int // email -> jobs started (JobPlan.OutcomeJobs)
 	blobBase     string
 	faults       faultState
 	users        usersState
@@ -333,6 +342,7 @@ func New(opts Options) (*Server, error) {
 		jobs:       make(map[string]*job),
 		nextJob:    FirstJobID,
 		errorsUsed: make(map[string]int),
+		jobsOf:     make(map[string]int),
 		faults:     newFaultState(opts),
 		users:      newUsersState(opts.Users),
 		blobBase:   strings.TrimRight(opts.BlobBaseURL, "/"),
@@ -372,6 +382,9 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("avesim: plan %q: ReportSize and ReportRate must not be negative", email)
 		}
 		if err := validatePlanFaults(email, p); err != nil {
+			return nil, err
+		}
+		if err := validateOutcomeJobs(email, p); err != nil {
 			return nil, err
 		}
 		if _, err := ParseReportShape(string(p.ReportShape)); err != nil {

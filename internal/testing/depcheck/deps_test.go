@@ -39,6 +39,7 @@ var forbidden = map[string][]string{
 	"api":             join(avepointStack, reportStack, s3Client, datasetStack, slotsCode),
 	"preparebatch":    join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
 	"writemanifest":   join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
+	"advancemark":     join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
 	"startexport":     join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient),
 	"checkjob":        join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient),
 	"storereport":     join(sfnClient, datasetStack, dynamoClient),

@@ -2,14 +2,17 @@ package templatecheck
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/export"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 // The timeouts are a chain (see export.CallMargin): an AvePoint call ends
@@ -125,7 +128,16 @@ func getAttTarget(v any) string {
 // longest export the parameters allow: a wait for a job slot, which
 // JobDeadlineSeconds ends (internal/slots), a job polled up to the largest
 // JobDeadlineSeconds, then every later Task timing out on each attempt
-// its Retry allows.
+// its Retry allows. Every Task that starts it must wait that long:
+// ExportUser, and ExportWindow, which exports each window of a long
+// catch-up as a child of its own (so the bound per export is the same
+// however many windows a user has).
+//
+// What windows change is the user's item: up to request.MaxWindowsPerRun
+// exports one after another, each followed by AdvanceMark, all inside
+// the Distributed Map's child, a Standard execution that Step Functions
+// ends after a year. The longest item, every window's export running to
+// its Task timeout and every AdvanceMark attempt to its own, must fit.
 func TestBatchChildTimeoutOutlastsTheLongestExport(t *testing.T) {
 	tpl := loadTemplate(t)
 	num := func(param, key string) int {
@@ -150,6 +162,20 @@ func TestBatchChildTimeoutOutlastsTheLongestExport(t *testing.T) {
 		}
 		return doc
 	}
+	// retries are a Task's Retry: every attempt it allows, and the
+	// longest the waits between them can add up to.
+	retries := func(st map[string]any) (attempts, delays int, errs []string) {
+		for _, r := range asList(st["Retry"]) {
+			rm := r.(map[string]any)
+			n := int(rm["MaxAttempts"].(float64))
+			attempts += n
+			delays += n * int(rm["MaxDelaySeconds"].(float64))
+			for _, e := range asList(rm["ErrorEquals"]) {
+				errs = append(errs, e.(string))
+			}
+		}
+		return attempts, delays, errs
+	}
 	export := read("export.asl.json")["States"].(map[string]any)
 	for _, state := range []string{"StoreReport", "ConvertReport"} {
 		st := export[state].(map[string]any)
@@ -161,13 +187,46 @@ func TestBatchChildTimeoutOutlastsTheLongestExport(t *testing.T) {
 		}
 		longest += int(st["TimeoutSeconds"].(float64)) * attempts
 	}
-	var child float64
+	starters := map[string]map[string]any{}
+	var advance map[string]any
 	forEachTask(read("batch.asl.json"), func(name string, task map[string]any) {
-		if name == "ExportUser" {
-			child, _ = task["TimeoutSeconds"].(float64)
+		res, _ := task["Resource"].(string)
+		params, _ := task["Parameters"].(map[string]any)
+		if strings.Contains(res, ":states:startExecution") && params["StateMachineArn"] == "${ExportStateMachineArn}" {
+			starters[name] = task
+		}
+		if res == "${AdvanceMarkFunctionArn}" {
+			advance = task
 		}
 	})
-	if int(child) < longest {
-		t.Errorf("ExportUser times out after %v s; the longest export the parameters allow takes %d s", child, longest)
+	for _, name := range []string{"ExportUser", "ExportWindow"} {
+		if starters[name] == nil {
+			t.Fatalf("batch.asl.json has no %s Task starting the export state machine (found %v)", name, slices.Collect(maps.Keys(starters)))
+		}
+	}
+	for name, task := range starters {
+		if child, _ := task["TimeoutSeconds"].(float64); int(child) < longest {
+			t.Errorf("%s times out after %v s; the longest export the parameters allow takes %d s", name, child, longest)
+		}
+	}
+	if advance == nil {
+		t.Fatal("batch.asl.json has no AdvanceMark Task")
+	}
+	window := int(starters["ExportWindow"]["TimeoutSeconds"].(float64))
+	_, delays, errs := retries(starters["ExportWindow"])
+	for _, e := range errs {
+		// Those come back at the start of the child, not after its
+		// timeout: the bound below counts one timeout per window.
+		if !strings.HasPrefix(e, "StepFunctions.") {
+			t.Errorf("ExportWindow retries %s: a window could then take more than one Task timeout", e)
+		}
+	}
+	window += delays
+	attempts, delays, _ := retries(advance)
+	window += (1+attempts)*int(advance["TimeoutSeconds"].(float64)) + delays
+	const standardYear = 365 * 24 * 3600
+	if item := request.MaxWindowsPerRun * window; item >= standardYear {
+		t.Errorf("a user of %d windows may run %d s (%d s a window); the Distributed Map's child ends after %d s",
+			request.MaxWindowsPerRun, item, window, standardYear)
 	}
 }

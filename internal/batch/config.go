@@ -14,6 +14,14 @@ import (
 // Defaults of the batch functions' environment.
 const (
 	DefaultStatePrefix = "state"
+	// DefaultRunLockLease is how long an incremental run's lock counts
+	// when nothing gave it back (every run ends by releasing it, and the
+	// execution-status rule releases it for runs that fail or are stopped):
+	// a week, longer than a 50,000-user run at five 1-minute jobs at a time.
+	DefaultRunLockLease = 7 * 24 * time.Hour
+	// MaxRunLockHours bounds RUN_LOCK_HOURS (a Standard execution lasts a
+	// year at most).
+	MaxRunLockHours = 366 * 24
 	// DefaultMaxConcurrency is how many users' exports a batch has in
 	// flight. AvePoint's 5 concurrent jobs per tenant are enforced by the
 	// job slots across every execution; this only keeps a batch from
@@ -34,6 +42,9 @@ type Config struct {
 	// MAX_WINDOW_DAYS: an incremental user further behind is exported in
 	// windows of at most this many days (PrepareBatch's; default 7).
 	MaxWindowDays int
+	// RUN_LOCK_HOURS: how long an incremental run's lock counts when it is
+	// not given back (PrepareBatch's; default DefaultRunLockLease).
+	RunLockLease time.Duration
 	// ADVANCE_MARKS_ON_EXCEPTION: move marks past reports AvePoint flagged
 	// as possibly incomplete (default false).
 	AdvanceOnException bool
@@ -53,6 +64,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StatePrefix:        env.Prefix("STATE_PREFIX", DefaultStatePrefix),
 		MaxConcurrency:     env.Int("MAX_CONCURRENCY", DefaultMaxConcurrency, 1, MaxMaxConcurrency),
 		MaxWindowDays:      env.Int("MAX_WINDOW_DAYS", request.DefaultMaxWindowDays, 1, request.MaxMaxWindowDays),
+		RunLockLease:       time.Duration(env.Int("RUN_LOCK_HOURS", int(DefaultRunLockLease/time.Hour), 1, MaxRunLockHours)) * time.Hour,
 		AdvanceOnException: env.Bool("ADVANCE_MARKS_ON_EXCEPTION", false),
 		FailOnUserFailures: env.Bool("FAIL_ON_USER_FAILURES", true),
 		LogLevel:           env.LogLevel(),
@@ -88,6 +100,7 @@ func LoadPreparer(getenv func(string) string) (*Preparer, error) {
 		Prefix:         cfg.Storage.Prefix,
 		MaxConcurrency: cfg.MaxConcurrency,
 		MaxWindowDays:  cfg.MaxWindowDays,
+		RunLockLease:   cfg.RunLockLease,
 		Log:            log,
 		Now:            time.Now,
 	}, nil

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -63,6 +64,23 @@ type Prepared struct {
 	Users          int       `json:"users"`
 	UpToDate       int       `json:"upToDate"`
 	MaxConcurrency int       `json:"maxConcurrency"`
+	// RunLock is set for incremental runs: the batch state machine takes
+	// the run lock (internal/slots, runlock.go) with these times before it
+	// exports anyone.
+	RunLock *RunLock `json:"runLock,omitempty"`
+}
+
+// RunLock is the run lock's times as the state machine's conditional write
+// compares them: RFC 3339 UTC strings of one layout, which order as their
+// times do.
+type RunLock struct {
+	Now       string `json:"now"`
+	ExpiresAt string `json:"expiresAt"`
+}
+
+// runLock is the lock of an incremental run prepared at now.
+func runLock(now time.Time, lease time.Duration) *RunLock {
+	return &RunLock{Now: now.UTC().Format(time.RFC3339), ExpiresAt: now.Add(lease).UTC().Format(time.RFC3339)}
 }
 
 // Preparer is the PrepareBatch function's handler.
@@ -72,8 +90,11 @@ type Preparer struct {
 	Prefix         string // REPORT_PREFIX
 	MaxConcurrency int
 	MaxWindowDays  int // MAX_WINDOW_DAYS (see chunk); 0 cuts no window
-	Log            *slog.Logger
-	Now            func() time.Time
+	// RunLockLease is how long an incremental run's lock counts when
+	// nobody gives it back (RUN_LOCK_HOURS; 0: DefaultRunLockLease).
+	RunLockLease time.Duration
+	Log          *slog.Logger
+	Now          func() time.Time
 }
 
 // Handle validates the input with the same code as the HTTP API, resolves
@@ -106,6 +127,9 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 		Users:          len(items),
 		UpToDate:       len(upToDate),
 		MaxConcurrency: p.MaxConcurrency,
+	}
+	if b.Incremental() {
+		out.RunLock = runLock(now, cmp.Or(p.RunLockLease, DefaultRunLockLease))
 	}
 	out.PlanKey = out.RunPrefix + "/plan.json"
 	out.ItemsKey = out.RunPrefix + "/items.json"

@@ -25,6 +25,9 @@ type Config struct {
 	Table string        // JOB_SLOTS_TABLE (required)
 	Wait  WaitPolicy    // JOB_DEADLINE_SECONDS ends a wait
 	Lease time.Duration // JOB_DEADLINE_SECONDS + POLL_MAX_SECONDS + LeaseMargin
+	// BatchStateMachine (BATCH_STATE_MACHINE_ARN, optional): ReleaseJobSlot
+	// gives back the run lock of its ended runs.
+	BatchStateMachine string
 }
 
 // LoadConfig reads the slot functions' settings.
@@ -35,9 +38,10 @@ func LoadConfig(env *config.Env) Config {
 	w := DefaultWaitPolicy
 	w.Deadline = deadline
 	return Config{
-		Table: env.Required("JOB_SLOTS_TABLE", "the job slot table's name"),
-		Wait:  w,
-		Lease: deadline + pollMax + LeaseMargin,
+		Table:             env.Required("JOB_SLOTS_TABLE", "the job slot table's name"),
+		Wait:              w,
+		Lease:             deadline + pollMax + LeaseMargin,
+		BatchStateMachine: env.String("BATCH_STATE_MACHINE_ARN", ""),
 	}
 }
 
@@ -69,9 +73,9 @@ func LoadWaiter(getenv func(string) string) (*Waiter, error) {
 
 // LoadReleaser builds the ReleaseJobSlot function's handler from getenv.
 func LoadReleaser(getenv func(string) string) (*Releaser, error) {
-	_, ledger, log, m, err := load(getenv)
+	cfg, ledger, log, m, err := load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return &Releaser{Ledger: ledger, Log: log, Now: time.Now, Metrics: m}, nil
+	return &Releaser{Ledger: ledger, Log: log, Now: time.Now, Metrics: m, BatchStateMachine: cfg.BatchStateMachine}, nil
 }

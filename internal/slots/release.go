@@ -59,6 +59,9 @@ type ReleaseOutput struct {
 	Kept *Holder `json:"kept,omitempty"`
 	// Evicted lists other holders whose lease had ended.
 	Evicted []Holder `json:"evicted,omitempty"`
+	// RunLockReleased: the ended execution was a batch run holding the run
+	// lock, which it no longer holds.
+	RunLockReleased bool `json:"runLockReleased,omitempty"`
 }
 
 // Releaser is the handler of the execution-status rule.
@@ -68,6 +71,9 @@ type Releaser struct {
 	Now    func() time.Time
 	// Metrics gets ExportsEnded per ended execution (nil: none).
 	Metrics *metrics.Emitter
+	// BatchStateMachine is the batch state machine's ARN
+	// (BATCH_STATE_MACHINE_ARN): its ended runs give back the run lock.
+	BatchStateMachine string
 }
 
 // Handle removes the ended execution's holder, unless it has no job id
@@ -84,6 +90,17 @@ func (r *Releaser) Handle(ctx context.Context, ev Event) (ReleaseOutput, error) 
 	}
 	out := ReleaseOutput{Execution: d.ExecutionArn, Status: d.Status}
 	log := r.Log.With("execution", d.ExecutionArn, "status", d.Status)
+	if r.BatchStateMachine != "" && d.StateMachineArn == r.BatchStateMachine {
+		// A batch run holds no job slot; it may hold the run lock, which
+		// its ReleaseRunLock state never reached.
+		released, err := r.Ledger.ReleaseRunLock(ctx, d.ExecutionArn)
+		if err != nil {
+			return out, err
+		}
+		out.RunLockReleased = released
+		log.InfoContext(ctx, "batch run ended", "runLockReleased", released)
+		return out, nil
+	}
 	// Counted on arrival, before the ledger: an event whose release fails
 	// is delivered again and counted twice, which beats losing the count
 	// of exports ending while DynamoDB is down.

@@ -387,7 +387,7 @@ func (c *checker) resourceScope(s statement, actions []string, r any) {
 // dynamoItemActions are the DynamoDB actions a role of this stack may
 // have: single-item reads and writes. No Scan, Query, batch or table
 // actions: the job slot ledger is one item.
-var dynamoItemActions = []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+var dynamoItemActions = []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
 // dynamoScope: item actions on a table of this stack, narrowed by a
 // dynamodb:LeadingKeys condition to the items the role needs.

@@ -59,7 +59,8 @@ func matches(pattern map[string]any, event map[string]any) bool {
 // The rule that frees the slots of executions ending outside the ASL's
 // Catch paths matches exactly the export state machine's ABORTED,
 // TIMED_OUT and FAILED status changes, as Step Functions sends them, and
-// targets the releaser.
+// the batch state machine's (whose ended runs give back the run lock),
+// and targets the releaser, which is told the batch machine's ARN.
 func TestJobSlotRuleMatchesEndedExportExecutions(t *testing.T) {
 	tpl := loadTemplate(t)
 	var pattern map[string]any
@@ -98,6 +99,11 @@ func TestJobSlotRuleMatchesEndedExportExecutions(t *testing.T) {
 		t.Errorf("the rule matches statuses %v, the releaser handles %v", got, want)
 	}
 
+	env, _ := tpl.Resources[owner].Properties["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	if !isRef(vars["BATCH_STATE_MACHINE_ARN"], "BatchExportStateMachine") {
+		t.Errorf("%s: BATCH_STATE_MACHINE_ARN %v, want !Ref BatchExportStateMachine", owner, vars["BATCH_STATE_MACHINE_ARN"])
+	}
 	export, batch := "ref:ExportStateMachine", "ref:BatchExportStateMachine"
 	started := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -109,8 +115,11 @@ func TestJobSlotRuleMatchesEndedExportExecutions(t *testing.T) {
 		{export, "FAILED", true},
 		{export, "SUCCEEDED", false},
 		{export, "RUNNING", false},
-		{batch, "ABORTED", false},
-		{batch, "FAILED", false},
+		{batch, "ABORTED", true},
+		{batch, "TIMED_OUT", true},
+		{batch, "FAILED", true},
+		{batch, "SUCCEEDED", false},
+		{"ref:BackfillStateMachine", "FAILED", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.stateMachine+" "+tc.status, func(t *testing.T) {

@@ -407,6 +407,17 @@ func TestStartAndDescribeBatch(t *testing.T) {
 		}
 	})
 
+	t.Run("skipped", func(t *testing.T) {
+		env := stepFunctions(t)
+		skipped := map[string]any{"execution": "arn:x", "skipped": true, "reason": "another incremental run of this stack holds the run lock"}
+		a := newAPI(t, env, machine(t, env, "Done", passing(map[string]any{})), machine(t, env, "Done", passing(skipped)))
+		_, started := a.post(t, `{"emails":["a@x.io"],"window":{"period":"day","incremental":true}}`, nil)
+		st := a.waitFor(t, started.ID, StatusSucceeded)
+		if st.Skipped != "another incremental run of this stack holds the run lock" || st.Manifest != nil || st.Counts != nil {
+			t.Fatalf("status %+v", st)
+		}
+	})
+
 	t.Run("failed because users failed", func(t *testing.T) {
 		output := request.BatchOutput{
 			Execution: "arn:x", Manifest: request.Location{Bucket: "bk", Key: "reports/runs/2026-11-25/b-2/manifest.json", URI: "s3://bk/reports/runs/2026-11-25/b-2/manifest.json"},

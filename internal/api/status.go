@@ -47,6 +47,9 @@ type Status struct {
 	Counts         *request.Counts   `json:"counts,omitempty"`
 	Failures       []Failure         `json:"failures,omitempty"`
 	ResultsOmitted int               `json:"resultsOmitted,omitempty"`
+	// Skipped says why an incremental batch exported nobody: another run
+	// of the stack held the run lock.
+	Skipped string `json:"skipped,omitempty"`
 	// Failed, timed out or aborted: why.
 	Error *ErrorInfo `json:"error,omitempty"`
 }
@@ -266,6 +269,14 @@ func fillOutput(st *Status, output string) {
 			st.Reports = []Report{report(o.Email, o.Bucket, o.Key, o.Bytes, o.SHA256, o.JobID, o.StartTime, o.FinishTime)}
 		}
 	case KindBatch:
+		var skip struct {
+			Skipped bool   `json:"skipped"`
+			Reason  string `json:"reason"`
+		}
+		if json.Unmarshal([]byte(output), &skip) == nil && skip.Skipped {
+			st.Skipped = skip.Reason
+			return
+		}
 		var o request.BatchOutput
 		if json.Unmarshal([]byte(output), &o) != nil {
 			return

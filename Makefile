@@ -118,6 +118,7 @@ test: tools ## Run all Go tests, emulator suites included (what CI runs)
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./internal/request:FuzzParseRequest \
+	./internal/userlist:FuzzReader \
 	./internal/avepoint:FuzzEncodeEmailPath \
 	./internal/avepoint:FuzzRetryAfter \
 	./internal/avepoint:FuzzMapJobStatus \

@@ -17,6 +17,7 @@ import (
 type Manifest struct {
 	Execution       Execution        `json:"execution"`
 	Request         request.Batch    `json:"request"`
+	Source          *Source          `json:"source,omitempty"`
 	StartedAt       string           `json:"startedAt"`
 	FinishedAt      string           `json:"finishedAt"`
 	DurationSeconds float64          `json:"durationSeconds"`
@@ -73,7 +74,12 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 		m.Log.ErrorContext(ctx, "map results unreadable", "error", err.Error())
 		return request.BatchOutput{}, err
 	}
-	results = complete(plan, results)
+	roster, err := m.roster(ctx, in.Bucket, plan)
+	if err != nil {
+		m.Log.ErrorContext(ctx, "the run's users unreadable", "error", err.Error())
+		return request.BatchOutput{}, err
+	}
+	results = complete(roster, results)
 	if plan.Request.Incremental() {
 		if err := m.advance(ctx, plan, results); err != nil {
 			m.Log.ErrorContext(ctx, "high-water marks not advanced", "error", err.Error())
@@ -89,6 +95,7 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 	man := Manifest{
 		Execution:      in.Execution,
 		Request:        plan.Request,
+		Source:         plan.Source,
 		StartedAt:      started.Format(time.RFC3339),
 		FinishedAt:     now.Format(time.RFC3339),
 		MaxConcurrency: in.MaxConcurrency,
@@ -116,7 +123,7 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", man.Counts.Users,
 		"succeeded", man.Counts.Succeeded, "withException", man.Counts.WithException, "failed", man.Counts.Failed, "upToDate", man.Counts.UpToDate,
 		"durationSeconds", man.DurationSeconds)
-	m.Metrics.Emit(ctx, runMetrics(plan, man, rows, now)...)
+	m.Metrics.Emit(ctx, runMetrics(plan, roster, man, rows, now)...)
 	return out, nil
 }
 
@@ -140,7 +147,7 @@ func usersFailed(out request.BatchOutput) *request.RunFailure {
 
 // runMetrics are the metrics of a finished run: its counts, what it
 // stored, and for incremental runs how stale the oldest mark is.
-func runMetrics(plan Plan, man Manifest, rows map[string]int64, now time.Time) []metrics.Metric {
+func runMetrics(plan Plan, roster []PlannedUser, man Manifest, rows map[string]int64, now time.Time) []metrics.Metric {
 	count := func(name string, v int) metrics.Metric {
 		return metrics.Metric{Name: name, Unit: metrics.Count, Value: float64(v)}
 	}
@@ -164,7 +171,7 @@ func runMetrics(plan Plan, man Manifest, rows map[string]int64, now time.Time) [
 	if !plan.Request.Incremental() {
 		return ms
 	}
-	if oldest, ok := oldestMark(plan, man.Results); ok {
+	if oldest, ok := oldestMark(roster, man.Results); ok {
 		age := max(now.Sub(oldest), 0)
 		ms = append(ms, metrics.Metric{Name: metrics.MarkStalenessSeconds, Unit: metrics.Seconds, Value: float64(age / time.Second)})
 	}
@@ -176,11 +183,15 @@ func runMetrics(plan Plan, man Manifest, rows map[string]int64, now time.Time) [
 // mark advanced, or the user was up to date), else the mark the user had
 // when the run was prepared (its export failed, or its report was flagged
 // and the mark stayed). ok is false when no user has a mark.
-func oldestMark(plan Plan, results []request.Result) (oldest time.Time, ok bool) {
+func oldestMark(roster []PlannedUser, results []request.Result) (oldest time.Time, ok bool) {
+	marks := make(map[string]string, len(roster))
+	for _, u := range roster {
+		marks[u.Email] = u.Mark
+	}
 	for _, r := range results {
 		finish := r.Watermark
 		if finish == "" {
-			finish = plan.Marks[r.Email]
+			finish = marks[r.Email]
 		}
 		t := Mark{FinishTime: finish}.Time()
 		if t.IsZero() {
@@ -196,26 +207,52 @@ func oldestMark(plan Plan, results []request.Result) (oldest time.Time, ok bool)
 // complete puts results in the request's user order, adds the users who
 // were up to date, and marks any user without a result as failed: the
 // manifest accounts for everybody asked for.
-func complete(plan Plan, results []request.Result) []request.Result {
+func complete(roster []PlannedUser, results []request.Result) []request.Result {
 	byEmail := make(map[string]request.Result, len(results))
 	for _, r := range results {
 		if r.Email != "" {
 			byEmail[r.Email] = r
 		}
 	}
-	for _, u := range plan.UpToDate {
-		byEmail[u.Email] = request.Result{Email: u.Email, Status: request.StatusUpToDate, Watermark: u.Watermark}
-	}
-	users := plan.Request.Users()
-	out := make([]request.Result, 0, len(users))
-	for _, u := range users {
-		r, ok := byEmail[u]
-		if !ok {
-			r = request.Result{Email: u, Status: request.StatusFailed, Error: "MissingResult", Message: "the map run returned no result for this user"}
+	out := make([]request.Result, 0, len(roster))
+	for _, u := range roster {
+		r, ok := byEmail[u.Email]
+		switch {
+		case u.UpToDate:
+			r = request.Result{Email: u.Email, Status: request.StatusUpToDate, Watermark: u.Mark}
+		case !ok:
+			r = request.Result{Email: u.Email, Status: request.StatusFailed, Error: "MissingResult", Message: "the map run returned no result for this user"}
 		}
 		out = append(out, r)
 	}
 	return out
+}
+
+// roster is the run's users in order with what PrepareBatch decided:
+// users.json, or for a plan written before it, the request's users with
+// the plan's up-to-date users and marks.
+func (m *ManifestWriter) roster(ctx context.Context, bucket string, plan Plan) ([]PlannedUser, error) {
+	if plan.UsersKey == "" {
+		upToDate := make(map[string]string, len(plan.UpToDate))
+		for _, u := range plan.UpToDate {
+			upToDate[u.Email] = u.Watermark
+		}
+		var out []PlannedUser
+		for _, u := range plan.Request.Users() {
+			if w, ok := upToDate[u]; ok {
+				out = append(out, PlannedUser{Email: u, Mark: w, UpToDate: true})
+				continue
+			}
+			out = append(out, PlannedUser{Email: u, Mark: plan.Marks[u]})
+		}
+		return out, nil
+	}
+	var out []PlannedUser
+	found, err := m.Store.GetJSON(ctx, bucket, plan.UsersKey, &out)
+	if err == nil && !found {
+		err = &failure.ValidationError{Field: "planKey", Reason: "users.json, which plan.json names, is missing"}
+	}
+	return out, err
 }
 
 func count(results []request.Result) request.Counts {

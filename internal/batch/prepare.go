@@ -13,6 +13,7 @@ import (
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/schedule"
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
@@ -28,10 +29,12 @@ type Execution struct {
 }
 
 // PrepareInput is what the PrepareBatch state passes: the execution input
-// as the user wrote it, and the execution's identity.
+// as the user wrote it, and the execution's identity; for an allUsers
+// input, what the discovery step found.
 type PrepareInput struct {
-	Input     json.RawMessage `json:"input"`
-	Execution Execution       `json:"execution"`
+	Input      json.RawMessage `json:"input"`
+	Execution  Execution       `json:"execution"`
+	Discovered *Discovered     `json:"discovered,omitempty"`
 }
 
 // UpToDate is an incremental user with nothing new to export.
@@ -40,20 +43,37 @@ type UpToDate struct {
 	Watermark string `json:"watermark"`
 }
 
-// Plan is plan.json: what the run was asked and what it decided, for the
-// manifest step and for people.
+// Plan is plan.json: what the run was asked and where its users came
+// from, for the manifest step and for people. Its size does not grow with
+// the users of a list: they, and what PrepareBatch decided for each, are
+// in users.json (UsersKey).
 type Plan struct {
 	Execution  Execution     `json:"execution"`
 	Request    request.Batch `json:"request"`
 	PreparedAt string        `json:"preparedAt"`
 	Users      int           `json:"users"`
-	UpToDate   []UpToDate    `json:"upToDate,omitempty"`
-	// Marks are the high-water marks (FinishTime) of the incremental
-	// users to export who had one, by address. WriteManifest measures
-	// the staleness of marks from them and the results, so a user whose
-	// export fails, and keeps its mark, is counted without reading the
-	// mark again (MarkStalenessSeconds).
-	Marks map[string]string `json:"marks,omitempty"`
+	Source     *Source       `json:"source,omitempty"`
+	// UsersKey is users.json: every user in the list's order, each a
+	// PlannedUser.
+	UsersKey string `json:"usersKey,omitempty"`
+
+	// Plans written before users.json (a run prepared by an earlier
+	// version, finishing after an update) list the up-to-date users and
+	// the marks of the users to export here, and their users are the
+	// request's emails; WriteManifest still reads them.
+	UpToDate []UpToDate       `json:"upToDate,omitempty"`
+	Marks    map[string]string `json:"marks,omitempty"`
+}
+
+// PlannedUser is one entry of users.json: a user of the run and what
+// PrepareBatch decided. Mark is the user's high-water mark when the run
+// was prepared (incremental runs), which WriteManifest measures the
+// staleness of a failed user's mark by without reading it again
+// (MarkStalenessSeconds); an up-to-date user's mark is its watermark.
+type PlannedUser struct {
+	Email    string `json:"email"`
+	Mark     string `json:"mark,omitempty"`
+	UpToDate bool   `json:"upToDate,omitempty"`
 }
 
 // Prepared is PrepareBatch's output and the batch state machine's working
@@ -94,12 +114,12 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 		p.Log.WarnContext(ctx, "batch input refused", "error", err.Error())
 		return Prepared{}, err
 	}
-	if b.UsersFrom != "" || b.AllUsers != nil {
-		// Until the run reads user lists (issue 12), say so rather than
-		// prepare a run of nobody.
-		return Prepared{}, &failure.ValidationError{Field: "usersFrom", Reason: "user lists are not read by this version yet; give emails"}
+	users, src, err := p.runUsers(ctx, b, in.Discovered, now)
+	if err != nil {
+		p.Log.WarnContext(ctx, "batch users refused", "error", err.Error())
+		return Prepared{}, err
 	}
-	items, upToDate, marks, err := p.items(ctx, b)
+	items, planned, err := p.items(ctx, b, users)
 	if err != nil {
 		p.Log.ErrorContext(ctx, "high-water marks unavailable", "error", err.Error())
 		return Prepared{}, err
@@ -110,54 +130,46 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 		Bucket:         p.Store.Bucket,
 		RunPrefix:      RunPrefix(p.Prefix, in.Execution, now),
 		Users:          len(items),
-		UpToDate:       len(upToDate),
+		UpToDate:       len(users) - len(items),
 		MaxConcurrency: p.MaxConcurrency,
 	}
 	out.PlanKey = out.RunPrefix + "/plan.json"
 	out.ItemsKey = out.RunPrefix + "/items.json"
 	out.ResultsPrefix = out.RunPrefix + "/results"
 	out.ManifestKey = out.RunPrefix + "/manifest.json"
-	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(b.Users()), UpToDate: upToDate, Marks: marks}
-	if err := p.Store.PutJSON(ctx, out.PlanKey, plan); err != nil {
-		return Prepared{}, err
-	}
+	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(users), Source: &src, UsersKey: out.RunPrefix + "/users.json"}
 	if err := p.Store.PutJSON(ctx, out.ItemsKey, items); err != nil {
 		return Prepared{}, err
 	}
-	p.Log.InfoContext(ctx, "batch prepared", "execution", in.Execution.Name, "users", len(b.Users()),
-		"toExport", len(items), "upToDate", len(upToDate), "incremental", b.Incremental(), "maxConcurrency", p.MaxConcurrency)
+	if err := p.Store.PutJSON(ctx, plan.UsersKey, planned); err != nil {
+		return Prepared{}, err
+	}
+	// The plan last: WriteManifest reads the others through it.
+	if err := p.Store.PutJSON(ctx, out.PlanKey, plan); err != nil {
+		return Prepared{}, err
+	}
+	p.Log.InfoContext(ctx, "batch prepared", "execution", in.Execution.Name, "source", src.Kind, "users", len(users),
+		"toExport", len(items), "upToDate", out.UpToDate, "incremental", b.Incremental(), "maxConcurrency", p.MaxConcurrency)
 	return out, nil
 }
 
-// items resolves each user's window: shared for fixed and rolling
-// windows, from the user's mark for incremental ones. marks are the marks
-// of the users to export that have one (see Plan.Marks).
-func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, []UpToDate, map[string]string, error) {
-	users := b.Users()
-	types := b.EventTypes
-	if types == nil {
-		types = []string{}
-	}
-	if !b.Incremental() {
-		start, finish := b.Fixed()
-		items := make([]request.Item, len(users))
-		for i, u := range users {
-			items[i] = request.Item{Email: u, StartTime: start, FinishTime: finish, EventTypes: types}
-		}
-		return items, nil, nil, nil
-	}
-
-	spec, at := b.Window.Spec()
+// items resolves each user's window (resolve) and returns the work list
+// and every user's plan, in the users' order.
+func (p *Preparer) items(ctx context.Context, b request.Batch, users []string) ([]request.Item, []PlannedUser, error) {
+	w := newWindowing(b)
 	type decision struct {
 		item *request.Item
-		skip *UpToDate
-		mark string // the exported user's mark, if any
+		plan PlannedUser
 		err  error
 	}
 	decided := make([]decision, len(users))
 	sem := make(chan struct{}, markReaders)
 	var wg sync.WaitGroup
 	for i, u := range users {
+		if !w.incremental {
+			decided[i].item, decided[i].plan = w.resolve(u, Mark{}, false)
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -167,39 +179,67 @@ func (p *Preparer) items(ctx context.Context, b request.Batch) ([]request.Item, 
 				decided[i].err = err
 				return
 			}
-			var from time.Time
-			if found {
-				from = mark.Time()
-			}
-			w, ok := spec.Incremental(at, from, b.Window.LookbackPeriods)
-			if !ok {
-				decided[i].skip = &UpToDate{Email: u, Watermark: mark.FinishTime}
-				return
-			}
-			decided[i].item = &request.Item{Email: u, StartTime: request.FormatTime(w.Start), FinishTime: request.FormatTime(w.Finish), EventTypes: types}
-			if found {
-				decided[i].mark = mark.FinishTime
-			}
+			decided[i].item, decided[i].plan = w.resolve(u, mark, found)
 		}()
 	}
 	wg.Wait()
 	items := make([]request.Item, 0, len(users))
-	var skipped []UpToDate
-	marks := map[string]string{}
+	planned := make([]PlannedUser, 0, len(users))
 	for _, d := range decided {
-		switch {
-		case d.err != nil:
-			return nil, nil, nil, d.err
-		case d.skip != nil:
-			skipped = append(skipped, *d.skip)
-		default:
-			items = append(items, *d.item)
-			if d.mark != "" {
-				marks[d.item.Email] = d.mark
-			}
+		if d.err != nil {
+			return nil, nil, d.err
 		}
+		if d.item != nil {
+			items = append(items, *d.item)
+		}
+		planned = append(planned, d.plan)
 	}
-	return items, skipped, marks, nil
+	return items, planned, nil
+}
+
+// windowing is what every user's window is resolved from, worked out once
+// per run (the window's zone is loaded once, not per user).
+type windowing struct {
+	incremental   bool
+	types         []string
+	start, finish string // fixed and rolling windows
+	spec          schedule.Spec
+	at            time.Time
+	lookback      int
+}
+
+func newWindowing(b request.Batch) windowing {
+	w := windowing{incremental: b.Incremental(), types: b.EventTypes}
+	if w.types == nil {
+		w.types = []string{} // every item has the field: the Map addresses it by path
+	}
+	if !w.incremental {
+		w.start, w.finish = b.Fixed()
+		return w
+	}
+	w.spec, w.at = b.Window.Spec()
+	w.lookback = b.Window.LookbackPeriods
+	return w
+}
+
+// resolve decides one user's window: the shared one for fixed and rolling
+// windows; for incremental ones the window from the user's mark (found
+// false: none yet, the lookback applies), or none when the user is up to
+// date (item nil).
+func (w windowing) resolve(u string, mark Mark, found bool) (*request.Item, PlannedUser) {
+	if !w.incremental {
+		return &request.Item{Email: u, StartTime: w.start, FinishTime: w.finish, EventTypes: w.types}, PlannedUser{Email: u}
+	}
+	var from time.Time
+	if found {
+		from = mark.Time()
+	}
+	win, ok := w.spec.Incremental(w.at, from, w.lookback)
+	if !ok {
+		return nil, PlannedUser{Email: u, Mark: mark.FinishTime, UpToDate: true}
+	}
+	return &request.Item{Email: u, StartTime: request.FormatTime(win.Start), FinishTime: request.FormatTime(win.Finish), EventTypes: w.types},
+		PlannedUser{Email: u, Mark: mark.FinishTime}
 }
 
 // maxExecutionName is Step Functions' own limit on execution names.

@@ -61,7 +61,7 @@ type Plan struct {
 	// version, finishing after an update) list the up-to-date users and
 	// the marks of the users to export here, and their users are the
 	// request's emails; WriteManifest still reads them.
-	UpToDate []UpToDate       `json:"upToDate,omitempty"`
+	UpToDate []UpToDate        `json:"upToDate,omitempty"`
 	Marks    map[string]string `json:"marks,omitempty"`
 }
 

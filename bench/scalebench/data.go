@@ -16,10 +16,10 @@ import (
 // WriteManifest advances the mark of every user whose report was stored)
 // over a usersFrom CSV of an Entra ID-like export, in the report bucket.
 const (
-	listKey   = "lists/users.csv"
-	prefix    = "reports"
-	state     = "state"
-	filesOf   = 10_000 // children per Map result file
+	listKey = "lists/users.csv"
+	prefix  = "reports"
+	state   = "state"
+	filesOf = 10_000 // children per Map result file
 )
 
 // Of every 20 users: one has no mark yet (its first run: the lookback),
@@ -152,7 +152,7 @@ func mapResults(s *S3, bucket string, prep batch.Prepared, items []request.Item,
 			counts.Failed++
 		case i%50 == 49:
 			cause, _ := json.Marshal(map[string]any{"ExecutionArn": exportArn, "Status": "FAILED", "Error": "JobFailedError",
-				"Cause": `{"errorType":"JobFailedError","errorMessage":"avepoint job 4711 failed (status 3): mailbox unavailable"}`,
+				"Cause":     `{"errorType":"JobFailedError","errorMessage":"avepoint job 4711 failed (status 3): mailbox unavailable"}`,
 				"StartDate": started.UnixMilli(), "StopDate": started.Add(3 * time.Minute).UnixMilli()})
 			e = mapEntry{Email: it.Email, Status: "failed", FinishTime: it.FinishTime, Error: "States.TaskFailed", Cause: string(cause)}
 			counts.Failed++

@@ -47,6 +47,11 @@ type ChildResult struct {
 	// Go runtime and kernel figures, to explain the RSS.
 	VmHWMKiB      int64   `json:"vmHWMKiB"`
 	HeapPeakMiB   float64 `json:"heapPeakMiB"` // heap objects, sampled every 10 ms
+	// MappedPeakMiB is the Go runtime's memory not returned to the OS
+	// (all classes less released), sampled with HeapPeakMiB; StackPeakMiB
+	// its goroutine stacks.
+	MappedPeakMiB float64 `json:"mappedPeakMiB"`
+	StackPeakMiB  float64 `json:"stackPeakMiB"`
 	TotalAllocMiB float64 `json:"totalAllocMiB"`
 	NumGC         uint32  `json:"numGC"`
 	Error         string  `json:"error,omitempty"`
@@ -58,7 +63,7 @@ type ChildResult struct {
 // parent reads the result from a file.
 func RunChild(ctx context.Context, job Job) ChildResult {
 	res := ChildResult{Phase: job.Phase}
-	stop := sampleHeap(&res.HeapPeakMiB)
+	stop := sampleMemory(&res)
 	var err error
 	switch job.Phase {
 	case PhasePrepare:
@@ -101,18 +106,21 @@ func RunChild(ctx context.Context, job Job) ChildResult {
 	return res
 }
 
-// sampleHeap records the largest heap seen into peak until stop is called.
-func sampleHeap(peak *float64) (stop func()) {
+// sampleMemory records the largest heap, mapped memory and stacks seen
+// into res until stop is called.
+func sampleMemory(res *ChildResult) (stop func()) {
 	var done atomic.Bool
 	finished := make(chan struct{})
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+	mib := func(i int) float64 { return float64(sample[i].Value.Uint64()) / (1 << 20) }
 	go func() {
 		defer close(finished)
 		for !done.Load() {
 			metrics.Read(sample)
-			if v := float64(sample[0].Value.Uint64()) / (1 << 20); v > *peak {
-				*peak = v
-			}
+			res.HeapPeakMiB = max(res.HeapPeakMiB, mib(0))
+			res.MappedPeakMiB = max(res.MappedPeakMiB, mib(1)-mib(2))
+			res.StackPeakMiB = max(res.StackPeakMiB, mib(3))
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()

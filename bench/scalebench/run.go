@@ -54,7 +54,7 @@ type Sample struct {
 	Phase       string         `json:"phase"`
 	Child       ChildResult    `json:"child"`
 	CPUSeconds  float64        `json:"cpuSeconds"` // user+sys of the child (rusage)
-	MaxRSSKiB   int64          `json:"maxRssKiB"`  // rusage ru_maxrss
+	MaxRSSKiB   int64          `json:"maxRssKiB"`  // rusage ru_maxrss: the parent's too, see rssMiB
 	WallSeconds float64        `json:"wallSeconds"`
 	Requests    map[string]int `json:"requests"` // by S3 operation, during the child's run
 	// Seeding: what the phase's input took to write (not measured
@@ -139,7 +139,7 @@ func runSize(ctx context.Context, o Options, s3 *S3, child, tmp string, n int, a
 		return []Sample{prep}, fmt.Errorf("prepare: %w", err)
 	}
 	out := prep.Child.Prepared
-	o.Log("scale: %7d users prepare:  %6.2fs, %5.1f CPU-s, %4.0f MiB peak RSS; %s", n, prep.Child.Seconds, prep.CPUSeconds, float64(prep.MaxRSSKiB)/1024, requestsLine(prep.Requests))
+	o.Log("scale: %7d users prepare:  %6.2fs, %5.1f CPU-s, %4.0f MiB peak RSS (heap %.0f, mapped %.0f, stacks %.0f); %s", n, prep.Child.Seconds, prep.CPUSeconds, rssMiB(prep), prep.Child.HeapPeakMiB, prep.Child.MappedPeakMiB, prep.Child.StackPeakMiB, requestsLine(prep.Requests))
 	wantUpToDate := 0
 	for i := range n {
 		if userKind(i) == "current" {
@@ -170,7 +170,7 @@ func runSize(ctx context.Context, o Options, s3 *S3, child, tmp string, n int, a
 	if err != nil {
 		return []Sample{prep, man}, fmt.Errorf("manifest: %w", err)
 	}
-	o.Log("scale: %7d users manifest: %6.2fs, %5.1f CPU-s, %4.0f MiB peak RSS; %s", n, man.Child.Seconds, man.CPUSeconds, float64(man.MaxRSSKiB)/1024, requestsLine(man.Requests))
+	o.Log("scale: %7d users manifest: %6.2fs, %5.1f CPU-s, %4.0f MiB peak RSS (heap %.0f, mapped %.0f, stacks %.0f); %s", n, man.Child.Seconds, man.CPUSeconds, rssMiB(man), man.Child.HeapPeakMiB, man.Child.MappedPeakMiB, man.Child.StackPeakMiB, requestsLine(man.Requests))
 	if man.Child.Counts != want {
 		return []Sample{prep, man}, fmt.Errorf("manifest: counts %+v, want %+v", man.Child.Counts, want)
 	}

@@ -45,8 +45,8 @@ type ChildResult struct {
 	OutputBytes int            `json:"outputBytes,omitempty"`
 	Omitted     int            `json:"resultsOmitted,omitempty"`
 	// Go runtime and kernel figures, to explain the RSS.
-	VmHWMKiB      int64   `json:"vmHWMKiB"`
-	HeapPeakMiB   float64 `json:"heapPeakMiB"` // heap objects, sampled every 10 ms
+	VmHWMKiB    int64   `json:"vmHWMKiB"`
+	HeapPeakMiB float64 `json:"heapPeakMiB"` // heap objects, sampled every 10 ms
 	// MappedPeakMiB is the Go runtime's memory not returned to the OS
 	// (all classes less released), sampled with HeapPeakMiB; StackPeakMiB
 	// its goroutine stacks.

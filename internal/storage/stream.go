@@ -115,7 +115,7 @@ type Writer struct {
 	ctx         context.Context
 	key         string
 	contentType string
-	buf         bytes.Buffer
+	buf         []byte // the part being filled: at most PartSize, grown to it by doubling
 	uploadID    string
 	parts       []types.CompletedPart
 	n           int64
@@ -146,13 +146,20 @@ func (w *Writer) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		// A full part goes up once more follows, so that an object of
 		// exactly one part is still one PutObject.
-		if w.buf.Len() == PartSize {
+		if len(w.buf) == PartSize {
 			if err := w.flushPart(); err != nil {
 				return written, err
 			}
 		}
-		chunk := p[:min(PartSize-w.buf.Len(), len(p))]
-		w.buf.Write(chunk)
+		chunk := p[:min(PartSize-len(w.buf), len(p))]
+		if need := len(w.buf) + len(chunk); need > cap(w.buf) {
+			// Doubling, but never past a part: append's growth would
+			// take an 8 MiB array for a 5 MiB part.
+			grown := make([]byte, len(w.buf), min(PartSize, max(2*cap(w.buf), need, 64<<10)))
+			copy(grown, w.buf)
+			w.buf = grown
+		}
+		w.buf = append(w.buf, chunk...)
 		p = p[len(chunk):]
 		written += len(chunk)
 	}
@@ -160,7 +167,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // Size is how many bytes were written so far.
-func (w *Writer) Size() int64 { return w.n + int64(w.buf.Len()) }
+func (w *Writer) Size() int64 { return w.n + int64(len(w.buf)) }
 
 func (w *Writer) flushPart() error {
 	mp, ok := w.s.Client.(multipartAPI)
@@ -181,7 +188,7 @@ func (w *Writer) flushPart() error {
 		w.uploadID = aws.ToString(out.UploadId)
 	}
 	num := int32(len(w.parts) + 1)
-	body := w.buf.Bytes()
+	body := w.buf
 	out, err := mp.UploadPart(w.ctx, &s3.UploadPartInput{Bucket: aws.String(w.s.Bucket), Key: aws.String(w.key), UploadId: aws.String(w.uploadID),
 		PartNumber: aws.Int32(num), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
 	if err != nil {
@@ -189,7 +196,7 @@ func (w *Writer) flushPart() error {
 	}
 	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
 	w.n += int64(len(body))
-	w.buf.Reset()
+	w.buf = w.buf[:0]
 	return nil
 }
 
@@ -201,8 +208,8 @@ func (w *Writer) Close() error {
 	w.closed = true
 	if w.uploadID == "" {
 		// One part or less: a plain PutObject, as PutJSON does.
-		in := &s3.PutObjectInput{Bucket: aws.String(w.s.Bucket), Key: aws.String(w.key), Body: bytes.NewReader(w.buf.Bytes()),
-			ContentLength: aws.Int64(int64(w.buf.Len())), ContentType: aws.String(w.contentType), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32}
+		in := &s3.PutObjectInput{Bucket: aws.String(w.s.Bucket), Key: aws.String(w.key), Body: bytes.NewReader(w.buf),
+			ContentLength: aws.Int64(int64(len(w.buf))), ContentType: aws.String(w.contentType), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32}
 		if w.s.KMSKeyID != "" {
 			in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
 			in.SSEKMSKeyId = aws.String(w.s.KMSKeyID)
@@ -210,11 +217,11 @@ func (w *Writer) Close() error {
 		if _, err := w.s.Client.PutObject(w.ctx, in); err != nil {
 			return w.fail(err)
 		}
-		w.n += int64(w.buf.Len())
-		w.buf = bytes.Buffer{}
+		w.n += int64(len(w.buf))
+		w.buf = nil
 		return nil
 	}
-	if w.buf.Len() > 0 {
+	if len(w.buf) > 0 {
 		if err := w.flushPart(); err != nil {
 			return err
 		}
@@ -224,7 +231,7 @@ func (w *Writer) Close() error {
 		UploadId: aws.String(w.uploadID), MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts}}); err != nil {
 		return w.fail(err)
 	}
-	w.buf = bytes.Buffer{}
+	w.buf = nil
 	return nil
 }
 
@@ -243,7 +250,7 @@ func (w *Writer) fail(err error) error {
 		return w.err
 	}
 	w.closed = true
-	w.buf = bytes.Buffer{}
+	w.buf = nil
 	se := storageError(failure.OpPut, w.s.Bucket, w.key, err).(*failure.StorageError)
 	if w.uploadID != "" {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), abortTimeout)

@@ -1,13 +1,13 @@
 package batch
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -17,9 +17,23 @@ import (
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
-// markReaders bounds concurrent mark reads of an incremental run (S3
-// answers a GET in tens of milliseconds: 5000 users take seconds).
-const markReaders = 16
+// markReaders bounds concurrent mark reads of an incremental run. S3
+// answers a GET in tens of milliseconds: 64 in flight read 100,000 marks
+// in about half a minute in Lambda, where the CPU they take (about 0.1 ms
+// each, BENCHMARKS.md §6) is the other bound; 16 would take two minutes.
+// S3 serves 5,500 GETs a second per prefix, and every user's mark is a
+// prefix of its own.
+const markReaders = 64
+
+// markWindow bounds the users whose mark is read or waits to be written
+// out in order behind a slower one: the memory of PrepareBatch's
+// pipeline, whatever the number of users.
+const markWindow = 1024
+
+// Connections is how many idle connections to S3 the batch functions'
+// client keeps: one for each request they have in flight (markReaders,
+// markWriters), and a few for the run's files.
+const Connections = markReaders + 8
 
 // Execution identifies the batch execution, from the context object.
 type Execution struct {
@@ -119,18 +133,10 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 		p.Log.WarnContext(ctx, "batch users refused", "error", err.Error())
 		return Prepared{}, err
 	}
-	items, planned, err := p.items(ctx, b, users)
-	if err != nil {
-		p.Log.ErrorContext(ctx, "high-water marks unavailable", "error", err.Error())
-		return Prepared{}, err
-	}
-
 	out := Prepared{
 		Execution:      in.Execution,
 		Bucket:         p.Store.Bucket,
 		RunPrefix:      RunPrefix(p.Prefix, in.Execution, now),
-		Users:          len(items),
-		UpToDate:       len(users) - len(items),
 		MaxConcurrency: p.MaxConcurrency,
 	}
 	out.PlanKey = out.RunPrefix + "/plan.json"
@@ -138,64 +144,162 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 	out.ResultsPrefix = out.RunPrefix + "/results"
 	out.ManifestKey = out.RunPrefix + "/manifest.json"
 	plan := Plan{Execution: in.Execution, Request: b, PreparedAt: now.Format(time.RFC3339), Users: len(users), Source: &src, UsersKey: out.RunPrefix + "/users.json"}
-	if err := p.Store.PutJSON(ctx, out.ItemsKey, items); err != nil {
+	if out.Users, err = p.writeWork(ctx, b, users, out.ItemsKey, plan.UsersKey); err != nil {
+		p.Log.ErrorContext(ctx, "work list not written", "error", err.Error())
 		return Prepared{}, err
 	}
-	if err := p.Store.PutJSON(ctx, plan.UsersKey, planned); err != nil {
-		return Prepared{}, err
-	}
+	out.UpToDate = len(users) - out.Users
 	// The plan last: WriteManifest reads the others through it.
 	if err := p.Store.PutJSON(ctx, out.PlanKey, plan); err != nil {
 		return Prepared{}, err
 	}
 	p.Log.InfoContext(ctx, "batch prepared", "execution", in.Execution.Name, "source", src.Kind, "users", len(users),
-		"toExport", len(items), "upToDate", out.UpToDate, "incremental", b.Incremental(), "maxConcurrency", p.MaxConcurrency)
+		"toExport", out.Users, "upToDate", out.UpToDate, "incremental", b.Incremental(), "maxConcurrency", p.MaxConcurrency)
 	return out, nil
 }
 
-// items resolves each user's window (resolve) and returns the work list
-// and every user's plan, in the users' order.
-func (p *Preparer) items(ctx context.Context, b request.Batch, users []string) ([]request.Item, []PlannedUser, error) {
+// writeWork resolves every user's window (decide) and streams the work
+// list (items.json, the users to export) and users.json (every user and
+// its decision) into S3 as it goes. It returns how many users are to be
+// exported. On failure neither object is left behind.
+func (p *Preparer) writeWork(ctx context.Context, b request.Batch, users []string, itemsKey, usersKey string) (int, error) {
+	items := newArrayWriter(p.Store.Create(ctx, itemsKey, "application/json"))
+	planned := newArrayWriter(p.Store.Create(ctx, usersKey, "application/json"))
+	exported := 0
+	err := p.decide(ctx, b, users, func(item *request.Item, u PlannedUser) error {
+		if item != nil {
+			exported++
+			if err := items.add(item); err != nil {
+				return err
+			}
+		}
+		return planned.add(u)
+	})
+	if err == nil {
+		err = items.close()
+	}
+	if err == nil {
+		err = planned.close()
+	}
+	if err != nil {
+		items.abort()
+		planned.abort()
+		return 0, err
+	}
+	return exported, nil
+}
+
+// decide resolves every user's window (windowing.resolve) and hands each
+// to emit in the users' order. An incremental run reads the users' marks,
+// markReaders at a time, while emit writes out the users before them; at
+// most markWindow users are between the two.
+func (p *Preparer) decide(ctx context.Context, b request.Batch, users []string, emit func(*request.Item, PlannedUser) error) error {
 	w := newWindowing(b)
+	if !w.incremental {
+		for _, u := range users {
+			if err := emit(w.resolve(u, Mark{}, false)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	type decision struct {
 		item *request.Item
 		plan PlannedUser
 		err  error
 	}
-	decided := make([]decision, len(users))
+	// Each user's decision arrives on a channel of its own; the channels
+	// queue in the users' order.
+	pending := make(chan chan decision, markWindow)
 	sem := make(chan struct{}, markReaders)
-	var wg sync.WaitGroup
-	for i, u := range users {
-		if !w.incremental {
-			decided[i].item, decided[i].plan = w.resolve(u, Mark{}, false)
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			mark, found, err := p.Marks.Get(ctx, u, b.EventTypes)
-			if err != nil {
-				decided[i].err = err
+	go func() {
+		defer close(pending)
+		for _, u := range users {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
 				return
 			}
-			decided[i].item, decided[i].plan = w.resolve(u, mark, found)
-		}()
-	}
-	wg.Wait()
-	items := make([]request.Item, 0, len(users))
-	planned := make([]PlannedUser, 0, len(users))
-	for _, d := range decided {
-		if d.err != nil {
-			return nil, nil, d.err
+			ch := make(chan decision, 1)
+			select {
+			case pending <- ch:
+			case <-ctx.Done():
+				<-sem
+				return
+			}
+			go func() {
+				defer func() { <-sem }()
+				mark, found, err := p.Marks.Get(ctx, u, b.EventTypes)
+				if err != nil {
+					ch <- decision{err: err}
+					return
+				}
+				item, plan := w.resolve(u, mark, found)
+				ch <- decision{item: item, plan: plan}
+			}()
 		}
-		if d.item != nil {
-			items = append(items, *d.item)
+	}()
+	var first error
+	for ch := range pending {
+		d := <-ch // every queued channel gets its decision, also after a cancel
+		if first != nil {
+			continue
 		}
-		planned = append(planned, d.plan)
+		if first = d.err; first == nil {
+			first = emit(d.item, d.plan)
+		}
+		if first != nil {
+			cancel()
+		}
 	}
-	return items, planned, nil
+	return first
 }
+
+// arrayWriter writes a JSON array into an object, one element a line.
+type arrayWriter struct {
+	w   *storage.Writer
+	buf *bufio.Writer
+	n   int
+}
+
+func newArrayWriter(w *storage.Writer) *arrayWriter {
+	return &arrayWriter{w: w, buf: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (a *arrayWriter) add(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	sep := ",\n"
+	if a.n == 0 {
+		sep = "[\n"
+	}
+	a.n++
+	if _, err := a.buf.WriteString(sep); err != nil {
+		return err
+	}
+	_, err = a.buf.Write(b)
+	return err
+}
+
+func (a *arrayWriter) close() error {
+	end := "\n]\n"
+	if a.n == 0 {
+		end = "[]\n"
+	}
+	if _, err := a.buf.WriteString(end); err != nil {
+		return err
+	}
+	if err := a.buf.Flush(); err != nil {
+		return err
+	}
+	return a.w.Close()
+}
+
+func (a *arrayWriter) abort() { a.w.Abort() }
 
 // windowing is what every user's window is resolved from, worked out once
 // per run (the window's zone is loaded once, not per user).

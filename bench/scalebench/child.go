@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -169,6 +170,17 @@ func ChildMain(args []string) int {
 	if err != nil {
 		os.Stderr.WriteString("scalechild: job: " + err.Error() + "\n")
 		return 2
+	}
+	if path := os.Getenv("SCALECHILD_CPUPROFILE"); path != "" { // for diagnosis; off in measured runs
+		f, err := os.Create(path + "." + job.Phase)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			os.Stderr.WriteString("scalechild: cpu profile: " + err.Error() + "\n")
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res := RunChild(context.Background(), job)
 	b, _ := json.Marshal(res)

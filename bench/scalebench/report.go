@@ -110,14 +110,23 @@ func (r *Result) Markdown() string {
 		"PrepareBatch wrote (result files of %s child executions, Transformation NONE, and the Map Run's manifest); each run is checked: "+
 		"the work list, the manifest's counts and order, an advanced mark.", thousands(base), thousands(top), thousands(filesOf))
 	p("")
-	motoRate := fmt.Sprintf("%.0f", r.MotoRate)
-	if r.MotoErr != "" {
-		motoRate = "not measured " + r.MotoErr
+	perUser := 0.0
+	for _, ph := range []string{PhasePrepare, PhaseManifest} {
+		if s, ok := r.sample(top, ph); ok {
+			perUser += float64(total(s.Requests)) / float64(top)
+		}
 	}
-	p("**S3 endpoint.** An in-process gofakes3 (memory backend) served over HTTP on 127.0.0.1, which counts every request by operation. "+
-		"Not moto_server: it answers %s GETs/s here against gofakes3's %.0f (2,000 GETs of one small object, 16 in flight, same run), so a run of "+
-		"%s users (about 4 requests a user over both steps, and as many again to seed the marks) would measure moto for minutes rather than the "+
-		"functions. gofakes3 shares the machine's two cores with the child; its time is in the wall time, not in the child's CPU.", motoRate, r.FakeRate, thousands(top))
+	if r.MotoRate > 0 {
+		p("**S3 endpoint.** An in-process gofakes3 (memory backend) served over HTTP on 127.0.0.1, which counts every request by operation. "+
+			"Not moto_server: it answers %.0f GETs/s here against gofakes3's %.0f (2,000 GETs of one small object, 16 in flight, same run), so a run of "+
+			"%s users (%.1f requests a user over both steps, and one more a user to seed the marks) would take moto about %.0f minutes, "+
+			"measuring moto rather than the functions. gofakes3 shares the machine's two cores with the child; its time is in the wall time, "+
+			"not in the child's CPU.", r.MotoRate, r.FakeRate, thousands(top), perUser, (perUser+1)*float64(top)/r.MotoRate/60)
+	} else {
+		p("**S3 endpoint.** An in-process gofakes3 (memory backend) served over HTTP on 127.0.0.1, which counts every request by operation "+
+			"(%.0f GETs/s of one small object, 16 in flight; moto_server not timed in this run %s). gofakes3 shares the machine's two cores with "+
+			"the child; its time is in the wall time, not in the child's CPU.", r.FakeRate, r.MotoErr)
+	}
 	p("")
 	p("| users | step | handler s | process s | CPU s | peak RSS MiB | Go heap peak MiB | Go mapped peak MiB | GCs | allocated MiB | S3 requests |")
 	p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -137,26 +146,39 @@ func (r *Result) Markdown() string {
 	}
 	p("")
 	p("**In Lambda** the functions get CPU in proportion to memory (1,769 MB is one vCPU) and S3 answers in milliseconds, not microseconds. " +
-		"The CPU a step took here, divided by its share of a vCPU, bounds its time from below; the S3 requests, 64 in flight at ~20 ms each, " +
-		"add about requests × 20 ms / 64. Estimates for the largest size:")
+		"The CPU a step took here, divided by its share of a vCPU, bounds its time from below; its S3 requests, 64 in flight (markReaders, " +
+		"markWriters) at ~20 ms each, bound it too, at about requests × 20 ms / 64. Estimates for the largest size, and the smallest memory " +
+		"whose estimate meets the step's target with at least twice the peak RSS:")
 	p("")
-	p("| step | memory | vCPU | CPU-bound s | S3-bound s | estimate s | timeout s |")
-	p("|---|---:|---:|---:|---:|---:|---:|")
+	p("| step | memory | vCPU | CPU-bound s | S3-bound s | estimate s | target s | timeout s |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|")
+	var advice []string
 	for _, ph := range []struct {
-		phase   string
-		timeout int
-	}{{PhasePrepare, 300}, {PhaseManifest, 900}} {
+		phase           string
+		target, timeout int
+	}{{PhasePrepare, TargetPrepareSeconds, 300}, {PhaseManifest, TargetManifestSeconds, 900}} {
 		s, ok := r.sample(top, ph.phase)
 		if !ok {
 			continue
 		}
 		s3s := float64(total(s.Requests)) * 0.020 / 64
+		fits := 0
 		for _, mem := range []int{128, 512, 1024, 1769} {
 			vcpu := float64(mem) / 1769
-			cpu := s.CPUSeconds / vcpu
-			p("| %s | %d MB | %.2f | %.0f | %.0f | %.0f | %d |", stepName(ph.phase), mem, vcpu, cpu, s3s, max(cpu, s3s), ph.timeout)
+			est := max(s.CPUSeconds/vcpu, s3s)
+			p("| %s | %d MB | %.2f | %.0f | %.0f | %.0f | %d | %d |", stepName(ph.phase), mem, vcpu, s.CPUSeconds/vcpu, s3s, est, ph.target, ph.timeout)
+			if fits == 0 && est <= float64(ph.target) && float64(mem) >= 2*rssMiB(s)*1.048576 {
+				fits = mem
+			}
+		}
+		if fits == 0 {
+			advice = append(advice, fmt.Sprintf("%s: none of these sizes", stepName(ph.phase)))
+		} else {
+			advice = append(advice, fmt.Sprintf("%s: %d MB", stepName(ph.phase), fits))
 		}
 	}
+	p("")
+	p("Smallest memory that meets the target at %s users: %s.", thousands(top), strings.Join(advice, "; "))
 	return b.String()
 }
 

@@ -116,8 +116,12 @@ type Preparer struct {
 	Now            func() time.Time
 }
 
-// Handle validates the input with the same code as the HTTP API, resolves
-// every user's window and writes plan.json and items.json.
+// Handle validates the input with the same code as the HTTP API, reads
+// the user list when the input names one, resolves every user's window
+// and writes items.json, users.json and plan.json. Its memory holds the
+// run's user principal names (about 50 bytes a user: the list is
+// validated whole before a mark is read) and a bounded window of users in
+// flight, not the work list.
 func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error) {
 	now := p.Now().UTC()
 	if err := validExecutionName(in.Execution.Name); err != nil {

@@ -122,6 +122,7 @@ test: tools ## Run all Go tests, emulator suites included (what CI runs)
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./internal/request:FuzzParseRequest \
+	./internal/userlist:FuzzReader \
 	./internal/avepoint:FuzzEncodeEmailPath \
 	./internal/avepoint:FuzzRetryAfter \
 	./internal/avepoint:FuzzMapJobStatus \
@@ -153,11 +154,12 @@ vulncheck: ## govulncheck ./... (database built from golang.org/x/vulndb, fetche
 	bash .ci/vulncheck.sh
 
 # bench/cmd/bench runs every section (sizes, cold start, polling cost, go test
-# -bench, store streaming through `go run ./bench/storebench`, and convert
-# through bench/convertbench, ~5 min) and writes BENCHMARKS.md. BENCH_ARGS
-# passes its flags (e.g. -sections coldstart,polling or -sections convert
-# -convert-sizes 10k,200k), STORE_ARGS the store benchmark's (e.g. -sizes
-# 100MiB,1GiB).
+# -bench, store streaming through `go run ./bench/storebench`, convert
+# through bench/convertbench, and scale — PrepareBatch and WriteManifest at
+# 5,000 and 100,000 users — through bench/scalebench, ~7 min) and writes
+# BENCHMARKS.md. BENCH_ARGS passes its flags (e.g. -sections coldstart,polling,
+# -sections convert -convert-sizes 10k,200k, or -sections scale), STORE_ARGS
+# the store benchmark's (e.g. -sizes 100MiB,1GiB).
 bench: tools ## Run every benchmark and write BENCHMARKS.md (flags: BENCH_ARGS="...", STORE_ARGS="...")
 	$(GO) run ./bench/cmd/bench -out BENCHMARKS.md -store-args "$(STORE_ARGS)" $(BENCH_ARGS)
 

@@ -176,8 +176,10 @@ func TestPrepareIncremental(t *testing.T) {
 		t.Fatalf("items\n%+v\nwant\n%+v", items, want)
 	}
 	plan := getJSON[Plan](t, st, out.PlanKey)
-	if len(plan.UpToDate) != 1 || plan.UpToDate[0] != (UpToDate{Email: "current@x.io", Watermark: "2026-11-24T23:00:00"}) {
-		t.Fatalf("up to date %+v", plan.UpToDate)
+	users := getJSON[[]PlannedUser](t, st, plan.UsersKey)
+	wantUsers := []PlannedUser{{Email: "behind@x.io", Mark: "2026-11-20T23:00:00"}, {Email: "current@x.io", Mark: "2026-11-24T23:00:00", UpToDate: true}, {Email: "new@x.io"}}
+	if !reflect.DeepEqual(users, wantUsers) || plan.UpToDate != nil || plan.Marks != nil {
+		t.Fatalf("users.json %+v\nwant %+v (plan %+v)", users, wantUsers, plan)
 	}
 }
 

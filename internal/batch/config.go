@@ -84,6 +84,7 @@ func load(getenv func(string) string) (Config, *storage.Objects, *slog.Logger, e
 		return Config{}, nil, nil, err
 	}
 	st := cfg.Storage
+	awsCfg = storage.WithConnections(awsCfg, Connections)
 	objects := &storage.Objects{Client: storage.NewS3Client(awsCfg, st.ForcePathStyle), Bucket: st.Bucket, KMSKeyID: st.KMSKeyID}
 	return cfg, objects, config.NewLogger(cfg.LogLevel), nil
 }

@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -13,17 +15,25 @@ import (
 	"github.com/insights-export/insights-export/internal/storage"
 )
 
-// Manifest is manifest.json, written beside the reports.
+// Manifest is manifest.json, written beside the reports: its head, and
+// every user's result in the run's order (the list's, or the input's).
 type Manifest struct {
-	Execution       Execution        `json:"execution"`
-	Request         request.Batch    `json:"request"`
-	StartedAt       string           `json:"startedAt"`
-	FinishedAt      string           `json:"finishedAt"`
-	DurationSeconds float64          `json:"durationSeconds"`
-	MaxConcurrency  int              `json:"maxConcurrency"`
-	Counts          request.Counts   `json:"counts"`
-	MapRunArn       string           `json:"mapRunArn,omitempty"`
-	Results         []request.Result `json:"results"`
+	manifestHead
+	Results []request.Result `json:"results"`
+}
+
+// manifestHead is manifest.json without the results, which are written
+// after it one by one.
+type manifestHead struct {
+	Execution       Execution      `json:"execution"`
+	Request         request.Batch  `json:"request"`
+	Source          *Source        `json:"source,omitempty"`
+	StartedAt       string         `json:"startedAt"`
+	FinishedAt      string         `json:"finishedAt"`
+	DurationSeconds float64        `json:"durationSeconds"`
+	MaxConcurrency  int            `json:"maxConcurrency"`
+	Counts          request.Counts `json:"counts"`
+	MapRunArn       string         `json:"mapRunArn,omitempty"`
 }
 
 // ManifestInput is the batch state at WriteManifest: PrepareBatch's output
@@ -56,6 +66,13 @@ type ManifestWriter struct {
 // report was stored (incremental runs), writes the manifest and returns
 // the execution output. It is idempotent: a retry rewrites the same
 // manifest and never moves a mark backwards.
+//
+// Its memory does not hold the run's results: the users (users.json) are
+// held with what a count needs (about 200 bytes a user), each result is
+// read from the Map's files, its mark advanced, and spooled to a local
+// file as it comes; the manifest is then written as a stream in the users'
+// order from the spool, and the execution output keeps only what fits its
+// budget.
 func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.BatchOutput, error) {
 	if in.PlanKey == "" || in.ManifestKey == "" {
 		return request.BatchOutput{}, &failure.ValidationError{Field: "planKey", Reason: "WriteManifest needs PrepareBatch's output"}
@@ -68,17 +85,20 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 	if err != nil {
 		return request.BatchOutput{}, err
 	}
-	results, rows, mapRun, err := m.mapResults(ctx, in)
+	roster, err := m.roster(ctx, in.Bucket, plan)
 	if err != nil {
-		m.Log.ErrorContext(ctx, "map results unreadable", "error", err.Error())
+		m.Log.ErrorContext(ctx, "the run's users unreadable", "error", err.Error())
 		return request.BatchOutput{}, err
 	}
-	results = complete(plan, results)
-	if plan.Request.Incremental() {
-		if err := m.advance(ctx, plan, results); err != nil {
-			m.Log.ErrorContext(ctx, "high-water marks not advanced", "error", err.Error())
-			return request.BatchOutput{}, err
-		}
+	sp, err := newSpool()
+	if err != nil {
+		return request.BatchOutput{}, err
+	}
+	defer sp.remove()
+	mapRun, err := m.collect(ctx, in, plan, roster, sp)
+	if err != nil {
+		m.Log.ErrorContext(ctx, "map results not collected", "error", err.Error())
+		return request.BatchOutput{}, err
 	}
 
 	now := m.Now().UTC()
@@ -86,38 +106,81 @@ func (m *ManifestWriter) Handle(ctx context.Context, in ManifestInput) (request.
 	if started.IsZero() {
 		started = parseTime(plan.PreparedAt)
 	}
-	man := Manifest{
+	head := manifestHead{
 		Execution:      in.Execution,
 		Request:        plan.Request,
+		Source:         plan.Source,
 		StartedAt:      started.Format(time.RFC3339),
 		FinishedAt:     now.Format(time.RFC3339),
 		MaxConcurrency: in.MaxConcurrency,
-		Counts:         count(results),
+		Counts:         roster.counts(),
 		MapRunArn:      mapRun,
-		Results:        results,
 	}
 	if !started.IsZero() {
-		man.DurationSeconds = math.Round(now.Sub(started).Seconds()*1000) / 1000
+		head.DurationSeconds = math.Round(now.Sub(started).Seconds()*1000) / 1000
 	}
-	if err := m.Store.PutJSON(ctx, in.ManifestKey, man); err != nil {
+	fit := newFitter(OutputResultsBudget)
+	if err := m.writeManifest(ctx, in.ManifestKey, head, roster, sp, fit); err != nil {
 		return request.BatchOutput{}, err
 	}
 	out := request.BatchOutput{
 		Execution:  in.Execution.ID,
 		Manifest:   request.Locate(m.Store.Bucket, in.ManifestKey),
-		Counts:     man.Counts,
-		StartedAt:  man.StartedAt,
-		FinishedAt: man.FinishedAt,
+		Counts:     head.Counts,
+		StartedAt:  head.StartedAt,
+		FinishedAt: head.FinishedAt,
 	}
-	out.Results, out.ResultsOmitted = fitResults(results, OutputResultsBudget)
-	if m.FailOnUserFailures && man.Counts.Failed > 0 {
+	out.Results, out.ResultsOmitted = fit.done()
+	if m.FailOnUserFailures && head.Counts.Failed > 0 {
 		out.Failure = usersFailed(out)
 	}
-	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", man.Counts.Users,
-		"succeeded", man.Counts.Succeeded, "withException", man.Counts.WithException, "failed", man.Counts.Failed, "upToDate", man.Counts.UpToDate,
-		"durationSeconds", man.DurationSeconds)
-	m.Metrics.Emit(ctx, runMetrics(plan, man, rows, now)...)
+	m.Log.InfoContext(ctx, "batch finished", "execution", in.Execution.Name, "users", head.Counts.Users,
+		"succeeded", head.Counts.Succeeded, "withException", head.Counts.WithException, "failed", head.Counts.Failed, "upToDate", head.Counts.UpToDate,
+		"durationSeconds", head.DurationSeconds)
+	m.Metrics.Emit(ctx, runMetrics(plan, roster, head.Counts, now)...)
 	return out, nil
+}
+
+// writeManifest streams manifest.json: the head as PutJSON would indent
+// it, then one result a line, in the run's order, each also offered to
+// the execution output (fit).
+func (m *ManifestWriter) writeManifest(ctx context.Context, key string, head manifestHead, roster *roster, sp *spool, fit *fitter) error {
+	raw, err := json.MarshalIndent(head, "", "  ")
+	if err != nil {
+		return err
+	}
+	w := m.Store.Create(ctx, key, "application/json")
+	buf := bufio.NewWriterSize(w, 64<<10)
+	err = func() error {
+		buf.Write(bytes.TrimSuffix(raw, []byte("\n}")))
+		buf.WriteString(",\n  \"results\": [")
+		for i := range roster.users {
+			b, status, err := roster.result(i, sp)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.WriteString("\n    ")
+			if _, err := buf.Write(b); err != nil {
+				return err
+			}
+			fit.add(status, b)
+		}
+		if len(roster.users) > 0 {
+			buf.WriteString("\n  ")
+		}
+		buf.WriteString("]\n}\n")
+		if err := buf.Flush(); err != nil {
+			return err
+		}
+		return w.Close()
+	}()
+	if err != nil {
+		w.Abort()
+	}
+	return err
 }
 
 // usersFailedName is failure.UsersFailedError's name, the batch state
@@ -140,18 +203,17 @@ func usersFailed(out request.BatchOutput) *request.RunFailure {
 
 // runMetrics are the metrics of a finished run: its counts, what it
 // stored, and for incremental runs how stale the oldest mark is.
-func runMetrics(plan Plan, man Manifest, rows map[string]int64, now time.Time) []metrics.Metric {
+func runMetrics(plan Plan, roster *roster, c request.Counts, now time.Time) []metrics.Metric {
 	count := func(name string, v int) metrics.Metric {
 		return metrics.Metric{Name: name, Unit: metrics.Count, Value: float64(v)}
 	}
 	var stored, converted int64
-	for _, r := range man.Results {
-		if r.Status == request.StatusSucceeded {
-			stored += r.Bytes
-			converted += rows[r.Email]
+	for _, u := range roster.users {
+		if u.status == request.StatusSucceeded {
+			stored += u.bytes
+			converted += u.rows
 		}
 	}
-	c := man.Counts
 	ms := []metrics.Metric{
 		count(metrics.BatchRuns, 1),
 		count(metrics.UsersSucceeded, c.Succeeded),
@@ -164,74 +226,9 @@ func runMetrics(plan Plan, man Manifest, rows map[string]int64, now time.Time) [
 	if !plan.Request.Incremental() {
 		return ms
 	}
-	if oldest, ok := oldestMark(plan, man.Results); ok {
+	if oldest, ok := roster.oldestMark(); ok {
 		age := max(now.Sub(oldest), 0)
 		ms = append(ms, metrics.Metric{Name: metrics.MarkStalenessSeconds, Unit: metrics.Seconds, Value: float64(age / time.Second)})
 	}
 	return ms
-}
-
-// oldestMark is the oldest high-water mark among the run's users after
-// the marks advanced: a result's Watermark where the run has one (the
-// mark advanced, or the user was up to date), else the mark the user had
-// when the run was prepared (its export failed, or its report was flagged
-// and the mark stayed). ok is false when no user has a mark.
-func oldestMark(plan Plan, results []request.Result) (oldest time.Time, ok bool) {
-	for _, r := range results {
-		finish := r.Watermark
-		if finish == "" {
-			finish = plan.Marks[r.Email]
-		}
-		t := Mark{FinishTime: finish}.Time()
-		if t.IsZero() {
-			continue
-		}
-		if !ok || t.Before(oldest) {
-			oldest, ok = t, true
-		}
-	}
-	return oldest, ok
-}
-
-// complete puts results in the request's user order, adds the users who
-// were up to date, and marks any user without a result as failed: the
-// manifest accounts for everybody asked for.
-func complete(plan Plan, results []request.Result) []request.Result {
-	byEmail := make(map[string]request.Result, len(results))
-	for _, r := range results {
-		if r.Email != "" {
-			byEmail[r.Email] = r
-		}
-	}
-	for _, u := range plan.UpToDate {
-		byEmail[u.Email] = request.Result{Email: u.Email, Status: request.StatusUpToDate, Watermark: u.Watermark}
-	}
-	users := plan.Request.Users()
-	out := make([]request.Result, 0, len(users))
-	for _, u := range users {
-		r, ok := byEmail[u]
-		if !ok {
-			r = request.Result{Email: u, Status: request.StatusFailed, Error: "MissingResult", Message: "the map run returned no result for this user"}
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-func count(results []request.Result) request.Counts {
-	c := request.Counts{Users: len(results)}
-	for _, r := range results {
-		switch r.Status {
-		case request.StatusSucceeded:
-			c.Succeeded++
-			if r.WithException {
-				c.WithException++
-			}
-		case request.StatusUpToDate:
-			c.UpToDate++
-		default:
-			c.Failed++
-		}
-	}
-	return c
 }

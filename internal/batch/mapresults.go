@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/failure"
 	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/storage"
 )
 
 // mapEntry is what the item processor returns per user (UserSucceeded or
@@ -70,31 +73,27 @@ type childExecution struct {
 	StopDate     json.RawMessage `json:"StopDate"`
 }
 
-// mapResults reads the per-user entries either inline (a JSON array: an
-// inline Map, and the local interpreter) or from the ResultWriter files.
-// rows are the dataset rows of each succeeded user's report, by address
-// (request.Result has no place for them; the metrics sum them).
-func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) (out []request.Result, rows map[string]int64, mapRun string, err error) {
-	rows = map[string]int64{}
+// eachResult hands fn every per-user result of the Map, one at a time, in
+// the order the Map gives them: from the inline JSON array (an inline
+// Map, and the local interpreter) or from the ResultWriter's files, each
+// read as a stream. rows are the dataset rows of a succeeded user's
+// report (request.Result has no place for them; the metrics sum them).
+func (m *ManifestWriter) eachResult(ctx context.Context, in ManifestInput, fn func(r request.Result, rows int64) error) (mapRun string, err error) {
 	raw := bytes.TrimSpace(in.Map)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, rows, "", nil
+		return "", nil
 	}
 	if raw[0] == '[' {
-		var entries []mapEntry
-		if err := json.Unmarshal(raw, &entries); err != nil {
-			return nil, nil, "", &failure.ProtocolError{Reason: "map results are not the item processor's entries: " + err.Error()}
+		err := eachElement(bytes.NewReader(raw), func(e mapEntry) error { return fn(e.result(), e.rows()) })
+		var pe *protocolSyntax
+		if errors.As(err, &pe) {
+			return "", &failure.ProtocolError{Reason: "map results are not the item processor's entries: " + pe.err.Error()}
 		}
-		out = make([]request.Result, 0, len(entries))
-		for _, e := range entries {
-			out = append(out, e.result())
-			e.addRows(rows)
-		}
-		return out, rows, "", nil
+		return "", err
 	}
 	var rw resultWriterOutput
 	if err := json.Unmarshal(raw, &rw); err != nil || rw.ResultWriterDetails.Key == "" {
-		return nil, nil, "", &failure.ProtocolError{Reason: "map result is neither a list nor ResultWriterDetails"}
+		return "", &failure.ProtocolError{Reason: "map result is neither a list nor ResultWriterDetails"}
 	}
 	var mr mapRunManifest
 	found, err := m.Store.GetJSON(ctx, rw.ResultWriterDetails.Bucket, rw.ResultWriterDetails.Key, &mr)
@@ -102,35 +101,94 @@ func (m *ManifestWriter) mapResults(ctx context.Context, in ManifestInput) (out 
 		err = &failure.ProtocolError{Reason: "the map run's manifest " + rw.ResultWriterDetails.Key + " is missing"}
 	}
 	if err != nil {
-		return nil, nil, "", err
+		return "", err
 	}
 	bucket := orDefault(mr.DestinationBucket, rw.ResultWriterDetails.Bucket)
 	for _, status := range []string{"SUCCEEDED", "FAILED", "PENDING"} {
 		for _, f := range mr.ResultFiles[status] {
-			var children []childExecution
-			found, err := m.Store.GetJSON(ctx, bucket, f.Key, &children)
-			if err == nil && !found {
-				err = &failure.ProtocolError{Reason: "map run result file " + f.Key + " is missing"}
-			}
-			if err != nil {
-				return nil, nil, "", err
-			}
-			for _, c := range children {
-				out = append(out, c.result(rows))
+			if err := m.eachChild(ctx, bucket, f.Key, fn); err != nil {
+				return "", err
 			}
 		}
 	}
-	return out, rows, orDefault(mr.MapRunArn, rw.MapRunArn), nil
+	return orDefault(mr.MapRunArn, rw.MapRunArn), nil
 }
 
-// result is the child's user's result; a succeeded user's dataset rows go
-// into rows.
-func (c childExecution) result(rows map[string]int64) request.Result {
+// eachChild streams one result file: a JSON array of child executions.
+func (m *ManifestWriter) eachChild(ctx context.Context, bucket, key string, fn func(request.Result, int64) error) error {
+	obj, err := m.Store.Open(ctx, bucket, key)
+	if storage.IsNotFound(err) {
+		return &failure.ProtocolError{Reason: "map run result file " + key + " is missing"}
+	}
+	if err != nil {
+		return err
+	}
+	defer obj.Body.Close()
+	err = eachElement(obj.Body, func(c childExecution) error { return fn(c.result()) })
+	var pe *protocolSyntax
+	if errors.As(err, &pe) {
+		return &failure.ProtocolError{Reason: "map run result file " + key + " is not a JSON array of child executions: " + pe.err.Error()}
+	}
+	return err
+}
+
+// protocolSyntax marks a decoding error of eachElement's array (as
+// opposed to the reader's own error, or fn's).
+type protocolSyntax struct{ err error }
+
+func (p *protocolSyntax) Error() string { return p.err.Error() }
+
+// eachElement decodes the JSON array r holds, one element at a time,
+// and hands each to fn. A malformed array is a *protocolSyntax; the
+// reader's errors (a StorageError mid-object) and fn's come back as they
+// are.
+func eachElement[T any](r io.Reader, fn func(T) error) error {
+	dec := json.NewDecoder(r)
+	syntax := func(err error) error {
+		var se *failure.StorageError
+		if errors.As(err, &se) {
+			return err
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return &protocolSyntax{err}
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return syntax(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return &protocolSyntax{errors.New("not an array")}
+	}
+	for dec.More() {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return syntax(err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return syntax(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return syntax(err)
+		}
+		return &protocolSyntax{errors.New("something follows the array")}
+	}
+	return nil
+}
+
+// result is the child's user's result, and a succeeded user's dataset
+// rows.
+func (c childExecution) result() (request.Result, int64) {
 	if c.Status == "SUCCEEDED" {
 		var e mapEntry
 		if err := json.Unmarshal([]byte(c.Output), &e); err == nil && e.Email != "" {
-			e.addRows(rows)
-			return e.result()
+			return e.result(), e.rows()
 		}
 	}
 	// The item processor catches everything, so a child that did not
@@ -142,18 +200,21 @@ func (c childExecution) result(rows map[string]int64) request.Result {
 		name = "NotRun"
 	}
 	return request.Result{Email: item.Email, Status: request.StatusFailed, Error: name,
-		Message: orDefault(c.Cause, "the map run's child execution ended "+c.Status)}
+		Message: orDefault(c.Cause, "the map run's child execution ended "+c.Status)}, 0
 }
 
-// addRows records a succeeded entry's dataset rows.
-func (e mapEntry) addRows(rows map[string]int64) {
+// rows are a succeeded entry's dataset rows (a windowed user's summed
+// over its stored windows).
+func (e mapEntry) rows() int64 {
 	switch {
-	case e.Status != request.StatusSucceeded || e.Email == "":
+	case e.Status != request.StatusSucceeded:
+		return 0
 	case e.Progress != nil:
-		rows[e.Email] = e.Progress.Rows
+		return e.Progress.Rows
 	case e.Report != nil && e.Report.Dataset != nil:
-		rows[e.Email] = e.Report.Dataset.Rows
+		return e.Report.Dataset.Rows
 	}
+	return 0
 }
 
 func (e mapEntry) result() request.Result {

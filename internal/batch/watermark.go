@@ -99,13 +99,15 @@ func (w *Watermarks) advanceTo(ctx context.Context, m Mark) (now Mark, advanced 
 	return m, true, nil
 }
 
-// markWriters bounds concurrent high-water mark updates.
-const markWriters = 16
+// markWriters bounds concurrent high-water mark updates: a GET and, when
+// the mark moves, a PUT each (see markReaders for why 64).
+const markWriters = 64
 
 // advance moves the marks of users whose report is stored to that
 // report's finish: only now, after the store step succeeded, so a failed
-// or skipped run is picked up by the next one.
-func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []request.Result) error {
+// or skipped run is picked up by the next one. Each result's Watermark
+// becomes the mark that stands.
+func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []*request.Result) error {
 	sem := make(chan struct{}, markWriters)
 	var (
 		wg       sync.WaitGroup
@@ -113,8 +115,7 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []reque
 		firstErr error
 	)
 	now := m.Now().UTC().Format(time.RFC3339)
-	for i := range results {
-		r := &results[i]
+	for _, r := range results {
 		stored := r.Status == request.StatusSucceeded || r.Error == reportStoredError
 		if !stored || r.FinishTime == "" {
 			continue

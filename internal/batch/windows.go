@@ -28,8 +28,8 @@ import (
 // FinishTime becomes the last window's end, which is earlier than w's
 // for a user more than request.MaxWindowsPerRun windows behind: the next
 // run continues from there.
-func (p *Preparer) chunk(item *request.Item, w schedule.Window, mark time.Time) {
-	ws := request.Chunk(w, mark, p.MaxWindowDays, request.MaxWindowsPerRun)
+func chunk(item *request.Item, w schedule.Window, mark time.Time, maxWindowDays int) {
+	ws := request.Chunk(w, mark, maxWindowDays, request.MaxWindowsPerRun)
 	if len(ws) < 2 {
 		return
 	}

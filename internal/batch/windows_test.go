@@ -32,7 +32,7 @@ func setMark(t *testing.T, st *storage.Objects, email, finish string) {
 	}
 }
 
-func prepareWith(t *testing.T, st *storage.Objects, maxDays int, input string) []request.Item {
+func prepareWindows(t *testing.T, st *storage.Objects, maxDays int, input string) []request.Item {
 	t.Helper()
 	p := &Preparer{Store: st, Marks: &Watermarks{Store: st, Prefix: "state"}, Prefix: "reports", MaxConcurrency: 5,
 		MaxWindowDays: maxDays, Log: quiet, Now: fixed(chunkNow)}
@@ -47,7 +47,7 @@ func TestPrepareCutsLongCatchUpsIntoWindows(t *testing.T) {
 	st, _ := newStore(t)
 	setMark(t, st, "behind@x.io", tm(0, 0))   // 30 days behind
 	setMark(t, st, "current@x.io", tm(29, 0)) // 1 day behind
-	items := prepareWith(t, st, 7, `{"emails":["behind@x.io","current@x.io","new@x.io"],`+
+	items := prepareWindows(t, st, 7, `{"emails":["behind@x.io","current@x.io","new@x.io"],`+
 		`"window":{"period":"day","incremental":true,"lookbackPeriods":20,"overlapMinutes":60}}`)
 	all := []string{}
 	w := func(from, to string) request.Window { return request.Window{StartTime: from, FinishTime: to} }
@@ -65,11 +65,11 @@ func TestPrepareCutsLongCatchUpsIntoWindows(t *testing.T) {
 	}
 
 	t.Run("fixed windows are never cut", func(t *testing.T) {
-		items := prepareWith(t, st, 7, `{"emails":["behind@x.io"],"startTime":"2026-01-01T00:00:00","finishTime":"2026-11-01T00:00:00"}`)
+		items := prepareWindows(t, st, 7, `{"emails":["behind@x.io"],"startTime":"2026-01-01T00:00:00","finishTime":"2026-11-01T00:00:00"}`)
 		if len(items) != 1 || items[0].Windows != nil || items[0].StartTime != "2026-01-01T00:00:00" {
 			t.Fatalf("items %+v", items)
 		}
-		items = prepareWith(t, st, 1, `{"emails":["behind@x.io"],"window":{"period":"month"}}`)
+		items = prepareWindows(t, st, 1, `{"emails":["behind@x.io"],"window":{"period":"month"}}`)
 		if len(items) != 1 || items[0].Windows != nil {
 			t.Fatalf("rolling, not incremental: %+v", items)
 		}
@@ -77,7 +77,7 @@ func TestPrepareCutsLongCatchUpsIntoWindows(t *testing.T) {
 	t.Run("at most MaxWindowsPerRun windows; the next run continues", func(t *testing.T) {
 		st, _ := newStore(t)
 		setMark(t, st, "far@x.io", tm(-300, 0))
-		items := prepareWith(t, st, 1, `{"emails":["far@x.io"],"window":{"period":"day","incremental":true}}`)
+		items := prepareWindows(t, st, 1, `{"emails":["far@x.io"],"window":{"period":"day","incremental":true}}`)
 		ws := items[0].Windows
 		if len(ws) != request.MaxWindowsPerRun || ws[0].StartTime != tm(-300, 0) || ws[len(ws)-1].FinishTime != tm(-200, 0) ||
 			items[0].FinishTime != tm(-200, 0) {

@@ -11,7 +11,10 @@
 //  4. `go test -bench` of the client's hot paths, each with a baseline;
 //  5. convert — the convert step (internal/xlsx → internal/dataset →
 //     Parquet, convert.Converter.Handle) on 10k–2M-row workbooks against
-//     excelize's streaming Rows() (bench/convertbench, issue 10).
+//     excelize's streaming Rows() (bench/convertbench, issue 10);
+//  6. scale — PrepareBatch and WriteManifest of one batch run of 5,000
+//     and 100,000 users against a local S3 endpoint (bench/scalebench,
+//     issue 12).
 //
 // `make bench` runs it from the repository root:
 //
@@ -59,6 +62,9 @@ type options struct {
 	convertCache          string
 	convertFormattedLarge bool
 	convertProfile        bool
+
+	scaleSizes []int
+	scaleMoto  bool
 }
 
 // row is one line of the summary table.
@@ -152,7 +158,7 @@ type section struct {
 	kept string
 }
 
-var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store", "convert"}
+var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store", "convert", "scale"}
 
 // blocks are the report's sections: the order a step adds one with (tens
 // = the numbered heading, see topTitle), its heading and its step. Reading
@@ -167,6 +173,7 @@ var blocks = []struct {
 	{30, "3. Polling cost", "polling"},
 	{40, "4. Go benchmarks", "gobench"},
 	{50, "5. Convert", "convert"},
+	{60, "6. Scale: 100,000 users in one batch run", "scale"},
 }
 
 // The summary's section column, and the lines each step adds under
@@ -178,6 +185,7 @@ const (
 	pollingRows   = "3. polling"
 	goBenchRows   = "4. go test -bench"
 	convertRows   = "5. convert"
+	scaleRows     = "6. scale"
 
 	invocationCommand = "make bench  # = go run ./bench/cmd/bench"
 	buildCommand      = "make build   # arm64 deployment bootstraps → dist/*/bootstrap"
@@ -185,6 +193,7 @@ const (
 	goBenchCommand    = "go test "
 	storeCommand      = "go run ./bench/storebench"
 	convertCommand    = "(convert) bench/convertbench, one bench/cmd/convertchild process per run:"
+	scaleCommand      = "(scale) bench/scalebench, one bench/cmd/scalechild process per step and size:"
 )
 
 func main() {
@@ -204,10 +213,16 @@ func main() {
 	flag.StringVar(&o.convertCache, "convert-cache", "", "convert: keep the generated workbooks in this folder and reuse them (\"\" = a temp folder, removed)")
 	flag.BoolVar(&o.convertFormattedLarge, "convert-formatted-large", false, "convert: also run excelize's formatted Columns() on workbooks of 1M rows or more (minutes a run)")
 	flag.BoolVar(&o.convertProfile, "convert-profile", true, "convert: one more converter run on the largest workbook with a CPU profile (\"Where the CPU goes\")")
+	scaleSizes := flag.String("scale-sizes", "5k,100k", "scale: users of each batch run, the first the baseline")
+	flag.BoolVar(&o.scaleMoto, "scale-moto", true, "scale: also time moto_server's request rate (why the endpoint is not moto)")
 	flag.Parse()
 	var err error
 	if o.convertSizes, err = parseRowCounts(*convertSizes); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: -convert-sizes:", err)
+		os.Exit(2)
+	}
+	if o.scaleSizes, err = parseRowCounts(*scaleSizes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -scale-sizes:", err)
 		os.Exit(2)
 	}
 	o.sections = map[string]bool{}
@@ -267,6 +282,7 @@ func main() {
 		{"gobench", runGoBench},
 		{"store", runStore},
 		{"convert", runConvert},
+		{"scale", runScale},
 	}
 	for _, s := range steps {
 		if !o.sections[s.name] {

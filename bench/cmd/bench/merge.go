@@ -220,6 +220,8 @@ func stepOfRow(x row) string {
 		return "gobench"
 	case convertRows:
 		return "convert"
+	case scaleRows:
+		return "scale"
 	}
 	return ""
 }
@@ -244,6 +246,8 @@ func stepOfCommand(c string) string {
 		return "store"
 	case strings.HasPrefix(c, convertCommand):
 		return "convert"
+	case strings.HasPrefix(c, scaleCommand):
+		return "scale"
 	}
 	return ""
 }

@@ -371,6 +371,7 @@ func TestStepOf(t *testing.T) {
 		"go test -run ^$ -bench . ./internal/avepoint": "gobench",
 		storeCommand + " -sizes 100MiB":                "store",
 		convertCommand + " -convert-runs 3":            "convert",
+		scaleCommand + " -scale-sizes 5000,100000":     "scale",
 		"something else":                               "",
 	} {
 		if got := stepOfCommand(c); got != want {

@@ -184,6 +184,8 @@ func topTitle(order int) string {
 		return "3. Polling cost"
 	case 5:
 		return "5. Convert"
+	case 6:
+		return "6. Scale: 100,000 users in one batch run"
 	default:
 		return "4. Go benchmarks"
 	}

@@ -347,16 +347,17 @@ func (c *checker) resourceScope(s statement, actions []string, r any) {
 		case "kms":
 			switch {
 			case isRef(r, "KmsKeyArn"):
-			case isRef(r, "SecretKmsKeyArn"):
-				// The secret's key: decrypt only, and only through Secrets
-				// Manager, so the role cannot use the key for anything else.
+			case isRef(r, "SecretKmsKeyArn"), isRef(r, "UserListKmsKeyArn"):
+				// The secret's key and a user list bucket's: decrypt only,
+				// and only through Secrets Manager or S3, so the role cannot
+				// use the key for anything else.
 				cond, _ := s.body["Condition"].(map[string]any)
 				eq, _ := cond["StringEquals"].(map[string]any)
 				if !slices.Equal(actions, []string{"kms:Decrypt"}) || eq["kms:ViaService"] == nil {
-					c.findf("%s: the secret's key (!Ref SecretKmsKeyArn) allows only kms:Decrypt with a kms:ViaService condition", s.where)
+					c.findf("%s: the key %v allows only kms:Decrypt with a kms:ViaService condition", s.where, r)
 				}
 			default:
-				c.findf("%s: kms actions on %v: only the report key (!Ref KmsKeyArn) or the secret's (!Ref SecretKmsKeyArn)", s.where, r)
+				c.findf("%s: kms actions on %v: only the report key (!Ref KmsKeyArn), the secret's (!Ref SecretKmsKeyArn) or the user lists' (!Ref UserListKmsKeyArn)", s.where, r)
 			}
 		case "s3":
 			c.s3Scope(s, r)
@@ -427,6 +428,11 @@ func (c *checker) s3Scope(s statement, r any) {
 	case map[string]any:
 		if ga, ok := x["Fn::GetAtt"].([]any); ok && len(ga) == 2 && c.isType(fmt.Sprint(ga[0]), "AWS::S3::Bucket") && ga[1] == "Arn" {
 			return // the bucket (bucket-level actions)
+		}
+		if isRef(x, "UserListObjects") && slices.Equal(strs(s.body["Action"]), []string{"s3:GetObject"}) {
+			// The objects the operator names, to read a user list: the
+			// one resource outside the stack's buckets, read-only.
+			return
 		}
 		sub, ok := x["Fn::Sub"]
 		if !ok {

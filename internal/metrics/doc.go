@@ -74,7 +74,7 @@
 //
 // MarkStalenessSeconds is measured at the end of the run, after the marks
 // advanced, over the run's users that have a mark: a user whose export
-// failed keeps its old mark (recorded in plan.json when the run was
+// failed keeps its old mark (recorded in users.json when the run was
 // prepared, so no mark is read again), and its staleness grows until
 // somebody looks. A run where no user has a mark yet sends none.
 package metrics

@@ -157,7 +157,7 @@ func mapResults(s *S3, bucket string, prep batch.Prepared, items []request.Item,
 			e = mapEntry{Email: it.Email, Status: "failed", FinishTime: it.FinishTime, Error: "States.TaskFailed", Cause: string(cause)}
 			counts.Failed++
 		default:
-			q := request.Query(it)
+			q := request.Query{Email: it.Email, StartTime: it.StartTime, FinishTime: it.FinishTime, EventTypes: it.EventTypes}
 			key := request.ObjectKey(prefix, q)
 			e = mapEntry{Email: it.Email, Status: "succeeded", ExecutionArn: exportArn, StartDate: started.UnixMilli(), StopDate: started.Add(6 * time.Minute).UnixMilli(),
 				Report: &request.ExportOutput{Bucket: bucket, Key: key, JobID: fmt.Sprintf("%08x-3333-4000-8000-000000000000", i), Bytes: 16759, Email: it.Email,

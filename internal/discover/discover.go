@@ -61,6 +61,24 @@ type Dropped struct {
 	Excluded int `json:"excluded"`
 }
 
+// count adds one user left out for why; false for a reason it does not
+// know.
+func (d *Dropped) count(why string) bool {
+	switch why {
+	case request.DroppedStatus:
+		d.Status++
+	case request.DroppedGuest:
+		d.Guest++
+	case request.DroppedDomain:
+		d.Domain++
+	case request.DroppedExcluded:
+		d.Excluded++
+	default:
+		return false
+	}
+	return true
+}
+
 // userLister is the AvePoint call the step makes.
 type userLister interface {
 	ListUsers(ctx context.Context, opts avepoint.ListOptions, fn func(avepoint.User) error) (avepoint.ListStats, error)
@@ -109,15 +127,7 @@ func (d *Discoverer) Handle(ctx context.Context, in Input) (Output, error) {
 		switch {
 		case ok:
 			kept = append(kept, u.LoginName)
-		case why == request.DroppedStatus:
-			sum.Dropped.Status++
-		case why == request.DroppedGuest:
-			sum.Dropped.Guest++
-		case why == request.DroppedDomain:
-			sum.Dropped.Domain++
-		case why == request.DroppedExcluded:
-			sum.Dropped.Excluded++
-		default:
+		case !sum.Dropped.count(why):
 			return &failure.InternalError{Reason: "user filter gave an unknown reason"}
 		}
 		return nil

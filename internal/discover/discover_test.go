@@ -119,17 +119,10 @@ func expect(t *testing.T, sim *avesim.Running, allUsers string) ([]string, Summa
 		}
 		seen[upn] = true
 		sum.Listed++
-		switch ok, why := f.Keep(upn, u.UserStatus); {
-		case ok:
+		if ok, why := f.Keep(upn, u.UserStatus); ok {
 			kept = append(kept, upn)
-		case why == request.DroppedStatus:
-			sum.Dropped.Status++
-		case why == request.DroppedGuest:
-			sum.Dropped.Guest++
-		case why == request.DroppedDomain:
-			sum.Dropped.Domain++
-		case why == request.DroppedExcluded:
-			sum.Dropped.Excluded++
+		} else if !sum.Dropped.count(why) {
+			t.Fatalf("Keep gave the unknown reason %q", why)
 		}
 	}
 	sum.Kept = len(kept)

@@ -97,16 +97,7 @@ func aslTask(t *testing.T, state string, slots int, table string) map[string]any
 // Functions makes: paths (keys ending in .$) resolved from paths.
 func updateFromASL(t *testing.T, params map[string]any, paths map[string]string) *dynamodb.UpdateItemInput {
 	t.Helper()
-	resolve := func(k string, v any) (string, any) {
-		if name, ok := strings.CutSuffix(k, ".$"); ok {
-			val, found := paths[v.(string)]
-			if !found {
-				t.Fatalf("no value for path %s", v)
-			}
-			return name, val
-		}
-		return k, v
-	}
+	resolve := pathResolver(t, paths)
 	in := &dynamodb.UpdateItemInput{TableName: aws.String(params["TableName"].(string))}
 	in.Key = attrMap(t, params["Key"].(map[string]any), resolve)
 	in.UpdateExpression = aws.String(params["UpdateExpression"].(string))
@@ -124,6 +115,21 @@ func updateFromASL(t *testing.T, params map[string]any, paths map[string]string)
 		in.ExpressionAttributeValues = attrMap(t, vals, resolve)
 	}
 	return in
+}
+
+// pathResolver resolves a Parameters key ending in .$ to its value in
+// paths (the key without the suffix); other keys stand as they are.
+func pathResolver(t *testing.T, paths map[string]string) func(string, any) (string, any) {
+	return func(k string, v any) (string, any) {
+		if name, ok := strings.CutSuffix(k, ".$"); ok {
+			val, found := paths[v.(string)]
+			if !found {
+				t.Fatalf("no value for path %s", v)
+			}
+			return name, val
+		}
+		return k, v
+	}
 }
 
 func attrMap(t *testing.T, m map[string]any, resolve func(string, any) (string, any)) map[string]types.AttributeValue {

@@ -50,16 +50,7 @@ func acquireRun(ctx context.Context, t *testing.T, l *Ledger, execution string, 
 		"$.runLock.now":       now.UTC().Format(time.RFC3339),
 		"$.runLock.expiresAt": now.Add(lease).UTC().Format(time.RFC3339),
 	}
-	resolve := func(k string, v any) (string, any) {
-		if name, ok := strings.CutSuffix(k, ".$"); ok {
-			val, found := paths[v.(string)]
-			if !found {
-				t.Fatalf("no value for path %s", v)
-			}
-			return name, val
-		}
-		return k, v
-	}
+	resolve := pathResolver(t, paths)
 	in := &dynamodb.PutItemInput{
 		TableName:                 aws.String(p["TableName"].(string)),
 		Item:                      attrMap(t, p["Item"].(map[string]any), resolve),
@@ -73,12 +64,7 @@ func acquireRun(ctx context.Context, t *testing.T, l *Ledger, execution string, 
 // releaseRun runs ReleaseRunLock's delete for execution.
 func releaseRun(ctx context.Context, t *testing.T, l *Ledger, execution string) error {
 	p := batchTask(t, "ReleaseRunLock", "deleteItem", l.Table)
-	resolve := func(k string, v any) (string, any) {
-		if name, ok := strings.CutSuffix(k, ".$"); ok && v == "$$.Execution.Id" {
-			return name, execution
-		}
-		return k, v
-	}
+	resolve := pathResolver(t, map[string]string{"$$.Execution.Id": execution})
 	_, err := l.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(p["TableName"].(string)),
 		Key:                       attrMap(t, p["Key"].(map[string]any), resolve),

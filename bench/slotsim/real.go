@@ -45,6 +45,7 @@ type RealResult struct {
 	// Transitions, WaitTransitions and WaitRounds are counted as Result's.
 	Transitions, WaitTransitions, WaitRounds int
 	Lat                                      Latencies
+	PollCycle                                time.Duration
 	Model                                    Result
 	// PeakJobs is the simulator's own count of jobs running at once.
 	PeakJobs int
@@ -115,7 +116,7 @@ func RunReal(ctx context.Context, bootstraps map[string]string, run RealRun) (Re
 	if len(tl.Records) != run.Users {
 		return res, fmt.Errorf("slots %s: %d users in the events, want %d", run.Name, len(tl.Records), run.Users)
 	}
-	res.Records, res.Lat = tl.Records, tl.Lat
+	res.Records, res.Lat, res.PollCycle = tl.Records, tl.Lat, tl.PollCycle
 	for _, r := range tl.Records {
 		res.Transitions += r.Transitions
 		res.WaitTransitions += r.WaitTransitions
@@ -136,6 +137,9 @@ type Timeline struct {
 	Records []Record
 	// Lat are what the steps took (see Timelines).
 	Lat Latencies
+	// PollCycle is the mean poll cycle beyond its wait, as measured (Lat
+	// gives the model 3 × State + Invoke, at least 3 × State).
+	PollCycle time.Duration
 }
 
 // Timelines reads every user's Record from a batch execution's events
@@ -287,6 +291,7 @@ func Timelines(events []devstack.Event, jobStarts map[string]time.Time, duration
 		}
 	}
 	s := mean(state)
+	tl.PollCycle = mean(cycle)
 	tl.Lat = Latencies{
 		State: s, Invoke: max(mean(cycle)-3*s, 0),
 		Store: max(mean(store)-s, 0), Convert: max(mean(convert)-s, 0),

@@ -82,8 +82,8 @@ func TestTimelines(t *testing.T) {
 	// 110 ms, convert 200 ms, less a state's 10; the child's start 10 ms,
 	// less ExportUser's 10; its end 10010 − 7700 less 3 states.
 	wantLat := Latencies{State: d(10), Invoke: d(10), Store: d(100), Convert: d(190), ChildStart: 0, ChildEnd: d(2280)}
-	if tl.Lat != wantLat {
-		t.Errorf("latencies %+v, want %+v", tl.Lat, wantLat)
+	if tl.Lat != wantLat || tl.PollCycle != d(40) {
+		t.Errorf("latencies %+v, poll cycle %s; want %+v, 40ms", tl.Lat, tl.PollCycle, wantLat)
 	}
 
 	if _, err := Timelines(evs, map[string]time.Time{}, time.Second); err == nil {

@@ -437,7 +437,7 @@ func (r *Report) Markdown() string {
 	p("|---|---:|---|")
 	p("| busy: a job running | **%.1f %%** | the target's figure |", du.BusyPct())
 	p("| held, job not started | %.2f %% | AcquireJobSlot's write → StartExport's call |", du.Pct(du.HeldBeforeStart))
-	p("| held, job over | %.1f %% | the poll's detection delay (mean %s a job; the waits are 9 %% of the job's age) and the release |", du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond))
+	p("| held, job over | %.1f %% | the poll's detection delay (mean %s a job; the waits are 9 %% of the job's age, 5 s at least) and the release |", du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond))
 	p("| free while an export waited | %.1f %% | waiters asleep in WaitForJobSlot (none at MaxConcurrency 5: the cap equals the slots) |", du.Pct(du.FreeWaiting))
 	p("| free while a child started | %.2f %% | the Map's next child on its way to AcquireJobSlot |", du.Pct(du.FreeStarting))
 	p("| free, users queued behind the Map's cap | %.1f %% | every Map place taken, some by children storing, converting or ending: their slot is given back but no other child may start |", du.Pct(du.FreeMapCap))
@@ -550,17 +550,17 @@ func (r *Report) realMarkdown(p func(string, ...any)) {
 	}
 	p("#### Model check against real batches")
 	p("")
-	p("The batch and export ASL under the interpreter with their real waits, the bootstraps under the RIE, the ledger on moto's DynamoDB, AvePoint simulated (at most 5 jobs at once), the three runs at the same time on their own stacks, in %s. 15 users each with 4-second jobs (the simulator gives every job one wall-clock duration: its job plans end a job after so many polls, not after so long, so varied durations cannot be checked this way), polls every 1–2 s (`POLL_MIN_SECONDS` 1, `POLL_MAX_SECONDS` 2, `POLL_AGE_FACTOR` 0.1); the slot wait has no setting and waits its 5 s at least, so waiters matter more here than at full scale. Real times: job start = the simulator's job creation, job end = that + 4 s, the rest from the execution events. The model is run on the same users with the latencies measured in the same run (means: the local stack serves each function one invocation at a time, which a median hides).", r.RealTook.Round(time.Second))
+	p("The batch and export ASL under the interpreter with their real waits, the bootstraps under the RIE, the ledger on moto's DynamoDB, AvePoint simulated (at most 5 jobs at once), the three runs at the same time on their own stacks, in %s. 15 users each with 4-second jobs (the simulator gives every job one wall-clock duration: its job plans end a job after so many polls, not after so long, so varied durations cannot be checked this way), polls every 1–2 s (`POLL_MIN_SECONDS` 1, `POLL_MAX_SECONDS` 2, `POLL_AGE_FACTOR` 0.1); the slot wait has no setting and waits its 5 s at least, so waiters matter more here than at full scale. Real times: job start = the simulator's job creation, job end = that + 4 s, the rest from the execution events. The model is run on the same users with the latencies measured in the same run (means: the local stack serves each function one invocation at a time, which a median hides). Its one per-state time is the mean over the DynamoDB and Choice states, which the calls to moto dominate, so its poll cycle (3 × that) is longer than the one measured: the model notices jobs a little later than the real runs, not sooner.", r.RealTook.Round(time.Second))
 	p("")
 	p("| run | busy real / model | held, job over | free: waiting | free: Map cap, start | free: tail | wait rounds real / model | transitions real / model | AvePoint peak | measured latencies | wall | agree? |")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
 	for _, rr := range r.Real {
 		u, m := rr.Util, rr.Model.Util
-		p("| %s | %.1f %% / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %d / %d | %d / %d | %d | state %s, invoke %s, store %s, convert %s | %s | %s |", rr.Run.Name,
+		p("| %s | %.1f %% / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %d / %d | %d / %d | %d | state %s, poll cycle %s besides its wait, store %s, convert %s | %s | %s |", rr.Run.Name,
 			u.BusyPct(), m.BusyPct(), u.Pct(u.HeldAfterEnd), m.Pct(m.HeldAfterEnd), u.Pct(u.FreeWaiting), m.Pct(m.FreeWaiting),
 			u.Pct(u.FreeMapCap+u.FreeStarting), m.Pct(m.FreeMapCap+m.FreeStarting), u.Pct(u.FreeTail), m.Pct(m.FreeTail),
 			rr.WaitRounds, rr.Model.WaitRounds, rr.Transitions, rr.Model.Transitions, rr.PeakJobs,
-			rr.Lat.State, rr.Lat.Invoke, rr.Lat.Store, rr.Lat.Convert, rr.Wall.Round(time.Second), met(rr.Agrees()))
+			rr.Lat.State, rr.PollCycle, rr.Lat.Store, rr.Lat.Convert, rr.Wall.Round(time.Second), met(rr.Agrees()))
 	}
 	if r.RealErr != nil {
 		p("")

@@ -158,7 +158,7 @@ type section struct {
 	kept string
 }
 
-var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store", "convert", "scale"}
+var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store", "convert", "scale", "slots"}
 
 // blocks are the report's sections: the order a step adds one with (tens
 // = the numbered heading, see topTitle), its heading and its step. Reading
@@ -174,6 +174,7 @@ var blocks = []struct {
 	{40, "4. Go benchmarks", "gobench"},
 	{50, "5. Convert", "convert"},
 	{60, "6. Scale: 100,000 users in one batch run", "scale"},
+	{80, "8. Slot utilisation", "slots"},
 }
 
 // The summary's section column, and the lines each step adds under
@@ -283,6 +284,7 @@ func main() {
 		{"store", runStore},
 		{"convert", runConvert},
 		{"scale", runScale},
+		{"slots", runSlots},
 	}
 	for _, s := range steps {
 		if !o.sections[s.name] {

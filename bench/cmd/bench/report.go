@@ -176,6 +176,8 @@ func (r *report) lines() (commands, loads, failures []entry) {
 
 func topTitle(order int) string {
 	switch order / 10 {
+	case 8:
+		return "8. Slot utilisation"
 	case 1:
 		return "1. Cold start and binary size"
 	case 2:

@@ -1,0 +1,581 @@
+package slotsim
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/insights-export/insights-export/internal/request"
+	"github.com/insights-export/insights-export/internal/slots"
+)
+
+// The batch the section measures (issue 13, item 4).
+const (
+	Users         = 100
+	MinJob        = 30 * time.Second
+	MaxJob        = 10 * time.Minute
+	Seed          = 13
+	TargetBusyPct = 95.0
+	// Seeds is how many other draws (seeds 1…Seeds) check that a figure
+	// is not the luck of one draw.
+	Seeds = 20
+	// EstimateSigma is how far the estimates LongestFirst sorts by are off
+	// (Noisy): a previous run's job times.
+	EstimateSigma = 0.5
+)
+
+// Variant is one configuration of the batch, as a change to the defaults.
+type Variant struct {
+	Name string
+	// Change is what production would change for it.
+	Change string
+	apply  func(c *Config, durations []time.Duration, seed uint64)
+}
+
+// Config is the variant's configuration for one draw.
+func (v Variant) Config(durations []time.Duration, seed uint64) Config {
+	c := Defaults()
+	if v.apply != nil {
+		v.apply(&c, durations, seed)
+	}
+	return c
+}
+
+// wakeFallback is the wait of a waiter nobody wakes: with a release waking
+// the oldest waiter the policy's growing waits only cover a lost wake-up,
+// and a fixed 5 minutes costs fewer rounds than waits from 5 s up.
+var wakeFallback = slots.WaitPolicy{Min: 5 * time.Minute, Max: 5 * time.Minute, Factor: 0.2, Deadline: slots.DefaultWaitPolicy.Deadline}
+
+func maxConc(n int) func(*Config) { return func(c *Config) { c.MaxConcurrency = n } }
+
+func wake(c *Config) { c.Wake, c.SlotWait = true, wakeFallback }
+
+func slotWait(lo, hi time.Duration) func(*Config) {
+	return func(c *Config) { c.SlotWait.Min, c.SlotWait.Max = lo, hi }
+}
+
+func pollFactor(f float64) func(*Config) { return func(c *Config) { c.Poll.AgeFactor = f } }
+
+func longestFirst(c *Config, d []time.Duration, seed uint64) {
+	c.Order, c.Estimates = LongestFirst, Noisy(d, EstimateSigma, seed)
+}
+
+func variant(name, change string, fs ...any) Variant {
+	return Variant{Name: name, Change: change, apply: func(c *Config, d []time.Duration, seed uint64) {
+		for _, f := range fs {
+			switch f := f.(type) {
+			case func(*Config):
+				f(c)
+			case func(*Config, []time.Duration, uint64):
+				f(c, d, seed)
+			}
+		}
+	}}
+}
+
+// RecommendedPollFactor is the poll policy's factor the recommendation
+// takes (request.DefaultWaitPolicy has 0.09).
+const RecommendedPollFactor = 0.06
+
+// The variants the text names.
+var (
+	vDefaults    = Variant{Name: "defaults (MaxConcurrency 5)", Change: "—"}
+	vMC8         = variant("MaxConcurrency 8", "MAX_CONCURRENCY", maxConc(8))
+	vShort       = variant("MaxConcurrency 8, slot waits 1–10 s", "slots.DefaultWaitPolicy Min 5 s → 1 s, Max → 10 s", maxConc(8), slotWait(time.Second, 10*time.Second))
+	vWake8       = variant("wake on release, MaxConcurrency 8", "task token + MAX_CONCURRENCY", wake, maxConc(8))
+	vOrder5      = variant("longest first, MaxConcurrency 5", "PrepareBatch orders users by their last job time", longestFirst)
+	vWake8LF     = variant("wake on release, MaxConcurrency 8, longest first", "task token + MAX_CONCURRENCY + order", wake, maxConc(8), longestFirst)
+	vRecommended = variant(fmt.Sprintf("**recommended**: wake on release, MaxConcurrency 8, longest first, poll factor %.2f", RecommendedPollFactor),
+		"task token + MAX_CONCURRENCY 8 + order + POLL_AGE_FACTOR", wake, maxConc(8), longestFirst, pollFactor(RecommendedPollFactor))
+)
+
+// Variants are the configurations the section compares; the first is the
+// deployed one, the last the recommendation.
+var Variants = []Variant{
+	vDefaults,
+	variant("MaxConcurrency 6", "MAX_CONCURRENCY (a setting)", maxConc(6)),
+	vMC8,
+	variant("MaxConcurrency 10", "MAX_CONCURRENCY", maxConc(10)),
+	variant("MaxConcurrency 8, slot waits 5–30 s", "slots.DefaultWaitPolicy.Max 300 s → 30 s", maxConc(8), slotWait(5*time.Second, 30*time.Second)),
+	vShort,
+	variant("wake on release, MaxConcurrency 5", "task token: a release wakes the oldest waiter", wake),
+	variant("wake on release, MaxConcurrency 6", "task token + MAX_CONCURRENCY", wake, maxConc(6)),
+	vWake8,
+	variant("wake on release, MaxConcurrency 10", "task token + MAX_CONCURRENCY", wake, maxConc(10)),
+	vOrder5,
+	variant(fmt.Sprintf("wake on release, MaxConcurrency 8, poll factor %.2f", RecommendedPollFactor), "task token + MAX_CONCURRENCY + POLL_AGE_FACTOR", wake, maxConc(8), pollFactor(RecommendedPollFactor)),
+	vWake8LF,
+	vRecommended,
+}
+
+// seedVariants are run on every seed.
+var seedVariants = []Variant{vDefaults, vMC8, vWake8, vWake8LF, vRecommended}
+
+// Outcome is a variant's run on one draw.
+type Outcome struct {
+	Variant Variant
+	Result  Result
+}
+
+// Spread of a figure over the seeds.
+type Spread3 struct{ Min, Median, Max float64 }
+
+// SeedRow is a variant over seeds 1…Seeds.
+type SeedRow struct {
+	Variant            Variant
+	Busy               Spread3
+	TransitionsPerUser float64
+}
+
+// Report is the section's measurements.
+type Report struct {
+	Durations []time.Duration
+	Outcomes  []Outcome
+	SeedRows  []SeedRow
+	// Sensitivity: the defaults and the recommendation again with one
+	// input changed.
+	Sensitivity []SensitivityRow
+	Real        []RealResult
+	RealErr     error
+	RealTook    time.Duration
+}
+
+// SensitivityRow is one changed input.
+type SensitivityRow struct {
+	Name                 string
+	Default, Recommended Result
+}
+
+// Options of Run.
+type Options struct {
+	// Real runs the cross-check against the local stack (RealRuns) with
+	// Bootstraps, prebuilt binaries by function folder (export and batch
+	// functions: devstack.BuildBootstraps and BuildBatchBootstraps).
+	Real       bool
+	Bootstraps map[string]string
+	Log        func(format string, args ...any)
+}
+
+// RealRuns are the cross-check's batches: 15 users, 4-second jobs, polls
+// every 1–2 s (the slot wait has no setting: 5 s at least), so that a run
+// takes about 15 s; the Map's cap at the slots, above them, and at every
+// user at once.
+func RealRuns() []RealRun {
+	poll := request.WaitPolicy{Min: time.Second, Max: 2 * time.Second, AgeFactor: 0.1, Deadline: request.DefaultWaitPolicy.Deadline}
+	var runs []RealRun
+	for _, mc := range []int{5, 8, 15} {
+		runs = append(runs, RealRun{Name: fmt.Sprintf("MaxConcurrency %d", mc), Users: 15, JobDuration: 4 * time.Second, MaxConcurrency: mc, Poll: poll})
+	}
+	return runs
+}
+
+// Run measures everything the section shows.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	r := &Report{}
+	var err error
+	if r.Durations, err = Durations(Users, MinJob, MaxJob, LogUniform, Seed); err != nil {
+		return nil, err
+	}
+	for _, v := range Variants {
+		res, err := Simulate(v.Config(r.Durations, Seed), r.Durations)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", v.Name, err)
+		}
+		r.Outcomes = append(r.Outcomes, Outcome{v, res})
+	}
+	for _, v := range seedVariants {
+		row := SeedRow{Variant: v}
+		var busy []float64
+		for seed := uint64(1); seed <= Seeds; seed++ {
+			d, err := Durations(Users, MinJob, MaxJob, LogUniform, seed)
+			if err != nil {
+				return nil, err
+			}
+			res, err := Simulate(v.Config(d, seed), d)
+			if err != nil {
+				return nil, fmt.Errorf("%s, seed %d: %w", v.Name, seed, err)
+			}
+			busy = append(busy, res.Util.BusyPct())
+			row.TransitionsPerUser += res.TransitionsPerUser() / Seeds
+		}
+		slices.Sort(busy)
+		row.Busy = Spread3{busy[0], (busy[(Seeds-1)/2] + busy[Seeds/2]) / 2, busy[Seeds-1]}
+		r.SeedRows = append(r.SeedRows, row)
+	}
+	if err := r.sensitivity(); err != nil {
+		return nil, err
+	}
+	if o.Real {
+		began := time.Now()
+		r.Real, r.RealErr = runReal(ctx, o.Bootstraps, logf)
+		r.RealTook = time.Since(began)
+	}
+	return r, nil
+}
+
+func (r *Report) sensitivity() error {
+	def, rec := vDefaults, vRecommended
+	type change struct {
+		name string
+		fn   func(*Config)
+		d    []time.Duration
+		// recOnly changes the recommendation further.
+		recOnly func(*Config)
+	}
+	uniform, err := Durations(Users, MinJob, MaxJob, Uniform, Seed)
+	if err != nil {
+		return err
+	}
+	scale := func(k time.Duration) func(*Config) {
+		return func(c *Config) {
+			c.Lat.State, c.Lat.Invoke, c.Lat.ChildStart, c.Lat.ChildEnd = k*c.Lat.State, k*c.Lat.Invoke, k*c.Lat.ChildStart, k*c.Lat.ChildEnd
+		}
+	}
+	changes := []change{
+		{"as above", func(*Config) {}, r.Durations, nil},
+		{"no latency at all (states, invocations, child start and end, store, convert: 0)", func(c *Config) { c.Lat = Latencies{} }, r.Durations, nil},
+		{"latencies × 4 (a poll cycle 1 s besides its wait; child start and end 2 s each)", scale(4), r.Durations, nil},
+		{"store + convert 60 s (large reports) instead of 9 s", func(c *Config) { c.Lat.Store, c.Lat.Convert = 20*time.Second, 40*time.Second }, r.Durations, nil},
+		{"store + convert 60 s, the recommendation at MaxConcurrency 12", func(c *Config) { c.Lat.Store, c.Lat.Convert = 20*time.Second, 40*time.Second }, r.Durations, maxConc(12)},
+		{"job durations uniform over 30 s–10 min (same seed)", func(*Config) {}, uniform, nil},
+	}
+	for _, ch := range changes {
+		row := SensitivityRow{Name: ch.name}
+		for i, v := range []Variant{def, rec} {
+			c := v.Config(ch.d, Seed)
+			ch.fn(&c)
+			if i == 1 && ch.recOnly != nil {
+				ch.recOnly(&c)
+			}
+			res, err := Simulate(c, ch.d)
+			if err != nil {
+				return fmt.Errorf("sensitivity %s: %w", ch.name, err)
+			}
+			if i == 0 {
+				row.Default = res
+			} else {
+				row.Recommended = res
+			}
+		}
+		r.Sensitivity = append(r.Sensitivity, row)
+	}
+	return nil
+}
+
+// runReal runs RealRuns at the same time: they mostly wait.
+func runReal(ctx context.Context, bins map[string]string, logf func(string, ...any)) ([]RealResult, error) {
+	if bins == nil {
+		return nil, fmt.Errorf("no bootstraps for the real runs")
+	}
+	runs := RealRuns()
+	out := make([]RealResult, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, run := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			defer cancel()
+			out[i], errs[i] = RunReal(rctx, bins, run)
+			logf("slots: real run %s: %s", run.Name, out[i].Status)
+		}()
+	}
+	wg.Wait()
+	var ok []RealResult
+	var failed []string
+	for i := range runs {
+		if errs[i] != nil {
+			failed = append(failed, errs[i].Error())
+			continue
+		}
+		ok = append(ok, out[i])
+	}
+	if len(failed) > 0 {
+		return ok, fmt.Errorf("%s", strings.Join(failed, "; "))
+	}
+	return ok, nil
+}
+
+// Agreement bounds of the cross-check: the model may be off by this much
+// on the busy share, and its transitions and wait rounds by this fraction.
+const (
+	AgreeBusyPoints  = 5.0
+	AgreeCountsRatio = 0.05
+)
+
+// Agrees reports whether the model reproduces the real run.
+func (rr RealResult) Agrees() bool {
+	near := func(a, b int) bool { return math.Abs(float64(a-b)) <= AgreeCountsRatio*float64(max(a, b)) }
+	return math.Abs(rr.Util.BusyPct()-rr.Model.Util.BusyPct()) <= AgreeBusyPoints &&
+		near(rr.Transitions, rr.Model.Transitions) && near(rr.WaitRounds, rr.Model.WaitRounds)
+}
+
+// Row is one summary row.
+type Row struct{ Figure, Value, Baseline, Ratio, Target, Met string }
+
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func pct(x float64) string { return fmt.Sprintf("%.1f %%", x) }
+
+// Default and Recommended are the first and last variants' outcomes.
+func (r *Report) Default() Outcome     { return r.Outcomes[0] }
+func (r *Report) Recommended() Outcome { return r.Outcomes[len(r.Outcomes)-1] }
+
+// bestSetting is the best variant that changes only MAX_CONCURRENCY.
+func (r *Report) bestSetting() Outcome {
+	best := r.Outcomes[0]
+	for _, o := range r.Outcomes[1:4] {
+		if o.Result.Util.BusyPct() > best.Result.Util.BusyPct() {
+			best = o
+		}
+	}
+	return best
+}
+
+func (r *Report) seedRow(v Variant) (SeedRow, bool) {
+	for _, s := range r.SeedRows {
+		if s.Variant.Name == v.Name {
+			return s, true
+		}
+	}
+	return SeedRow{}, false
+}
+
+func spanText(d time.Duration) string { return d.Round(time.Second).String() }
+
+// Summary is the section's rows of the report's summary table.
+func (r *Report) Summary() []Row {
+	def, rec, best := r.Default().Result, r.Recommended().Result, r.bestSetting()
+	du, ru := def.Util, rec.Util
+	draw := fmt.Sprintf("%d users, jobs %s–%s log-uniform (seed %d)", Users, human(MinJob), human(MaxJob), Seed)
+	maxRatio := 100 / TargetBusyPct
+	rows := []Row{
+		{"slot busy %, first job start → last job end, " + draw + ", defaults (MaxConcurrency 5)", pct(du.BusyPct()), "ideal 100 %",
+			fmt.Sprintf("%.2f", du.BusyPct()/100), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(du.BusyPct() >= TargetBusyPct)},
+		{"jobs' span vs ideal (total job time ÷ 5), defaults", spanText(du.Span), "ideal " + spanText(du.Ideal),
+			fmt.Sprintf("%.3f", du.SpanRatio()), fmt.Sprintf("≤ %.3f (≡ ≥ %.0f %% busy)", maxRatio, TargetBusyPct), met(du.SpanRatio() <= maxRatio)},
+		{"slot busy %, best setting alone (" + best.Variant.Name + ")", pct(best.Result.Util.BusyPct()), "defaults " + pct(du.BusyPct()),
+			fmt.Sprintf("%.2f", best.Result.Util.BusyPct()/du.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(best.Result.Util.BusyPct() >= TargetBusyPct)},
+		{"slot busy %, recommended (wake on release, MaxConcurrency 8, longest first, poll factor " + fmt.Sprintf("%.2f", RecommendedPollFactor) + "; modelled)",
+			pct(ru.BusyPct()), "defaults " + pct(du.BusyPct()), fmt.Sprintf("%.2f", ru.BusyPct()/du.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(ru.BusyPct() >= TargetBusyPct)},
+	}
+	if s, ok := r.seedRow(r.Recommended().Variant); ok {
+		d, _ := r.seedRow(r.Default().Variant)
+		rows = append(rows, Row{fmt.Sprintf("slot busy %%, recommended, seeds 1–%d: lowest (median)", Seeds),
+			fmt.Sprintf("%.1f %% (%.1f %%)", s.Busy.Min, s.Busy.Median), fmt.Sprintf("defaults %.1f %% (%.1f %%)", d.Busy.Min, d.Busy.Median),
+			fmt.Sprintf("%.2f", s.Busy.Min/d.Busy.Min), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(s.Busy.Min >= TargetBusyPct)})
+	}
+	rows = append(rows, Row{"state transitions per user, recommended (modelled)", fmt.Sprintf("%.1f", rec.TransitionsPerUser()),
+		fmt.Sprintf("defaults %.1f", def.TransitionsPerUser()), fmt.Sprintf("%.2f", rec.TransitionsPerUser()/def.TransitionsPerUser()), "—", "—"})
+	if r.Real != nil || r.RealErr != nil {
+		agree := r.RealErr == nil && len(r.Real) > 0
+		worst := 0.0
+		for _, rr := range r.Real {
+			agree = agree && rr.Agrees()
+			worst = max(worst, math.Abs(rr.Util.BusyPct()-rr.Model.Util.BusyPct()))
+		}
+		rows = append(rows, Row{"model vs real batches on the local stack (busy %, transitions, wait rounds)",
+			fmt.Sprintf("%d runs; busy within %.1f points", len(r.Real), worst), "—", "—",
+			fmt.Sprintf("agree (busy ±%.0f points, counts ±%.0f %%)", AgreeBusyPoints, 100*AgreeCountsRatio), met(agree)})
+	}
+	return rows
+}
+
+func human(d time.Duration) string {
+	switch {
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%d s", d/time.Second)
+	default:
+		return d.String()
+	}
+}
+
+func cost(transitions int) string {
+	return fmt.Sprintf("$%.3f", float64(transitions)*USDPerTransition)
+}
+
+// Markdown is the section's text.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	def := r.Default().Result
+	du := def.Util
+	lat := DefaultLatencies
+	var total time.Duration
+	for _, d := range r.Durations {
+		total += d
+	}
+	sorted := slices.Sorted(slices.Values(r.Durations))
+
+	p("**Model.** `bench/slotsim` simulates one batch run event by event through `statemachine/batch.asl.json` (a Distributed Map of at most `MaxConcurrency` children) and `statemachine/export.asl.json` (AcquireJobSlot → on refusal CheckJobSlots → WaitForJobSlot → AcquireJobSlotAfterWait; StartExport; RecordJobOnSlot; WaitForJob → CheckJob → IsJobFinished; ReleaseJobSlot; StoreReport; ConvertReport; AnnounceReport; Done), with the production policies themselves: `request.DefaultWaitPolicy.Next` for the polls (age = the status read's time − startedAt, as CheckJob measures it) and `slots.DefaultWaitPolicy.Next` for the slot waits (counted from the export's start, with CheckJobSlots' 1-second retry when a slot freed since the refusal). %d slots. Every state takes %s, a Lambda task %s more (a poll cycle: 3 × %s + %s = %s besides its wait, bench/polling's figure, §3); StoreReport + ConvertReport %s + %s (with StartExport, the README's ~10 s of start, store and convert per user, *Large tenants*); the Map's child start and the `.sync:2` end notice %s each (an assumption: nothing here measures them in AWS; they matter only while the Map's cap binds, see the sensitivity table). The slots are *busy* while a job runs, from its start to its end — not to the poll that notices it.",
+		5, lat.State, lat.Invoke, lat.State, lat.Invoke, 3*lat.State+lat.Invoke, lat.Store, lat.Convert, lat.ChildStart)
+	p("")
+	p("**Jobs.** %d users, durations drawn log-uniformly over %s–%s (seed %d, `slotsim.Durations`): every doubling of a job's length as likely as the next, as one user's activity spans orders of magnitude across a tenant (a uniform draw would make 9-minute jobs as common as 1-minute ones). Short jobs are the hard case here, since the fixed costs around a job weigh most against them; the uniform draw is in the sensitivity table. This draw: total %s, median %s, shortest %s, longest %s; ideal span (total ÷ 5) %s.",
+		Users, human(MinJob), human(MaxJob), Seed, spanText(total), spanText(sorted[len(sorted)/2]), spanText(sorted[0]), spanText(sorted[len(sorted)-1]), spanText(du.Ideal))
+	p("")
+	p("#### At the defaults")
+	p("")
+	p("Where the slots' time goes from the first job's start to the last job's end (%s × 5 slots):", spanText(du.Span))
+	p("")
+	p("| slot time | share | what it is |")
+	p("|---|---:|---|")
+	p("| busy: a job running | **%.1f %%** | the target's figure |", du.BusyPct())
+	p("| held, job not started | %.2f %% | AcquireJobSlot's write → StartExport's call |", du.Pct(du.HeldBeforeStart))
+	p("| held, job over | %.1f %% | the poll's detection delay (mean %s a job; the waits are 9 %% of the job's age, 5 s at least) and the release |", du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond))
+	p("| free while an export waited | %.1f %% | waiters asleep in WaitForJobSlot (none at MaxConcurrency 5: the cap equals the slots) |", du.Pct(du.FreeWaiting))
+	p("| free while a child started | %.2f %% | the Map's next child on its way to AcquireJobSlot |", du.Pct(du.FreeStarting))
+	p("| free, users queued behind the Map's cap | %.1f %% | every Map place taken, some by children storing, converting or ending: their slot is given back but no other child may start |", du.Pct(du.FreeMapCap))
+	p("| free, the run's tail | %.1f %% | every user started, nobody waiting: the last jobs run while the other slots have nothing left to do |", du.Pct(du.FreeTail))
+	p("")
+	p("Jobs' span %s against the ideal %s (× %.3f); the batch's makespan (first Map item → last item's end) %s. State transitions %d (%.1f per user, %s a run), %d of them spent waiting for a slot.",
+		spanText(du.Span), spanText(du.Ideal), du.SpanRatio(), spanText(def.Makespan), def.Transitions, def.TransitionsPerUser(), cost(def.Transitions), def.WaitTransitions)
+	p("")
+	p("#### Alternatives")
+	p("")
+	p("Same %d jobs. *Wake on release* is not in production: CheckJobSlots is invoked with a task token (`lambda:invoke.waitForTaskToken`, its wait as `TimeoutSecondsPath`: a 5-minute fallback re-check) and keeps it with the waiter in the ledger; after ReleaseJobSlot a WakeJobSlotWaiter task sends SendTaskSuccess to the oldest waiter, which then runs AcquireJobSlotAfterWait within %s — a round costs 2 transitions instead of 3, every export one more. *Longest first* sorts the work list by an estimate of each user's job time, longest first: modelled with estimates off by a log-normal factor (σ %.1f, within ×0.6–×1.6 two times in three), as a previous run's job times would be.",
+		Users, 2*lat.State+lat.Invoke, EstimateSigma)
+	p("")
+	p("| variant | busy | held, job over | free: waiting | free: Map cap, child start | free: tail | span ÷ ideal | users waited (rounds) | longest wait | transitions / user | transitions per run | met? |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, o := range r.Outcomes {
+		u, x := o.Result.Util, o.Result
+		p("| %s | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.3f | %d (%d) | %s | %.1f | %d (%s) | %s |", o.Variant.Name, u.BusyPct(), u.Pct(u.HeldAfterEnd), u.Pct(u.FreeWaiting),
+			u.Pct(u.FreeMapCap+u.FreeStarting), u.Pct(u.FreeTail), u.SpanRatio(), x.Waited, x.WaitRounds, spanText(x.LongestWait), x.TransitionsPerUser(), x.Transitions, cost(x.Transitions), met(u.BusyPct() >= TargetBusyPct))
+	}
+	p("")
+	p("Over seeds 1–%d (other draws of the same shape), busy share lowest / median / highest:", Seeds)
+	p("")
+	p("| variant | lowest | median | highest | transitions / user (mean) |")
+	p("|---|---:|---:|---:|---:|")
+	for _, s := range r.SeedRows {
+		p("| %s | %.1f %% | %.1f %% | %.1f %% | %.1f |", s.Variant.Name, s.Busy.Min, s.Busy.Median, s.Busy.Max, s.TransitionsPerUser)
+	}
+	p("")
+	p("Sensitivity, busy share (defaults → recommended):")
+	p("")
+	p("| input changed | defaults | recommended |")
+	p("|---|---:|---:|")
+	for _, s := range r.Sensitivity {
+		p("| %s | %.1f %% | %.1f %% |", s.Name, s.Default.Util.BusyPct(), s.Recommended.Util.BusyPct())
+	}
+	p("")
+	p("The latencies barely move the recommendation; long stores and conversions do, because a child keeps its place in the Map through them: with a minute of them 8 places no longer leave a child waiting at every release, and the cap binds again. `MaxConcurrency` has to grow with the store and convert time (12 for a minute here); with the wake-up an idle waiter costs one round, so a generous cap is cheap.")
+	p("")
+	r.analysis(p)
+	r.realMarkdown(p)
+	return b.String()
+}
+
+func (r *Report) outcome(v Variant) Result {
+	for _, o := range r.Outcomes {
+		if o.Variant.Name == v.Name {
+			return o.Result
+		}
+	}
+	return Result{}
+}
+
+func (r *Report) analysis(p func(string, ...any)) {
+	def, rec := r.Default().Result, r.Recommended().Result
+	du, ru := def.Util, rec.Util
+	mc8, short, w8, w8l, lpt5 := r.outcome(vMC8), r.outcome(vShort), r.outcome(vWake8), r.outcome(vWake8LF), r.outcome(vOrder5)
+	best := r.bestSetting()
+	p("#### What blocks %.0f %%", TargetBusyPct)
+	p("")
+	p("At the defaults the slots are busy %.1f %% of the time, %.1f points short, and no setting alone reaches it (best: %s, %.1f %%). Four losses, largest first:",
+		du.BusyPct(), TargetBusyPct-du.BusyPct(), best.Variant.Name, best.Result.Util.BusyPct())
+	p("")
+	p("1. **The tail (%.1f %%).** When the Map has started every user, the slots whose jobs end have nothing left to do while the last jobs run; which jobs come last is the work list's luck (over seeds 1–%d the defaults range %s). Only the order mends it: longest first alone takes the defaults to %.1f %%, the tail to %.1f %%.",
+		du.Pct(du.FreeTail), Seeds, r.seedRange(vDefaults), lpt5.Util.BusyPct(), lpt5.Util.Pct(lpt5.Util.FreeTail))
+	p("2. **The Map's cap (%.1f %%).** At MaxConcurrency 5 a child keeps its place in the Map through StoreReport, ConvertReport and its end (%s here) after it gave its slot back, and no other child may start meanwhile: the cap equal to the slots leaves a slot idle for every child that is storing. MaxConcurrency 6 or more removes it (%.1f %% at 8) — but only by having children wait for slots, which costs the next loss.",
+		du.Pct(du.FreeMapCap+du.FreeStarting), DefaultLatencies.Store+DefaultLatencies.Convert+4*DefaultLatencies.State+DefaultLatencies.ChildEnd+DefaultLatencies.ChildStart, mc8.Util.Pct(mc8.Util.FreeMapCap+mc8.Util.FreeStarting))
+	p("3. **Waiters asleep (%.1f %% at MaxConcurrency 8).** A refused export sleeps a fifth of its wait so far (5 s–5 min) and a freed slot stays free until its next attempt; worse, a child the Map starts meanwhile takes the slot at its first AcquireJobSlot, so a long waiter can be passed over again and again (longest wait at MaxConcurrency 8: %s), and its job then runs in the tail: MaxConcurrency 8 gains only %.1f points and 10 loses some. Shorter slot waits (1–10 s) bring the sleep to %.1f %% at %.1f transitions per user; waking the oldest waiter on release brings it to %.1f %% for %.1f (MaxConcurrency 8: %.1f %% busy, and the order is fair: first come, first served).",
+		mc8.Util.Pct(mc8.Util.FreeWaiting), spanText(mc8.LongestWait), mc8.Util.BusyPct()-du.BusyPct(),
+		short.Util.Pct(short.Util.FreeWaiting), short.TransitionsPerUser(), w8.Util.Pct(w8.Util.FreeWaiting), w8.TransitionsPerUser(), w8.Util.BusyPct())
+	p("4. **Detection delay (%.1f %%).** A finished job keeps its slot until the poll that sees it, on average half a wait of 9 %% of its age: %s a job here. It stays whatever else changes (%.1f %% with wake, MaxConcurrency 8 and longest first: %.1f %% busy, short of %.0f %% on some draws, see the seeds table). Polling at %.0f %% of the age instead of 9 %% cuts it to %.1f %%, at more polls.",
+		du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond), w8l.Util.Pct(w8l.Util.HeldAfterEnd), w8l.Util.BusyPct(), TargetBusyPct,
+		100*RecommendedPollFactor, ru.Pct(ru.HeldAfterEnd))
+	p("")
+	p("#### What would meet it")
+	p("")
+	p("**Recommended (modelled; production is unchanged):** (a) wake the oldest waiter when a slot is released — a task token on CheckJobSlots (`waitForTaskToken`, a 5-minute timeout as the fallback re-check), a WakeJobSlotWaiter step after ReleaseJobSlot (and in the releaser for executions that end elsewhere); (b) `MaxConcurrency` 8, so that a child is waiting when a slot frees; (c) PrepareBatch writes the work list longest first by each user's last job time (the run manifest has every child's start and stop; users with none yet first: their length is unknown, and a long job costs less early than late); (d) `POLL_AGE_FACTOR` %.2f. Together: **%.1f %% busy** (seeds 1–%d: %s), span %s against the ideal %s (× %.3f), %.1f transitions per user against %.1f (%s against %s a run of %d users). (a)–(c) without (d): %.1f %% (seeds: %s) at %.1f transitions per user — %.0f %% at the median but not on every draw.",
+		RecommendedPollFactor, ru.BusyPct(), Seeds, r.seedRange(vRecommended), spanText(ru.Span), spanText(ru.Ideal), ru.SpanRatio(),
+		rec.TransitionsPerUser(), def.TransitionsPerUser(), cost(rec.Transitions), cost(def.Transitions), Users, w8l.Util.BusyPct(), r.seedRange(vWake8LF), w8l.TransitionsPerUser(), TargetBusyPct)
+	p("")
+	p("Cost and caveats: the factor %.2f polls more (a 1-hour job: about %d polls instead of %d, §3's 1-hour transition target moves further away) but notices a job within %.0f %% of its age instead of 9 %%; MaxConcurrency 8 without the wake-up is worse than 5 per transition (waiters sleep, and the longest one is passed over); the order needs a job time per user from a previous run, and its gain is the tail's, which shrinks on its own with more users per run (the tail is a few jobs' length, the run is users × jobs ÷ 5).",
+		RecommendedPollFactor, pollsFor(time.Hour, RecommendedPollFactor), pollsFor(time.Hour, request.DefaultWaitPolicy.AgeFactor), 100*RecommendedPollFactor)
+	p("")
+}
+
+func (r *Report) seedRange(v Variant) string {
+	s, ok := r.seedRow(v)
+	if !ok {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f–%.1f %%, median %.1f %%", s.Busy.Min, s.Busy.Max, s.Busy.Median)
+}
+
+// pollsFor counts the polls of one job of duration d under the default
+// policy with the given factor.
+func pollsFor(d time.Duration, factor float64) int {
+	p := request.DefaultWaitPolicy
+	p.AgeFactor = factor
+	n, age := 0, time.Duration(0)
+	for age < d {
+		age += p.Next(age) + 3*DefaultLatencies.State + DefaultLatencies.Invoke
+		n++
+	}
+	return n
+}
+
+func (r *Report) realMarkdown(p func(string, ...any)) {
+	if r.Real == nil && r.RealErr == nil {
+		return
+	}
+	p("#### Model check against real batches")
+	p("")
+	p("The batch and export ASL under the interpreter with their real waits, the bootstraps under the RIE, the ledger on moto's DynamoDB, AvePoint simulated (at most 5 jobs at once), the three runs at the same time on their own stacks, in %s. 15 users each with 4-second jobs (the simulator gives every job one wall-clock duration: its job plans end a job after so many polls, not after so long, so varied durations cannot be checked this way), polls every 1–2 s (`POLL_MIN_SECONDS` 1, `POLL_MAX_SECONDS` 2, `POLL_AGE_FACTOR` 0.1); the slot wait has no setting and waits its 5 s at least, so waiters matter more here than at full scale. Real times: job start = the simulator's job creation, job end = that + 4 s, the rest from the execution events. The model is run on the same users with the latencies measured in the same run (means: the local stack serves each function one invocation at a time, which a median hides). Its one per-state time is the mean over the DynamoDB and Choice states, which the calls to moto dominate, so its poll cycle (3 × that) is longer than the one measured: the model notices jobs a little later than the real runs, not sooner.", r.RealTook.Round(time.Second))
+	p("")
+	p("| run | busy real / model | held, job over | free: waiting | free: Map cap, start | free: tail | wait rounds real / model | transitions real / model | AvePoint peak | measured latencies | wall | agree? |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
+	for _, rr := range r.Real {
+		u, m := rr.Util, rr.Model.Util
+		p("| %s | %.1f %% / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %d / %d | %d / %d | %d | state %s, poll cycle %s besides its wait, store %s, convert %s | %s | %s |", rr.Run.Name,
+			u.BusyPct(), m.BusyPct(), u.Pct(u.HeldAfterEnd), m.Pct(m.HeldAfterEnd), u.Pct(u.FreeWaiting), m.Pct(m.FreeWaiting),
+			u.Pct(u.FreeMapCap+u.FreeStarting), m.Pct(m.FreeMapCap+m.FreeStarting), u.Pct(u.FreeTail), m.Pct(m.FreeTail),
+			rr.WaitRounds, rr.Model.WaitRounds, rr.Transitions, rr.Model.Transitions, rr.PeakJobs,
+			rr.Lat.State, rr.PollCycle, rr.Lat.Store, rr.Lat.Convert, rr.Wall.Round(time.Second), met(rr.Agrees()))
+	}
+	if r.RealErr != nil {
+		p("")
+		p("Real runs failed: `%v`", r.RealErr)
+	}
+	agree := r.RealErr == nil && len(r.Real) > 0
+	for _, rr := range r.Real {
+		agree = agree && rr.Agrees()
+	}
+	p("")
+	if agree {
+		p("The model counts the transitions and the wait rounds of the real runs within %.0f %% — the waiters are refused, sleep and are passed over by newly started children as modelled — and its busy share is within %.0f points. Where it is higher: on the local stack the children's invocations queue at each emulator, so their jobs start and end staggered by tens of milliseconds where the model's start together, which shows in the real runs' tail and detection figures. In AWS each invocation has its own Lambda instance.",
+			100*AgreeCountsRatio, AgreeBusyPoints)
+	} else {
+		p("**The model and the real runs disagree** beyond busy ±%.0f points or counts ±%.0f %% (see the rows): the figures above are not confirmed.", AgreeBusyPoints, 100*AgreeCountsRatio)
+	}
+	p("")
+}

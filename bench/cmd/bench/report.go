@@ -186,6 +186,8 @@ func topTitle(order int) string {
 		return "5. Convert"
 	case 6:
 		return "6. Scale: 100,000 users in one batch run"
+	case 7:
+		return "7. The all-in bill"
 	default:
 		return "4. Go benchmarks"
 	}

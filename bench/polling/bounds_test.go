@@ -47,6 +47,7 @@ func TestTemplateBoundsKeepTheHistoryQuota(t *testing.T) {
 	maxs := []float64{bound("PollMaxSeconds", "MinValue"), bound("PollMaxSeconds", "MaxValue")}
 	factors := []float64{bound("PollAgeFactor", "MinValue"), bound("PollAgeFactor", "MaxValue")}
 	deadline := secs(bound("JobDeadlineSeconds", "MaxValue"))
+	export := loadExport(t)
 	worst := 0
 	for _, lo := range mins {
 		for _, hi := range maxs {
@@ -56,7 +57,7 @@ func TestTemplateBoundsKeepTheHistoryQuota(t *testing.T) {
 			for _, f := range factors {
 				p := request.WaitPolicy{Min: secs(lo), Max: secs(hi), AgeFactor: f, Deadline: deadline}
 				// A job that never finishes: polled until the deadline.
-				res, err := Simulate(p, Job{Duration: deadline + time.Hour, Latency: time.Second, Deadline: deadline})
+				res, err := Simulate(export, p, Job{Duration: deadline + time.Hour, Latency: time.Second, Deadline: deadline})
 				if err != nil {
 					t.Fatal(err)
 				}

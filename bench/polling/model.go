@@ -22,20 +22,23 @@ const (
 // History events one state adds to a Standard workflow's execution history
 // when it succeeds. A Task whose Resource is a Lambda ARN logs
 // TaskStateEntered, LambdaFunctionScheduled, LambdaFunctionStarted,
-// LambdaFunctionSucceeded, TaskStateExited (the lambda:invoke integration
-// logs TaskScheduled/TaskStarted/TaskSucceeded instead: also 5). Wait,
-// Choice and Succeed log <Type>StateEntered and <Type>StateExited; a Fail
-// state logs FailStateEntered only. The execution adds ExecutionStarted and
+// LambdaFunctionSucceeded, TaskStateExited (a service integration —
+// lambda:invoke, dynamodb:*, events:putEvents — logs TaskScheduled,
+// TaskStarted, TaskSucceeded instead: also 5). Wait, Choice, Pass and
+// Succeed log <Type>StateEntered and <Type>StateExited; a Fail state logs
+// FailStateEntered only. The execution adds ExecutionStarted and
 // ExecutionSucceeded/ExecutionFailed.
 const (
 	EventsTask      = 5
 	EventsWait      = 2
 	EventsChoice    = 2
+	EventsPass      = 2
 	EventsSucceed   = 2
 	EventsFail      = 1
 	EventsExecution = 2
 	// A retried Task adds LambdaFunctionScheduled, LambdaFunctionStarted
-	// and LambdaFunctionFailed for the failed attempt.
+	// and LambdaFunctionFailed (TaskScheduled/TaskStarted/TaskFailed) for
+	// the failed attempt.
 	EventsRetry = 3
 )
 
@@ -72,20 +75,28 @@ const (
 	Succeeded    = "succeeded"
 	DeadlineHit  = "deadline exceeded"
 	HistoryLimit = "history quota exceeded"
+	// AttemptsOut: the retry loop ran out of MaxAttempts while the job
+	// still ran (RetryLoop; the catcher ends the execution).
+	AttemptsOut = "retry attempts exhausted"
 )
 
 // Result is what one export costs.
 type Result struct {
 	Outcome string
-	// Polls is the number of CheckJob invocations.
+	// Polls is the number of status reads (CheckJob invocations).
 	Polls int
-	// Transitions counts every state entered (the billing unit):
-	// StartExport + 3 per poll + StoreReport + Done.
+	// Transitions counts every state entered and every retry (the billing
+	// unit): the walk of the ASL for this many polls.
 	Transitions int
 	// HistoryEvents is the length of the execution history.
 	HistoryEvents int
-	// Invocations counts Lambda invocations (Polls + 2).
+	// Invocations counts Lambda invocations (retries included).
 	Invocations int
+	// Path is the states entered, in order, as the ASL walk gives them;
+	// Retries counts the retries of Check (the retry loop's polls after the
+	// first), which the path does not repeat.
+	Path    []Step
+	Retries int
 	// Detected is when the check that saw the job finished read its
 	// status, since the start call; Delay = Detected − Duration.
 	Detected, Delay time.Duration
@@ -112,16 +123,18 @@ func (r Result) DelayRatio(job Job) float64 {
 	return float64(r.Delay) / float64(job.Duration)
 }
 
-// Simulate runs the export loop of statemachine/export.asl.json against a
-// job of the given duration.
-func Simulate(p Policy, job Job) (Result, error) {
+// Simulate runs the poll loop of an export state machine (statemachine/
+// export.asl.json: … → [WaitForJob → CheckJob → IsJobFinished] × polls →
+// …) against a job of the given duration and prices the walk of the ASL
+// that the execution takes.
+func Simulate(e *Export, p Policy, job Job) (Result, error) {
+	if e == nil || e.RetryPolls {
+		return Result{}, fmt.Errorf("polling: Simulate needs an export whose loop is a Choice state (a retry loop is SimulateRetry's)")
+	}
 	if job.Duration < 0 || job.Latency < 0 || job.Deadline < 0 {
 		return Result{}, fmt.Errorf("polling: negative duration in %+v", job)
 	}
 	r := Result{}
-	// StartExport: the execution's start plus one Task.
-	events := EventsExecution + EventsTask
-	r.Transitions, r.Invocations = 1, 1
 	var t, prev time.Duration
 	wait := p.Next(0)
 	if wait <= 0 {
@@ -130,42 +143,27 @@ func Simulate(p Policy, job Job) (Result, error) {
 	for {
 		t += wait + job.Latency
 		r.Polls++
-		r.Invocations++
-		r.Transitions += 2 // WaitForJob, CheckJob
-		events += EventsWait + EventsTask
 		r.PollTimes = append(r.PollTimes, t)
 		if t >= job.Duration {
-			r.Transitions++ // IsJobFinished
-			events += EventsChoice
 			r.Detected, r.Delay, r.LastWait = t, t-job.Duration, wait
 			r.WorstDelay = t - prev
 			if prev > 0 {
 				r.WorstRatio = float64(r.WorstDelay) / float64(prev)
 			}
-			// StoreReport, Done, ExecutionSucceeded (counted in
-			// EventsExecution).
-			r.Transitions += 2
-			r.Invocations++
-			events += EventsTask + EventsSucceed
 			r.Outcome = Succeeded
-			break
+			return r, e.price(&r, "")
 		}
 		if job.Deadline > 0 && t >= job.Deadline {
-			// CheckJob failed (its success events are replaced one for one
-			// by LambdaFunctionFailed; the catcher exits the Task), then
-			// the JobDeadlineExceeded Fail state.
-			r.Transitions++
-			events += EventsFail
 			r.Outcome = DeadlineHit
-			break
+			return r, e.price(&r, "JobDeadlineExceededError")
 		}
-		r.Transitions++ // IsJobFinished → WaitForJob
-		events += EventsChoice
 		// The quota counts the final ExecutionSucceeded too; an execution
 		// that cannot finish within it fails.
-		if events+EventsWait+EventsTask+EventsChoice+EventsTask+EventsSucceed > HistoryQuota {
+		if e.successEvents(r.Polls+1) > HistoryQuota {
 			r.Outcome = HistoryLimit
-			break
+			r.HistoryEvents = e.successEvents(r.Polls)
+			r.Transitions = e.successTransitions(r.Polls)
+			return r, nil
 		}
 		prev = t
 		wait = p.Next(t)
@@ -173,8 +171,6 @@ func Simulate(p Policy, job Job) (Result, error) {
 			return Result{}, fmt.Errorf("polling: policy returned wait %s at age %s", wait, t)
 		}
 	}
-	r.HistoryEvents = events
-	return r, nil
 }
 
 // PollsBound is the math behind the policy trade-off: with waits of at
@@ -186,4 +182,39 @@ func PollsBound(first, last time.Duration, factor float64) float64 {
 		return 0
 	}
 	return math.Log(float64(last)/float64(first)) / math.Log1p(factor)
+}
+
+// Grouped is a Choice-loop export whose check reads the status several
+// times per invocation: it sleeps through a wait in-process while the
+// waits of this invocation add up to at most the budget, and hands the
+// next wait to Step Functions' Wait state otherwise. The reads happen at
+// the same ages (the same detection delay); what changes is how many
+// poll cycles go through Step Functions and how long the function waits.
+type Grouped struct {
+	// Cycles is the check's invocations: the reads Step Functions sees.
+	Cycles int
+	// Inside is the waiting done inside the invocations, billed as Lambda
+	// duration.
+	Inside time.Duration
+}
+
+// Group regroups r's reads (Simulate's PollTimes) under a per-invocation
+// waiting budget.
+func Group(r Result, budget time.Duration) Grouped {
+	if len(r.PollTimes) == 0 {
+		return Grouped{}
+	}
+	g := Grouped{Cycles: 1}
+	var acc time.Duration
+	for k := 1; k < len(r.PollTimes); k++ {
+		w := r.PollTimes[k] - r.PollTimes[k-1]
+		if acc+w <= budget {
+			acc += w
+			g.Inside += w
+			continue
+		}
+		g.Cycles++
+		acc = 0
+	}
+	return g
 }

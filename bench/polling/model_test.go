@@ -2,6 +2,7 @@ package polling
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,7 +10,24 @@ import (
 	"github.com/insights-export/insights-export/internal/request"
 )
 
+// loadExport is statemachine/export.asl.json as the model walks it.
+func loadExport(t *testing.T) *Export {
+	t.Helper()
+	e, err := LoadExport(filepath.Join("..", "..", "statemachine", "export.asl.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 func TestSimulateCountsTheASLLoop(t *testing.T) {
+	e := loadExport(t)
+	// The deployed ASL around the loop: AcquireJobSlot, StartExport,
+	// RecordJobOnSlot before it; ReleaseJobSlot, StoreReport,
+	// ConvertReport, AnnounceReport, Done after it (all Tasks but Done).
+	// A success after n reads: 3n+8 transitions, 9n+39 events, n+3
+	// Lambda invocations (StartExport, the reads, StoreReport,
+	// ConvertReport).
 	tests := []struct {
 		name                                    string
 		policy                                  Policy
@@ -19,21 +37,23 @@ func TestSimulateCountsTheASLLoop(t *testing.T) {
 		outcome                                 string
 	}{
 		// Polls at 10, 20, …, 60 s: the sixth sees the job finished at
-		// once. 3×6+3 transitions, 9×6+14 events, 6+2 invocations.
+		// once.
 		{name: "fixed 10 s, 1-minute job", policy: Fixed(10 * time.Second), job: Job{Duration: time.Minute},
-			polls: 6, transitions: 21, events: 68, invocations: 8, delay: 0, outcome: Succeeded},
+			polls: 6, transitions: 3*6 + 8, events: 9*6 + 39, invocations: 6 + 3, delay: 0, outcome: Succeeded},
 		{name: "latency shifts every later poll", policy: Fixed(10 * time.Second), job: Job{Duration: time.Minute, Latency: time.Second},
-			polls: 6, transitions: 21, events: 68, invocations: 8, delay: 6 * time.Second, outcome: Succeeded},
+			polls: 6, transitions: 3*6 + 8, events: 9*6 + 39, invocations: 6 + 3, delay: 6 * time.Second, outcome: Succeeded},
 		{name: "job already done at the first poll", policy: Fixed(5 * time.Second), job: Job{Duration: time.Second},
-			polls: 1, transitions: 6, events: 23, invocations: 3, delay: 4 * time.Second, outcome: Succeeded},
+			polls: 1, transitions: 11, events: 48, invocations: 4, delay: 4 * time.Second, outcome: Succeeded},
 		// Checks at 10…60 s find it running; the one at 60 s is past the
-		// deadline: Wait+Task for that poll, then the Fail state.
+		// deadline: the three states before the loop, five whole polls,
+		// Wait and the failing CheckJob, then ReleaseJobSlotAfterFailure,
+		// RouteFailure and the JobDeadlineExceeded Fail state.
 		{name: "deadline", policy: Fixed(10 * time.Second), job: Job{Duration: time.Hour, Deadline: time.Minute},
-			polls: 6, transitions: 1 + 3*5 + 2 + 1, events: 7 + 9*5 + 7 + 1, invocations: 7, outcome: DeadlineHit},
+			polls: 6, transitions: 3 + 3*5 + 2 + 3, events: 2 + 15 + 9*5 + 7 + 5 + 2 + 1, invocations: 1 + 6, outcome: DeadlineHit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := Simulate(tt.policy, tt.job)
+			r, err := Simulate(e, tt.policy, tt.job)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +71,7 @@ func TestSimulateCountsTheASLLoop(t *testing.T) {
 // A fixed 10-second poller cannot see a 24-hour job through: its history
 // would pass Step Functions' 25,000 events after ~2,776 polls (7.7 h).
 func TestSimulateStopsAtTheHistoryQuota(t *testing.T) {
-	r, err := Simulate(Fixed(10*time.Second), Job{Duration: 24 * time.Hour})
+	r, err := Simulate(loadExport(t), Fixed(10*time.Second), Job{Duration: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +85,7 @@ func TestSimulateStopsAtTheHistoryQuota(t *testing.T) {
 func TestSimulateFollowsTheWaitPolicy(t *testing.T) {
 	p := request.DefaultWaitPolicy
 	lat := 200 * time.Millisecond
-	r, err := Simulate(p, Job{Duration: 2 * time.Hour, Latency: lat, Deadline: p.Deadline})
+	r, err := Simulate(loadExport(t), p, Job{Duration: 2 * time.Hour, Latency: lat, Deadline: p.Deadline})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +111,15 @@ func TestSimulateFollowsTheWaitPolicy(t *testing.T) {
 }
 
 func TestSimulateRejectsBadInput(t *testing.T) {
-	if _, err := Simulate(Fixed(0), Job{Duration: time.Minute}); err == nil {
+	e := loadExport(t)
+	if _, err := Simulate(e, Fixed(0), Job{Duration: time.Minute}); err == nil {
 		t.Fatal("a zero wait would loop forever; want an error")
 	}
-	if _, err := Simulate(Fixed(time.Second), Job{Duration: -time.Second}); err == nil {
+	if _, err := Simulate(e, Fixed(time.Second), Job{Duration: -time.Second}); err == nil {
 		t.Fatal("negative duration accepted")
+	}
+	if _, err := Simulate(nil, Fixed(time.Second), Job{Duration: time.Minute}); err == nil {
+		t.Fatal("no export accepted")
 	}
 }
 
@@ -149,5 +173,31 @@ func TestCountReadsAnExecution(t *testing.T) {
 	bad := append([]devstack.Event{{Type: "StateEntered", State: "M", StateType: "Map"}}, ev...)
 	if _, err := Count(bad); err == nil {
 		t.Fatal("a Map state was priced silently")
+	}
+}
+
+// Reads inside one invocation while their waits fit the budget: the same
+// reads, fewer cycles through Step Functions.
+func TestGroup(t *testing.T) {
+	r := Result{PollTimes: []time.Duration{5, 10, 15, 20, 26, 33, 41, 60}}
+	for i := range r.PollTimes {
+		r.PollTimes[i] *= time.Second
+	}
+	tests := []struct {
+		budget time.Duration
+		cycles int
+		inside time.Duration
+	}{
+		{0, 8, 0},
+		// Reads at 5…20 s in one invocation (5+5+5 = 15 s of waiting); the
+		// 6 s wait goes to Step Functions; 26, 33, 41 in the next (7+8);
+		// the 19 s wait to Step Functions again; 60 alone.
+		{15 * time.Second, 3, (15 + 15) * time.Second},
+		{time.Hour, 1, 55 * time.Second},
+	}
+	for _, tt := range tests {
+		if g := Group(r, tt.budget); g.Cycles != tt.cycles || g.Inside != tt.inside {
+			t.Errorf("budget %s: %+v, want %d cycles, %s inside", tt.budget, g, tt.cycles, tt.inside)
+		}
 	}
 }

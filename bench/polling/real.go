@@ -5,7 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/insights-export/insights-export/devstack"
@@ -13,7 +21,7 @@ import (
 )
 
 // RealRun is one export run for real: the ASL under the interpreter with
-// its real Wait durations, the three bootstraps under the RIE, AvePoint
+// its real Wait durations, the bootstraps under the RIE, AvePoint
 // simulated with a wall-clock job duration.
 type RealRun struct {
 	Name        string
@@ -48,10 +56,30 @@ const (
 	simSecret   = "bench-polling-secret"
 )
 
-// RunReal starts a stack (moto, simulator, three RIEs), runs one export
-// with real waits and counts its history. bootstraps are prebuilt binaries
-// by function folder (devstack.BuildBootstraps).
+// RepoFile is a file of the repository, found from the devstack folder.
+func RepoFile(rel ...string) (string, error) {
+	dir, err := devstack.Dir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(append([]string{filepath.Dir(dir)}, rel...)...), nil
+}
+
+// ExportASL is statemachine/export.asl.json.
+func ExportASL() (string, error) { return RepoFile("statemachine", "export.asl.json") }
+
+// RunReal starts a stack (moto, simulator, the functions' RIEs), runs one
+// export with real waits and counts its history. bootstraps are prebuilt
+// binaries by function folder (devstack.BuildBootstraps).
 func RunReal(ctx context.Context, bootstraps map[string]string, run RealRun) (RealResult, error) {
+	asl, err := ExportASL()
+	if err != nil {
+		return RealResult{}, err
+	}
+	export, err := LoadExport(asl)
+	if err != nil {
+		return RealResult{}, err
+	}
 	st, err := devstack.StartStack(ctx, devstack.StackOptions{
 		Simulator:  &avesim.Options{ClientID: simClientID, ClientSecret: simSecret, JobDuration: run.JobDuration},
 		Env:        run.Env,
@@ -80,7 +108,7 @@ func RunReal(ctx context.Context, bootstraps map[string]string, run RealRun) (Re
 	}
 	res.Polls, res.Transitions, res.HistoryEvents, res.Latency = c.Polls, c.Transitions, c.HistoryEvents, c.Latency
 	res.Delay = c.Detected.Sub(jobs[0].Created.Add(run.JobDuration))
-	res.Model, err = Simulate(run.Policy, Job{Duration: run.JobDuration, Latency: c.Latency, Deadline: run.Deadline})
+	res.Model, err = Simulate(export, run.Policy, Job{Duration: run.JobDuration, Latency: c.Latency, Deadline: run.Deadline})
 	return res, err
 }
 
@@ -95,32 +123,56 @@ type Counted struct {
 
 // Count reads interpreter events as a Standard workflow's history: each
 // StateEntered is a billed transition and adds its state type's history
-// events; each retry adds a transition and the failed attempt's events.
-func Count(events []devstack.Event) (Counted, error) {
+// events; each retry adds a transition and the failed attempt's events. A
+// retry of CheckJob after one of the running errors (a retry loop's
+// still-running errors) is a status read, so a poll, whose wait is the
+// time between the failure and the retry. The history must have a check
+// that saw the job finished.
+func Count(events []devstack.Event, running ...string) (Counted, error) {
+	c, err := count(events, running)
+	if err == nil && c.Detected.IsZero() {
+		err = errors.New("the history has no CheckJob that saw the job finished")
+	}
+	return c, err
+}
+
+// count is Count without insisting on a finished check (Detected zero).
+func count(events []devstack.Event, running []string) (Counted, error) {
 	var c Counted
 	c.HistoryEvents = EventsExecution
-	perType := map[string]int{"Task": EventsTask, "Wait": EventsWait, "Choice": EventsChoice, "Succeed": EventsSucceed, "Fail": EventsFail}
-	var checks []time.Time // CheckJob StateEntered times
-	var waits []int        // waitSeconds given before each poll
-	var lastFinished time.Time
+	var starts []time.Time    // each status read's start: CheckJob entered, or retried as a poll
+	var waits []time.Duration // the wait before each read
+	var pending time.Duration // the wait the last answer or retry scheduled
+	var lastFailed time.Time
+	lastError := ""
+	read := func(at time.Time) {
+		c.Polls++
+		starts = append(starts, at)
+		waits = append(waits, pending)
+	}
 	for _, ev := range events {
 		switch ev.Type {
 		case "StateEntered":
-			n, ok := perType[ev.StateType]
+			n, ok := stateEvents(ev.StateType)
 			if !ok {
 				return c, fmt.Errorf("state %s has type %q, which the model does not price", ev.State, ev.StateType)
 			}
 			c.Transitions++
 			c.HistoryEvents += n
-			if ev.State == "CheckJob" {
-				c.Polls++
-				checks = append(checks, ev.Time)
+			if ev.State == CheckState {
+				read(ev.Time)
 			}
+		case "StateFailed":
+			lastFailed, lastError = ev.Time, ev.Error
 		case "StateRetried":
 			c.Transitions++
 			c.HistoryEvents += EventsRetry
+			if ev.State == CheckState && slices.Contains(running, lastError) {
+				pending = ev.Time.Sub(lastFailed)
+				read(ev.Time)
+			}
 		case "StateExited":
-			if ev.State != "StartExport" && ev.State != "CheckJob" {
+			if ev.State != "StartExport" && ev.State != CheckState {
 				continue
 			}
 			var out struct {
@@ -131,23 +183,241 @@ func Count(events []devstack.Event) (Counted, error) {
 				return c, fmt.Errorf("%s output: %w", ev.State, err)
 			}
 			if out.Status == "finished" {
-				lastFinished = ev.Time
+				c.Detected = ev.Time
 			} else {
-				waits = append(waits, out.WaitSeconds)
+				pending = time.Duration(out.WaitSeconds) * time.Second
 			}
 		}
 	}
-	if c.Polls == 0 || lastFinished.IsZero() {
-		return c, errors.New("the history has no CheckJob that saw the job finished")
+	if c.Polls == 0 {
+		return c, errors.New("the history has no CheckJob")
 	}
-	c.Detected = lastFinished
 	var over []time.Duration
-	for k := 1; k < len(checks) && k < len(waits); k++ {
-		over = append(over, checks[k].Sub(checks[k-1])-time.Duration(waits[k])*time.Second)
+	for k := 1; k < len(starts); k++ {
+		over = append(over, starts[k].Sub(starts[k-1])-waits[k])
 	}
 	if len(over) > 0 {
 		slices.Sort(over)
 		c.Latency = over[len(over)/2]
 	}
 	return c, nil
+}
+
+// RetryRun is one execution of the retry-loop variant.
+type RetryRun struct {
+	Name string
+	Loop RetryLoop
+	// Deadline is JOB_DEADLINE_SECONDS as the stack's functions have it.
+	Deadline time.Duration
+}
+
+// RetryRealResult is one retry-loop execution's history next to the
+// model's prediction.
+type RetryRealResult struct {
+	Run           RetryRun
+	Status        string
+	Outcome       string
+	Polls         int
+	Transitions   int
+	HistoryEvents int
+	Delay         time.Duration
+	Latency       time.Duration
+	Wall          time.Duration
+	Model         Result
+}
+
+// RunRealRetry runs the retry-loop variant of statemachine/export.asl.json
+// (RetryVariant, written to a temporary file) for real: one stack, the
+// runs at once, each its own job of jobDuration. The check Task goes to a
+// stand-in in front of the real checkjob function: it passes the
+// function's answer through when the job is finished and turns "running"
+// into the loop's still-running error, as a check function of that design
+// would fail. env is given to every function (POLL_MIN_SECONDS sets the
+// first wait).
+func RunRealRetry(ctx context.Context, bootstraps map[string]string, jobDuration time.Duration, env map[string]string, runs []RetryRun) ([]RetryRealResult, error) {
+	asl, err := ExportASL()
+	if err != nil {
+		return nil, err
+	}
+	src, err := os.ReadFile(asl)
+	if err != nil {
+		return nil, err
+	}
+	st, err := devstack.StartStack(ctx, devstack.StackOptions{
+		Simulator:  &avesim.Options{ClientID: simClientID, ClientSecret: simSecret, JobDuration: jobDuration},
+		Env:        env,
+		Bootstraps: bootstraps,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("polling retry runs: %w", err)
+	}
+	defer st.Close()
+	tmp, err := os.MkdirTemp("", "bench-polling-retry-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	// The functions' invocations, serialized per emulator across the
+	// interpreter processes (Function.ServeHTTP), and one stand-in per run.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	region, account, err := regionAccount()
+	if err != nil {
+		return nil, err
+	}
+	subs := map[string]string{"Partition": "aws", "JobSlotsTableName": st.Slots.Table,
+		"AvePointJobSlots": fmt.Sprint(devstack.DefaultJobSlots), "EventBusName": devstack.EventBus}
+	tasks := map[string]string{}
+	checkARN := ""
+	for _, fn := range devstack.Functions {
+		f := st.Functions[fn.Dir]
+		if fn.Substitution == "" || f == nil {
+			continue
+		}
+		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, account, fn.Name)
+		subs[fn.Substitution] = arn
+		mux.Handle("/"+fn.Dir+"/invoke", f)
+		tasks[arn] = base + "/" + fn.Dir + "/invoke"
+		if fn.Dir == "checkjob" {
+			checkARN = arn
+		}
+	}
+	if checkARN == "" {
+		return nil, errors.New("polling retry runs: no checkjob function in the stack")
+	}
+	export := map[int]*Export{}
+	files := map[int]string{}
+	for i, run := range runs {
+		b, err := RetryVariant(src, CheckState, run.Loop)
+		if err != nil {
+			return nil, fmt.Errorf("polling %s: %w", run.Name, err)
+		}
+		files[i] = filepath.Join(tmp, fmt.Sprintf("export-retry-%d.asl.json", i))
+		if err := os.WriteFile(files[i], b, 0o644); err != nil {
+			return nil, err
+		}
+		def, err := ParseDefinition(b)
+		if err != nil {
+			return nil, err
+		}
+		if export[i], err = NewExport(def, CheckState); err != nil {
+			return nil, fmt.Errorf("polling %s: %w", run.Name, err)
+		}
+		mux.Handle(fmt.Sprintf("/stand-in-%d/invoke", i), standIn(st.Functions["checkjob"], run.Loop))
+	}
+
+	out := make([]RetryRealResult, len(runs))
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, run := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := maps.Clone(tasks)
+			t[checkARN] = fmt.Sprintf("%s/stand-in-%d/invoke", base, i)
+			began := time.Now()
+			email := fmt.Sprintf("polling.retry.%d@contoso.com", i)
+			exe, err := devstack.RunStateMachine(ctx, devstack.RunSpec{
+				DefinitionFile: files[i], Substitutions: subs, Tasks: t,
+				Input:            map[string]any{"email": email},
+				DynamoDBEndpoint: st.Moto.URL, EventsEndpoint: st.Moto.URL,
+				StateMachineArn: devstack.ExportStateMachineArn, ExecutionName: fmt.Sprintf("bench-retry-%d-%d", i, began.UnixNano()),
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("polling %s: %w", run.Name, err)
+				return
+			}
+			out[i], errs[i] = countRetry(st, export[i], run, exe, email, jobDuration, time.Since(began))
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func countRetry(st *devstack.Stack, e *Export, run RetryRun, exe *devstack.Execution, email string, jobDuration, wall time.Duration) (RetryRealResult, error) {
+	res := RetryRealResult{Run: run, Status: exe.Status, Wall: wall}
+	var created time.Time
+	for _, j := range st.Sim.Server.Jobs() {
+		if strings.EqualFold(j.Email, email) {
+			created = j.Created
+		}
+	}
+	if created.IsZero() {
+		return res, fmt.Errorf("polling %s: the simulator has no job for %s", run.Name, email)
+	}
+	var running []string
+	for _, s := range run.Loop.Stages {
+		running = append(running, s.Error)
+	}
+	// A loop that ran out of attempts never saw the job finished.
+	c, err := count(exe.Events, running)
+	if err != nil {
+		return res, fmt.Errorf("polling %s: %w", run.Name, err)
+	}
+	finished := !c.Detected.IsZero()
+	res.Polls, res.Transitions, res.HistoryEvents, res.Latency = c.Polls, c.Transitions, c.HistoryEvents, c.Latency
+	if finished {
+		res.Delay = c.Detected.Sub(created.Add(jobDuration))
+	}
+	res.Model, err = SimulateRetry(e, run.Loop, Job{Duration: jobDuration, Latency: c.Latency, Deadline: run.Deadline}, nil)
+	res.Outcome = res.Model.Outcome
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("polling %s: %w", run.Name, err)
+	case finished && exe.Status != devstack.StatusSucceeded:
+		return res, fmt.Errorf("polling %s: execution %s although the job was seen finished: %s %s", run.Name, exe.Status, exe.Error, exe.Cause)
+	case !finished && exe.Status != devstack.StatusFailed:
+		return res, fmt.Errorf("polling %s: execution %s without seeing the job finished", run.Name, exe.Status)
+	}
+	return res, nil
+}
+
+// regionAccount reads the emulated region and account from the export
+// state machine's ARN.
+func regionAccount() (string, string, error) {
+	parts := strings.Split(devstack.ExportStateMachineArn, ":")
+	if len(parts) < 5 {
+		return "", "", fmt.Errorf("polling: unexpected state machine ARN %s", devstack.ExportStateMachineArn)
+	}
+	return parts[3], parts[4], nil
+}
+
+// standIn is the check of the retry-loop design in front of the real
+// checkjob function: the function's answer when the job is finished or it
+// failed, the loop's still-running error while the job runs.
+func standIn(f *devstack.Function, loop RetryLoop) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		out, fnErr, err := f.InvokeBytes(context.WithoutCancel(r.Context()), body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if fnErr != nil {
+			_ = json.NewEncoder(w).Encode(map[string]string{"errorType": fnErr.Type, "errorMessage": fnErr.Message})
+			return
+		}
+		var job struct {
+			Status    string    `json:"status"`
+			StartedAt time.Time `json:"startedAt"`
+		}
+		if err := json.Unmarshal(out, &job); err != nil || job.Status == "finished" {
+			_, _ = w.Write(out)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"errorType": loop.ErrorFor(time.Since(job.StartedAt)), "errorMessage": "the export job is still running"})
+	})
 }

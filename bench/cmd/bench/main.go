@@ -14,7 +14,9 @@
 //     excelize's streaming Rows() (bench/convertbench, issue 10);
 //  6. scale — PrepareBatch and WriteManifest of one batch run of 5,000
 //     and 100,000 users against a local S3 endpoint (bench/scalebench,
-//     issue 12).
+//     issue 12);
+//  7. cost — the all-in bill per user-export and per daily run at AWS list
+//     prices (bench/cost, issue 13).
 //
 // `make bench` runs it from the repository root:
 //
@@ -158,7 +160,7 @@ type section struct {
 	kept string
 }
 
-var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store", "convert", "scale", "slots"}
+var allSections = []string{"sizes", "coldstart", "polling", "gobench", "store", "convert", "scale", "cost", "slots"}
 
 // blocks are the report's sections: the order a step adds one with (tens
 // = the numbered heading, see topTitle), its heading and its step. Reading
@@ -174,6 +176,7 @@ var blocks = []struct {
 	{40, "4. Go benchmarks", "gobench"},
 	{50, "5. Convert", "convert"},
 	{60, "6. Scale: 100,000 users in one batch run", "scale"},
+	{70, "7. The all-in bill", "cost"},
 	{80, "8. Slot utilisation", "slots"},
 }
 
@@ -187,6 +190,7 @@ const (
 	goBenchRows   = "4. go test -bench"
 	convertRows   = "5. convert"
 	scaleRows     = "6. scale"
+	costRows      = "7. cost"
 
 	invocationCommand = "make bench  # = go run ./bench/cmd/bench"
 	buildCommand      = "make build   # arm64 deployment bootstraps → dist/*/bootstrap"
@@ -195,6 +199,7 @@ const (
 	storeCommand      = "go run ./bench/storebench"
 	convertCommand    = "(convert) bench/convertbench, one bench/cmd/convertchild process per run:"
 	scaleCommand      = "(scale) bench/scalebench, one bench/cmd/scalechild process per step and size:"
+	costCommand       = "(cost) bench/cost.MeasureExports:"
 )
 
 func main() {
@@ -284,6 +289,7 @@ func main() {
 		{"store", runStore},
 		{"convert", runConvert},
 		{"scale", runScale},
+		{"cost", runCost},
 		{"slots", runSlots},
 	}
 	for _, s := range steps {

@@ -222,6 +222,8 @@ func stepOfRow(x row) string {
 		return "convert"
 	case scaleRows:
 		return "scale"
+	case costRows:
+		return "cost"
 	case slotsRows:
 		return "slots"
 	}
@@ -250,6 +252,8 @@ func stepOfCommand(c string) string {
 		return "convert"
 	case strings.HasPrefix(c, scaleCommand):
 		return "scale"
+	case strings.HasPrefix(c, costCommand):
+		return "cost"
 	case strings.HasPrefix(c, slotsCommand):
 		return "slots"
 	}

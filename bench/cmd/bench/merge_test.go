@@ -372,6 +372,7 @@ func TestStepOf(t *testing.T) {
 		storeCommand + " -sizes 100MiB":                "store",
 		convertCommand + " -convert-runs 3":            "convert",
 		scaleCommand + " -scale-sizes 5000,100000":     "scale",
+		costCommand + " 3 exports":                     "cost",
 		"something else":                               "",
 	} {
 		if got := stepOfCommand(c); got != want {

@@ -112,6 +112,17 @@ type Result struct {
 	PollTimes []time.Duration
 }
 
+// detected records the read at t (the one before at prev, with wait in
+// force) that saw the job finished.
+func (r *Result) detected(job Job, t, prev, wait time.Duration) {
+	r.Detected, r.Delay, r.LastWait = t, t-job.Duration, wait
+	r.WorstDelay = t - prev
+	if prev > 0 {
+		r.WorstRatio = float64(r.WorstDelay) / float64(prev)
+	}
+	r.Outcome = Succeeded
+}
+
 // CostUSD is the state transition charge of one export (free tier ignored).
 func (r Result) CostUSD() float64 { return float64(r.Transitions) * USDPerTransition }
 
@@ -145,12 +156,7 @@ func Simulate(e *Export, p Policy, job Job) (Result, error) {
 		r.Polls++
 		r.PollTimes = append(r.PollTimes, t)
 		if t >= job.Duration {
-			r.Detected, r.Delay, r.LastWait = t, t-job.Duration, wait
-			r.WorstDelay = t - prev
-			if prev > 0 {
-				r.WorstRatio = float64(r.WorstDelay) / float64(prev)
-			}
-			r.Outcome = Succeeded
+			r.detected(job, t, prev, wait)
 			return r, e.price(&r, "")
 		}
 		if job.Deadline > 0 && t >= job.Deadline {

@@ -149,12 +149,7 @@ func SimulateRetry(e *Export, loop RetryLoop, job Job, rng *rand.Rand) (Result, 
 		r.Polls++
 		r.PollTimes = append(r.PollTimes, t)
 		if t >= job.Duration {
-			r.Detected, r.Delay, r.LastWait = t, t-job.Duration, wait
-			r.WorstDelay = t - prev
-			if prev > 0 {
-				r.WorstRatio = float64(r.WorstDelay) / float64(prev)
-			}
-			r.Outcome = Succeeded
+			r.detected(job, t, prev, wait)
 			return r, e.price(&r, "")
 		}
 		if job.Deadline > 0 && t >= job.Deadline {

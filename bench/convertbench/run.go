@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/insights-export/insights-export/bench/gobuild"
 )
 
 // Options tune Run; zero values take the defaults.
@@ -148,11 +150,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	child := filepath.Join(tmp, "convertchild")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", child, "./bench/cmd/convertchild")
-	build.Dir = o.Root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./bench/cmd/convertchild: %v\n%s", err, out)
+	if err := gobuild.Host(ctx, o.Root, "./bench/cmd/convertchild", child); err != nil {
+		return nil, err
 	}
 	books := o.Dir
 	if books == "" {

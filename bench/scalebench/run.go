@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/insights-export/insights-export/bench/gobuild"
 	"github.com/insights-export/insights-export/internal/batch"
 	"github.com/insights-export/insights-export/internal/request"
 )
@@ -83,11 +84,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	child := filepath.Join(tmp, "scalechild")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", child, "./bench/cmd/scalechild")
-	build.Dir = o.Root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./bench/cmd/scalechild: %v\n%s", err, out)
+	if err := gobuild.Host(ctx, o.Root, "./bench/cmd/scalechild", child); err != nil {
+		return nil, err
 	}
 	s3, err := StartS3()
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/insights-export/insights-export/bench/gobuild"
 	"github.com/insights-export/insights-export/internal/avepoint"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/testing/avesim"
@@ -43,10 +44,8 @@ const (
 func buildBinaries(ctx context.Context, dir string) (child, sink string, err error) {
 	child, sink = filepath.Join(dir, "storechild"), filepath.Join(dir, "s3sink")
 	for out, pkg := range map[string]string{child: modulePath + "/bench/cmd/storechild", sink: modulePath + "/bench/cmd/s3sink"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		if err := gobuild.Host(ctx, "", pkg, out); err != nil {
+			return "", "", err
 		}
 	}
 	return child, sink, nil

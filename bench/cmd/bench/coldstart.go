@@ -16,6 +16,23 @@ import (
 
 const coldRatioTarget = 1.25
 
+// buildStack makes sure the local stack's tools are installed and builds
+// every function's bootstrap into a new temporary folder (tmp: the
+// caller removes it).
+func buildStack(ctx context.Context, prefix string) (tmp string, bins map[string]string, err error) {
+	if err := devstack.EnsureTools(ctx); err != nil {
+		return "", nil, err
+	}
+	if tmp, err = os.MkdirTemp("", prefix); err != nil {
+		return "", nil, err
+	}
+	if bins, err = devstack.BuildBootstraps(ctx, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	return tmp, bins, nil
+}
+
 // runColdStart launches every bootstrap opts.coldRuns times per request
 // kind, in a shuffled order each round so drift and noise spread evenly,
 // then checks that no function connects anywhere during init.
@@ -25,18 +42,11 @@ func runColdStart(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	if err := devstack.EnsureTools(ctx); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "bench-coldstart-")
+	tmp, bins, err := buildStack(ctx, "bench-coldstart-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bins, err := devstack.BuildBootstraps(ctx, tmp)
-	if err != nil {
-		return err
-	}
 	hello, err := devstack.BuildBootstrap(ctx, filepath.Join(root, "devstack", "testdata", "hello"), filepath.Join(tmp, "hello"))
 	if err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 
 	"github.com/insights-export/insights-export/bench/cost"
 	"github.com/insights-export/insights-export/bench/polling"
-	"github.com/insights-export/insights-export/devstack"
 	"github.com/insights-export/insights-export/internal/request"
 )
 
@@ -87,18 +86,11 @@ func runCost(ctx context.Context, r *report) error {
 	if err != nil {
 		return fmt.Errorf("the batch functions' figures come from §6 (scale): %w", err)
 	}
-	if err := devstack.EnsureTools(ctx); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "bench-cost-")
+	tmp, bins, err := buildStack(ctx, "bench-cost-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bins, err := devstack.BuildBootstraps(ctx, tmp)
-	if err != nil {
-		return err
-	}
 	r.commands = append(r.commands, fmt.Sprintf("%s %d exports of %d status reads each on the local stack (devstack, S3 through a recording proxy)", costCommand, costExports, costReads))
 	meas, err := cost.MeasureExports(ctx, bins, costExports, costReads)
 	if err != nil {

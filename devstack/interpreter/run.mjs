@@ -456,20 +456,30 @@ async function callAWSJSON(stateName, endpoint, params, { service, label, target
   const amzDate = now.toISOString().replaceAll(/[-:]/g, '').replace(/\.\d{3}/, '');
   let res;
   let text;
-  try {
-    res = await fetch(endpoint, {
-      method: 'POST',
-      headers: {
-        'content-type': `application/x-amz-json-${version}`,
-        'x-amz-target': target,
-        'x-amz-date': amzDate,
-        authorization: `AWS4-HMAC-SHA256 Credential=test/${amzDate.slice(0, 8)}/us-east-1/${service}/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
-      },
-      body: JSON.stringify(params),
-    });
-    text = await res.text();
-  } catch (err) {
-    throw harness(`state ${stateName}: calling ${service} at ${endpoint}: ${err.cause?.message ?? err.message}`);
+  // A connection the emulator closed under the request ("other side
+  // closed") is tried again, as the SDK behind Step Functions' service
+  // integrations does; the writes the state machines make through here
+  // are safe to repeat (their conditions let their own writer through).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(endpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': `application/x-amz-json-${version}`,
+          'x-amz-target': target,
+          'x-amz-date': amzDate,
+          authorization: `AWS4-HMAC-SHA256 Credential=test/${amzDate.slice(0, 8)}/us-east-1/${service}/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
+        },
+        body: JSON.stringify(params),
+      });
+      text = await res.text();
+      break;
+    } catch (err) {
+      if (attempt >= 3) {
+        throw harness(`state ${stateName}: calling ${service} at ${endpoint}: ${err.cause?.message ?? err.message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
   }
   let body;
   try {

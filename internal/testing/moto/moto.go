@@ -206,7 +206,14 @@ func (m *Server) serveFront() error {
 			defer dynamo.Unlock()
 		}
 		rp.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 30 * time.Second}
+	}),
+		ReadHeaderTimeout: 30 * time.Second,
+		// Without an IdleTimeout the server closes idle keep-alive
+		// connections after ReadHeaderTimeout, and a client that sends on
+		// one just then reads "other side closed" (the interpreter's
+		// fetch did, in a 2,000-user run). Clients close theirs sooner.
+		IdleTimeout: 10 * time.Minute,
+	}
 	go func() { _ = m.front.Serve(l) }()
 	m.URL = "http://" + l.Addr().String()
 	return nil

@@ -140,6 +140,22 @@ func apiCalls(st *Stack, endpoint string) int {
 	return n
 }
 
+// statusReadGaps is the time between successive status reads.
+func statusReadGaps(st *Stack) []time.Duration {
+	var gaps []time.Duration
+	var last time.Time
+	for _, c := range st.Sim.Server.Calls() {
+		if c.Endpoint != avesim.EndpointStatus {
+			continue
+		}
+		if !last.IsZero() {
+			gaps = append(gaps, c.At.Sub(last))
+		}
+		last = c.At
+	}
+	return gaps
+}
+
 type exportOutput struct {
 	Bucket, Key, JobID, SHA256, Email, FinishTime string
 	Bytes                                         int64
@@ -157,12 +173,21 @@ func TestExportSucceeds(t *testing.T) {
 	if exec.Status != StatusSucceeded {
 		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
 	}
-	// slot → start → slot records the job → wait → check → choice, twice
-	// more while running, → slot given back → store → convert → event →
-	// succeed
-	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "StoreReport", "ConvertReport", "AnnounceReport", "Done"}
+	// slot → start → slot records the job → wait → check → choice → slot
+	// given back → store → convert → event → succeed. The job answers
+	// "running" twice before "finished": the one check reads all three
+	// times, waiting the policy's 5 s between its reads itself
+	// (POLL_INPROCESS_SECONDS, deployed default), so the poll loop runs
+	// once instead of three times.
+	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "StoreReport", "ConvertReport", "AnnounceReport", "Done"}
 	if got := enteredStates(exec.Events); !slices.Equal(got, want) {
 		t.Fatalf("states %v\nwant   %v", got, want)
+	}
+	if reads := apiCalls(st, avesim.EndpointStatus); reads != 3 {
+		t.Fatalf("%d status reads, want 3 (two running, one finished)", reads)
+	}
+	if gap := statusReadGaps(st); len(gap) != 2 || gap[0] < 5*time.Second || gap[1] < 5*time.Second || gap[0] > 7*time.Second || gap[1] > 7*time.Second {
+		t.Fatalf("status reads %v apart; want the policy's 5 s (waited in the check function)", gap)
 	}
 	var out exportOutput
 	if err := json.Unmarshal(exec.Output, &out); err != nil {

@@ -177,7 +177,11 @@ func TestEndedExecutionsGiveTheirSlotBack(t *testing.T) {
 			// function while it waits for it.
 			crashed: {Outcome: avesim.Never, Delay: 3 * time.Second, DelayCalls: 1, FaultEndpoints: []string{avesim.EndpointStatus}},
 		},
-	}, map[string]string{"POLL_MIN_SECONDS": "1"})
+		// One read a check: the invocations the stopped and the timed-out
+		// runs abandon would otherwise sleep on between reads for up to
+		// 20 s on the first check instance, and the crash below must hit
+		// the invocation of the run that crashes (the first instance's).
+	}, map[string]string{"POLL_MIN_SECONDS": "1", "POLL_INPROCESS_SECONDS": "0"})
 	ctx := t.Context()
 
 	t.Run("the first export after a deployment creates the ledger", func(t *testing.T) {

@@ -129,13 +129,22 @@ type Stack struct {
 	backfill  string
 	subs      map[string]string
 	tasks     map[string]string
-	tmp       string
-	backing   *Backing
+	// concurrent are the tasks URLs served by a Pool.
+	concurrent []string
+	// extra are a Pool's instances after the first (Functions has that).
+	extra   []*Function
+	tmp     string
+	backing *Backing
 	// invoker serves every function's invocations to the interpreter
 	// processes (Function.ServeHTTP): executions run at the same time, each
 	// in a process of its own, still reach each emulator one at a time.
 	invoker *http.Server
 }
+
+// pooledFunction runs as one emulator per job slot (see Pool): at most
+// that many exports check their jobs at once, each invocation waiting
+// between its reads.
+const pooledFunction = "checkjob"
 
 // StartStack starts everything. On error, whatever was started is stopped.
 func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
@@ -207,20 +216,38 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 				return st, err
 			}
 		}
-		f, err := StartFunction(ctx, FunctionSpec{Name: fn.Name, Bootstrap: bin, Env: env, Timeout: timeout,
-			Stdout: opts.FunctionLogs, Stderr: opts.FunctionLogs})
-		if err != nil {
-			return st, err
+		instances := 1
+		if fn.Dir == pooledFunction {
+			instances = cmp.Or(opts.JobSlots, DefaultJobSlots)
 		}
-		st.Functions[fn.Dir] = f
+		var pool []*Function
+		for range instances {
+			f, err := StartFunction(ctx, FunctionSpec{Name: fn.Name, Bootstrap: bin, Env: env, Timeout: timeout,
+				Stdout: opts.FunctionLogs, Stderr: opts.FunctionLogs})
+			if err != nil {
+				return st, err
+			}
+			if len(pool) == 0 {
+				st.Functions[fn.Dir] = f
+			} else {
+				st.extra = append(st.extra, f)
+			}
+			pool = append(pool, f)
+		}
 		if fn.Substitution == "" {
 			continue
 		}
 		path := "/" + fn.Dir + invokePath
-		mux.Handle(path, f)
+		url := "http://" + ln.Addr().String() + path
+		if len(pool) > 1 {
+			mux.Handle(path, NewPool(pool))
+			st.concurrent = append(st.concurrent, url)
+		} else {
+			mux.Handle(path, pool[0])
+		}
 		arn := fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", awsRegion, awsAccount, fn.Name)
 		st.subs[fn.Substitution] = arn
-		st.tasks[arn] = "http://" + ln.Addr().String() + path
+		st.tasks[arn] = url
 	}
 	return st, nil
 }
@@ -284,7 +311,7 @@ func ExecutionArn(name string) string {
 // Run executes statemachine/export.asl.json once.
 func (s *Stack) Run(ctx context.Context, o RunOptions) (*Execution, error) {
 	return RunStateMachine(ctx, RunSpec{
-		DefinitionFile: s.asl, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
+		DefinitionFile: s.asl, Substitutions: s.subs, Tasks: s.tasks, ConcurrentTasks: s.concurrent, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 		DynamoDBEndpoint: s.Moto.URL, EventsEndpoint: s.Moto.URL, StateMachineArn: ExportStateMachineArn, ExecutionName: o.Name,
 		Timeout: o.Timeout, Stop: o.Stop,
@@ -300,7 +327,7 @@ func (s *Stack) RunBatch(ctx context.Context, o RunOptions) (*Execution, error) 
 		return nil, errors.New("devstack: RunBatch needs a stack started with StackOptions.Batch")
 	}
 	return RunStateMachine(ctx, RunSpec{
-		DefinitionFile: s.batchASL, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
+		DefinitionFile: s.batchASL, Substitutions: s.subs, Tasks: s.tasks, ConcurrentTasks: s.concurrent, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 		StateMachines: map[string]string{ExportStateMachineArn: s.asl}, S3Endpoint: s.Moto.URL,
 		DynamoDBEndpoint: s.Moto.URL, EventsEndpoint: s.Moto.URL, ExecutionName: o.Name, Timeout: o.Timeout, Stop: o.Stop,
@@ -347,7 +374,7 @@ func slotLease(env map[string]string) (time.Duration, error) {
 // RunBackfill executes statemachine/backfill.asl.json once.
 func (s *Stack) RunBackfill(ctx context.Context, o RunOptions) (*Execution, error) {
 	return RunStateMachine(ctx, RunSpec{
-		DefinitionFile: s.backfill, Substitutions: s.subs, Tasks: s.tasks, Input: o.Input,
+		DefinitionFile: s.backfill, Substitutions: s.subs, Tasks: s.tasks, ConcurrentTasks: s.concurrent, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 	})
 }
@@ -368,7 +395,7 @@ func (s *Stack) Close() {
 	if s.invoker != nil {
 		_ = s.invoker.Close()
 	}
-	for _, f := range s.Functions {
+	for _, f := range slices.Concat(slices.Collect(maps.Values(s.Functions)), s.extra) {
 		_ = f.Close()
 	}
 	if s.backing != nil {

@@ -33,8 +33,12 @@ type RunSpec struct {
 	Substitutions map[string]string
 	// Tasks maps each Task Resource (after substitution) to an RIE invoke
 	// URL (Function.InvokeURL). Every Task state, nested ones included,
-	// must be mapped. Invocations to one URL are serialized.
+	// must be mapped. Invocations to one URL are serialized, except to the
+	// URLs in ConcurrentTasks.
 	Tasks map[string]string
+	// ConcurrentTasks are Tasks URLs that take overlapping invocations
+	// themselves (a Pool behind the stack's invoker).
+	ConcurrentTasks []string
 	// Input is the execution input (marshalled with encoding/json; nil
 	// means {}).
 	Input any
@@ -117,6 +121,7 @@ type nodeSpec struct {
 	DefinitionFile  string            `json:"definitionFile"`
 	Substitutions   map[string]string `json:"substitutions"`
 	Tasks           map[string]string `json:"tasks"`
+	ConcurrentTasks []string          `json:"concurrentTasks,omitempty"`
 	WaitOverrideMs  *int64            `json:"waitOverrideMs,omitempty"`
 	RetryOverrideMs *int64            `json:"retryOverrideMs,omitempty"`
 	ExecutionName   string            `json:"executionName,omitempty"`
@@ -159,6 +164,7 @@ func RunStateMachine(ctx context.Context, spec RunSpec) (*Execution, error) {
 		DefinitionFile:  def,
 		Substitutions:   orEmpty(spec.Substitutions),
 		Tasks:           orEmpty(spec.Tasks),
+		ConcurrentTasks: spec.ConcurrentTasks,
 		WaitOverrideMs:  overrideMs(spec.WaitOverride),
 		RetryOverrideMs: overrideMs(spec.RetryOverride),
 		ExecutionName:   spec.ExecutionName,

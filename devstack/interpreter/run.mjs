@@ -8,6 +8,7 @@
 //   "definitionFile": "/abs/statemachine/export.asl.json",
 //   "substitutions": {"StartExportFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:start-export", ...},
 //   "tasks": {"<Resource ARN after substitution>": "http://127.0.0.1:PORT/2015-03-31/functions/function/invocations"},
+//   "concurrentTasks": ["<tasks URL>"],  // optional: URLs called without queueing (a pool serves them)
 //   "waitOverrideMs": 1,      // optional: applied to every Wait state (nested ones too)
 //   "retryOverrideMs": 1,     // optional: applied to every Retry of every state
 //   "executionName": "name",  // optional: $$.Execution.Name
@@ -183,7 +184,8 @@ function collectStates(definition, into = []) {
 // request makes aws-lambda-rie fail (this version even panics and leaves its
 // runtime orphaned). Map and Parallel states run iterations concurrently, so
 // every URL gets its own FIFO queue. A batch Map that needs real parallelism
-// must use several RIE instances (several URLs).
+// must use several RIE instances: several URLs, or one URL in
+// spec.concurrentTasks behind which the Go side spreads the calls over a pool.
 const queues = new Map();
 function serialized(url, fn) {
   const prev = queues.get(url) ?? Promise.resolve();
@@ -273,7 +275,9 @@ function buildOverrides(definition, spec) {
       } else if (typeof url !== 'string' || url === '') {
         unmapped.push(`${name} (${state.Resource})`);
       } else {
-        taskResourceLocalHandlers[name] = (input) => serialized(url, () => invoke(name, url, input));
+        taskResourceLocalHandlers[name] = (spec.concurrentTasks ?? []).includes(url)
+          ? (input) => invoke(name, url, input)
+          : (input) => serialized(url, () => invoke(name, url, input));
       }
     }
     if (state.Type === 'Wait' && typeof spec.waitOverrideMs === 'number') {

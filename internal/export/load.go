@@ -18,7 +18,10 @@ type Config struct {
 	SecretID  string             // AVEPOINT_SECRET_ID (required)
 	Endpoints avepoint.Endpoints // AVEPOINT_REGION, AVEPOINT_API_URL, AVEPOINT_TOKEN_URL
 	Wait      request.WaitPolicy // POLL_MIN_SECONDS, POLL_MAX_SECONDS, POLL_AGE_FACTOR, JOB_DEADLINE_SECONDS
-	LogLevel  slog.Level         // LOG_LEVEL
+	// InProcess is the check step's in-process waiting per invocation
+	// (POLL_INPROCESS_SECONDS, 0 = one read per invocation).
+	InProcess time.Duration
+	LogLevel  slog.Level // LOG_LEVEL
 }
 
 // LoadConfig reads the AvePoint settings from env; the caller checks
@@ -44,6 +47,7 @@ func LoadConfig(env *config.Env) Config {
 		AgeFactor: env.Float("POLL_AGE_FACTOR", d.AgeFactor, 0, 10),
 		Deadline:  env.Seconds("JOB_DEADLINE_SECONDS", d.Deadline),
 	}
+	c.InProcess = time.Duration(env.Int("POLL_INPROCESS_SECONDS", int(DefaultInProcess/time.Second), 0, int(MaxInProcess/time.Second))) * time.Second
 	if c.Wait.Min > c.Wait.Max {
 		env.Fail("POLL_MIN_SECONDS", "is greater than POLL_MAX_SECONDS")
 	}
@@ -76,7 +80,7 @@ func LoadChecker(getenv func(string) string) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Checker{API: client, Policy: cfg.Wait, Log: log, Now: time.Now}, nil
+	return &Checker{API: client, Policy: cfg.Wait, Log: log, Now: time.Now, InProcess: cfg.InProcess}, nil
 }
 
 func load(getenv func(string) string) (Config, *avepoint.Client, *slog.Logger, error) {

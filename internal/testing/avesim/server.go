@@ -261,6 +261,9 @@ type Call struct {
 	Message  string // error message answered, if any
 	// RetryAfter is the Retry-After header answered, if any.
 	RetryAfter string
+	// At is when the request arrived, by the wall clock (not Options'
+	// clock): tests measure the time between a client's calls with it.
+	At time.Time
 }
 
 // Server is the fake API. It is safe for concurrent use.
@@ -504,6 +507,7 @@ func apiError(rec *Call, status int, msg string) response {
 // the user list and (with RedirectFiles) the blob downloads.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Call{
+		At:       time.Now(),
 		Method:   r.Method,
 		Path:     r.URL.EscapedPath(),
 		RawQuery: r.URL.RawQuery,

@@ -3,6 +3,7 @@ package cost
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -50,6 +51,9 @@ type Model struct {
 	// reads and writes).
 	S3Tier1PerExport, S3Tier2PerExport float64
 }
+
+// checkFunction is the check step's function folder.
+const checkFunction = "checkjob"
 
 // FunctionDir is the folder under functions/ of a Lambda step's function
 // (${CheckJobFunctionArn} → checkjob), as devstack and the Makefile name
@@ -151,7 +155,24 @@ func entries(s polling.Step) (int, error) {
 // Export is the usage of one export execution as the polling model
 // priced it (its path and retries of the check), with the functions' S3
 // requests and the execution's trace.
+//
+// A check that read several times (r.Polls reads in r.Cycles invocations,
+// sleeping r.Inside between them) is billed for its sleep and its extra
+// reads: each invocation runs longer by its share of both, and logs its
+// share of the extra reads' lines.
 func (m Model) Export(r polling.Result, runningErrorsLogged bool) (Usage, error) {
+	if r.Cycles > 0 && r.Polls > r.Cycles {
+		runs := maps.Clone(m.Runs)
+		chk, ok := runs[checkFunction]
+		if !ok {
+			return Usage{}, fmt.Errorf("cost: the check's invocations were not measured")
+		}
+		extra := r.Polls - r.Cycles
+		chk.Duration += (r.Inside + time.Duration(extra)*(chk.Duration+m.Allowance)) / time.Duration(r.Cycles)
+		chk.LogBytes += float64(extra) * chk.LogBytes / float64(r.Cycles)
+		runs[checkFunction] = chk
+		m.Runs = runs
+	}
 	failed := map[string]int{}
 	if runningErrorsLogged {
 		failed[polling.CheckState] = r.Retries

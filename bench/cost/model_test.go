@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/bench/polling"
+	"github.com/insights-export/insights-export/internal/request"
 )
 
 func exportFile() string { return filepath.Join("..", "..", "statemachine", "export.asl.json") }
@@ -77,6 +78,49 @@ func TestExportUsageFollowsTheWalk(t *testing.T) {
 		t.Fatalf("usage %+v, calls %v", u, calls)
 	}
 	if want := 7 * (100 + 500.0); u.LogBytes != want {
+		t.Fatalf("log bytes %.0f, want %.0f", u.LogBytes, want)
+	}
+}
+
+// A check that reads in-process is billed for its sleep and its extra
+// reads, spread over its invocations; its transitions are its cycles'.
+func TestExportBillsInProcessReads(t *testing.T) {
+	e, err := polling.LoadExport(exportFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 1-minute job under the default policy: 12 reads, 5 s apart, in 3
+	// invocations, 45 s asleep in them (bench/polling's test spells it out).
+	r, err := polling.Simulate(e, request.DefaultWaitPolicy, polling.Job{Duration: time.Minute, InProcess: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Polls != 12 || r.Cycles != 3 || r.Inside != 45*time.Second {
+		t.Fatalf("simulated %d reads in %d cycles, %s inside", r.Polls, r.Cycles, r.Inside)
+	}
+	m := testModel(t)
+	u, err := m.Export(r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checks float64
+	var billed time.Duration
+	for _, inv := range u.Lambda {
+		if inv.Function == "checkjob" {
+			checks += inv.Count
+			billed += time.Duration(inv.Count) * inv.Duration
+		}
+	}
+	// 3 invocations; 12 reads of 9 ms + 1 ms allowance, and 45 s asleep.
+	if want := 12*10*time.Millisecond + 45*time.Second; checks != 3 || billed != want {
+		t.Fatalf("%.0f check invocations billed %s, want 3 billed %s", checks, billed, want)
+	}
+	if u.Transitions != float64(3*3+8) {
+		t.Fatalf("%.0f transitions, want 3 cycles × 3 + 8", u.Transitions)
+	}
+	// The log lines of all 12 reads, the platform's of 3 invocations;
+	// the other three functions one invocation each.
+	if want := 12*100 + 3*500.0 + 3*(100+500); u.LogBytes != want {
 		t.Fatalf("log bytes %.0f, want %.0f", u.LogBytes, want)
 	}
 }

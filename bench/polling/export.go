@@ -138,15 +138,19 @@ func (e *Export) Failure(reads int, errName string) ([]Step, error) {
 func (e *Export) successTransitions(reads int) int { return e.t1 + e.tPer*(reads-1) }
 func (e *Export) successEvents(reads int) int      { return e.e1 + e.ePer*(reads-1) }
 
-// price fills r's path and counts for r.Polls reads, ending in success
+// price fills r's path and counts for r.Cycles check invocations (r.Polls
+// in a retry loop, where each read is an attempt), ending in success
 // (failErr "") or in the check failing with failErr.
 func (e *Export) price(r *Result, failErr string) error {
+	if e.RetryPolls || r.Cycles == 0 {
+		r.Cycles = r.Polls
+	}
 	var path []Step
 	var err error
 	if failErr == "" {
-		path, err = e.Success(r.Polls)
+		path, err = e.Success(r.Cycles)
 	} else {
-		path, err = e.Failure(r.Polls, failErr)
+		path, err = e.Failure(r.Cycles, failErr)
 	}
 	if err != nil {
 		return err

@@ -68,6 +68,12 @@ type Job struct {
 	// that finds the job still running at this age fails the execution.
 	// 0 means none.
 	Deadline time.Duration
+	// InProcess is the check function's in-process waiting per
+	// invocation (export.Checker.InProcess; POLL_INPROCESS_SECONDS): while
+	// an invocation's waits add up to at most this, it sleeps through the
+	// next wait itself and reads again, without a poll cycle through Step
+	// Functions. 0: one read per invocation.
+	InProcess time.Duration
 }
 
 // Outcome of a simulated execution.
@@ -83,8 +89,15 @@ const (
 // Result is what one export costs.
 type Result struct {
 	Outcome string
-	// Polls is the number of status reads (CheckJob invocations).
+	// Polls is the number of status reads.
 	Polls int
+	// Cycles is the number of CheckJob invocations, each a poll cycle
+	// through Step Functions (Wait → CheckJob → IsJobFinished): Polls
+	// when every invocation reads once, fewer with Job.InProcess.
+	Cycles int
+	// Inside is the waiting done inside check invocations between their
+	// reads (Job.InProcess), billed as Lambda duration.
+	Inside time.Duration
 	// Transitions counts every state entered and every retry (the billing
 	// unit): the walk of the ASL for this many polls.
 	Transitions int
@@ -146,13 +159,25 @@ func Simulate(e *Export, p Policy, job Job) (Result, error) {
 		return Result{}, fmt.Errorf("polling: negative duration in %+v", job)
 	}
 	r := Result{}
-	var t, prev time.Duration
+	var t, prev, acc time.Duration
 	wait := p.Next(0)
 	if wait <= 0 {
 		return Result{}, fmt.Errorf("polling: policy returned wait %s at age 0", wait)
 	}
+	inside := false // the next read is the same invocation's
 	for {
-		t += wait + job.Latency
+		if inside {
+			// The invocation slept through the wait: no transitions, no
+			// new invocation, the status call's latency is in the wait's
+			// rounding.
+			t += wait
+			acc += wait
+			r.Inside += wait
+		} else {
+			t += wait + job.Latency
+			acc = 0
+			r.Cycles++
+		}
 		r.Polls++
 		r.PollTimes = append(r.PollTimes, t)
 		if t >= job.Duration {
@@ -163,18 +188,19 @@ func Simulate(e *Export, p Policy, job Job) (Result, error) {
 			r.Outcome = DeadlineHit
 			return r, e.price(&r, "JobDeadlineExceededError")
 		}
-		// The quota counts the final ExecutionSucceeded too; an execution
-		// that cannot finish within it fails.
-		if e.successEvents(r.Polls+1) > HistoryQuota {
-			r.Outcome = HistoryLimit
-			r.HistoryEvents = e.successEvents(r.Polls)
-			r.Transitions = e.successTransitions(r.Polls)
-			return r, nil
-		}
 		prev = t
 		wait = p.Next(t)
 		if wait <= 0 {
 			return Result{}, fmt.Errorf("polling: policy returned wait %s at age %s", wait, t)
+		}
+		inside = job.InProcess > 0 && acc+wait <= job.InProcess
+		// The quota counts the final ExecutionSucceeded too; an execution
+		// that cannot finish within it fails.
+		if !inside && e.successEvents(r.Cycles+1) > HistoryQuota {
+			r.Outcome = HistoryLimit
+			r.HistoryEvents = e.successEvents(r.Cycles)
+			r.Transitions = e.successTransitions(r.Cycles)
+			return r, nil
 		}
 	}
 }
@@ -188,39 +214,4 @@ func PollsBound(first, last time.Duration, factor float64) float64 {
 		return 0
 	}
 	return math.Log(float64(last)/float64(first)) / math.Log1p(factor)
-}
-
-// Grouped is a Choice-loop export whose check reads the status several
-// times per invocation: it sleeps through a wait in-process while the
-// waits of this invocation add up to at most the budget, and hands the
-// next wait to Step Functions' Wait state otherwise. The reads happen at
-// the same ages (the same detection delay); what changes is how many
-// poll cycles go through Step Functions and how long the function waits.
-type Grouped struct {
-	// Cycles is the check's invocations: the reads Step Functions sees.
-	Cycles int
-	// Inside is the waiting done inside the invocations, billed as Lambda
-	// duration.
-	Inside time.Duration
-}
-
-// Group regroups r's reads (Simulate's PollTimes) under a per-invocation
-// waiting budget.
-func Group(r Result, budget time.Duration) Grouped {
-	if len(r.PollTimes) == 0 {
-		return Grouped{}
-	}
-	g := Grouped{Cycles: 1}
-	var acc time.Duration
-	for k := 1; k < len(r.PollTimes); k++ {
-		w := r.PollTimes[k] - r.PollTimes[k-1]
-		if acc+w <= budget {
-			acc += w
-			g.Inside += w
-			continue
-		}
-		g.Cycles++
-		acc = 0
-	}
-	return g
 }

@@ -164,7 +164,10 @@ func TestCountReadsAnExecution(t *testing.T) {
 	if c.Polls != 2 || c.Transitions != 10 || c.HistoryEvents != 2+20+4+4+2+3 {
 		t.Fatalf("got %+v", c)
 	}
-	if !c.Detected.Equal(at(10100)) || c.Latency != 40*time.Millisecond {
+	// The cycle from the first check's exit (5060) to the next check's
+	// entry (10080), less its 5 s wait; the check's own time is left out
+	// (a check that read in-process spent most of it asleep).
+	if !c.Detected.Equal(at(10100)) || c.Latency != 20*time.Millisecond {
 		t.Fatalf("detected %s, latency %s", c.Detected, c.Latency)
 	}
 	if _, err := Count(ev[:6]); err == nil {
@@ -177,27 +180,46 @@ func TestCountReadsAnExecution(t *testing.T) {
 }
 
 // Reads inside one invocation while their waits fit the budget: the same
-// reads, fewer cycles through Step Functions.
-func TestGroup(t *testing.T) {
-	r := Result{PollTimes: []time.Duration{5, 10, 15, 20, 26, 33, 41, 60}}
-	for i := range r.PollTimes {
-		r.PollTimes[i] *= time.Second
-	}
+// reads at the same ages, fewer cycles through Step Functions.
+func TestSimulateInProcessReads(t *testing.T) {
+	e := loadExport(t)
+	perT, _ := e.PerRead()
+	fixedT, _ := e.Fixed()
+	p := request.DefaultWaitPolicy
 	tests := []struct {
-		budget time.Duration
+		name   string
+		job    Job
+		polls  int
 		cycles int
 		inside time.Duration
 	}{
-		{0, 8, 0},
-		// Reads at 5…20 s in one invocation (5+5+5 = 15 s of waiting); the
-		// 6 s wait goes to Step Functions; 26, 33, 41 in the next (7+8);
-		// the 19 s wait to Step Functions again; 60 alone.
-		{15 * time.Second, 3, (15 + 15) * time.Second},
-		{time.Hour, 1, 55 * time.Second},
+		// Waits of 5 s until 66 s of age. Reads at 5 s (a cycle), 10, 15,
+		// 20, 25 (in the invocation: 20 s), 30 (a cycle), 35 … 50, 55 (a
+		// cycle), 60: seen finished.
+		{"1 min job", Job{Duration: time.Minute, InProcess: 20 * time.Second}, 12, 3, 45 * time.Second},
+		{"1 min job, one read per invocation", Job{Duration: time.Minute}, 12, 12, 0},
+		// A budget below the first wait changes nothing.
+		{"budget under the shortest wait", Job{Duration: time.Minute, InProcess: 4 * time.Second}, 12, 12, 0},
 	}
 	for _, tt := range tests {
-		if g := Group(r, tt.budget); g.Cycles != tt.cycles || g.Inside != tt.inside {
-			t.Errorf("budget %s: %+v, want %d cycles, %s inside", tt.budget, g, tt.cycles, tt.inside)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Simulate(e, p, tt.job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Polls != tt.polls || r.Cycles != tt.cycles || r.Inside != tt.inside {
+				t.Fatalf("polls %d, cycles %d, inside %s; want %d, %d, %s (reads at %v)", r.Polls, r.Cycles, r.Inside, tt.polls, tt.cycles, tt.inside, r.PollTimes)
+			}
+			if r.Transitions != fixedT+perT*tt.cycles {
+				t.Errorf("transitions %d, want %d + %d × %d cycles", r.Transitions, fixedT, perT, tt.cycles)
+			}
+		})
+	}
+	// With latency the reads come at the same ages as the one-read loop
+	// would have them, less the Step Functions latency of the cycles saved.
+	one, _ := Simulate(e, p, Job{Duration: 10 * time.Minute, Latency: 250 * time.Millisecond})
+	in, _ := Simulate(e, p, Job{Duration: 10 * time.Minute, Latency: 250 * time.Millisecond, InProcess: 20 * time.Second})
+	if in.Polls < one.Polls-1 || in.Polls > one.Polls+1 || in.WorstRatio > 0.10 || in.Cycles >= one.Cycles {
+		t.Fatalf("in-process: %d reads in %d cycles, worst delay %.3f; one read a cycle: %d reads", in.Polls, in.Cycles, in.WorstRatio, one.Polls)
 	}
 }

@@ -32,14 +32,19 @@ type RealRun struct {
 	// Policy is the same policy as Env, for the model's prediction.
 	Policy   Policy
 	Deadline time.Duration
+	// InProcess is the check's in-process waiting, given to the functions
+	// as POLL_INPROCESS_SECONDS and to the model.
+	InProcess time.Duration
 }
 
 // RealResult is what the execution history of one real run shows, next to
 // the model's prediction for the same job and the latency measured.
 type RealResult struct {
-	Run           RealRun
-	Status        string
-	Polls         int
+	Run    RealRun
+	Status string
+	// Polls is the check invocations (poll cycles) the history shows;
+	// Reads the status reads AvePoint (the simulator) answered.
+	Polls, Reads  int
 	Transitions   int
 	HistoryEvents int
 	// Delay runs from the job's end (simulator: creation + JobDuration) to
@@ -80,9 +85,14 @@ func RunReal(ctx context.Context, bootstraps map[string]string, run RealRun) (Re
 	if err != nil {
 		return RealResult{}, err
 	}
+	env := maps.Clone(run.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["POLL_INPROCESS_SECONDS"] = fmt.Sprint(int(run.InProcess / time.Second))
 	st, err := devstack.StartStack(ctx, devstack.StackOptions{
 		Simulator:  &avesim.Options{ClientID: simClientID, ClientSecret: simSecret, JobDuration: run.JobDuration},
-		Env:        run.Env,
+		Env:        env,
 		Bootstraps: bootstraps,
 	})
 	if err != nil {
@@ -107,8 +117,13 @@ func RunReal(ctx context.Context, bootstraps map[string]string, run RealRun) (Re
 		return res, fmt.Errorf("polling %s: %w", run.Name, err)
 	}
 	res.Polls, res.Transitions, res.HistoryEvents, res.Latency = c.Polls, c.Transitions, c.HistoryEvents, c.Latency
+	for _, call := range st.Sim.Server.Calls() {
+		if call.Endpoint == avesim.EndpointStatus {
+			res.Reads++
+		}
+	}
 	res.Delay = c.Detected.Sub(jobs[0].Created.Add(run.JobDuration))
-	res.Model, err = Simulate(export, run.Policy, Job{Duration: run.JobDuration, Latency: c.Latency, Deadline: run.Deadline})
+	res.Model, err = Simulate(export, run.Policy, Job{Duration: run.JobDuration, Latency: c.Latency, Deadline: run.Deadline, InProcess: run.InProcess})
 	return res, err
 }
 
@@ -117,7 +132,9 @@ type Counted struct {
 	Polls, Transitions, HistoryEvents int
 	// Detected is when the CheckJob state that saw the job finished exited.
 	Detected time.Time
-	// Latency is the median of (poll cycle − its wait) over the cycles.
+	// Latency is the median of (poll cycle − its wait) over the cycles: a
+	// cycle through the Wait state from a check's exit to the next check's
+	// entry, a retry from the failed attempt's start to the retry.
 	Latency time.Duration
 }
 
@@ -140,15 +157,20 @@ func Count(events []devstack.Event, running ...string) (Counted, error) {
 func count(events []devstack.Event, running []string) (Counted, error) {
 	var c Counted
 	c.HistoryEvents = EventsExecution
-	var starts []time.Time    // each status read's start: CheckJob entered, or retried as a poll
-	var waits []time.Duration // the wait before each read
+	var over []time.Duration  // each poll cycle's time besides its wait
 	var pending time.Duration // the wait the last answer or retry scheduled
-	var lastFailed time.Time
+	var lastFailed, lastExit, lastStart time.Time
 	lastError := ""
-	read := func(at time.Time) {
+	// A cycle through a Wait state runs from the check's exit to the next
+	// check's entry (the check may have read several times in between,
+	// sleeping in-process: those reads are not part of the cycle); a retry
+	// runs from the failed attempt's start to the retry.
+	read := func(at, from time.Time) {
 		c.Polls++
-		starts = append(starts, at)
-		waits = append(waits, pending)
+		if !from.IsZero() {
+			over = append(over, at.Sub(from)-pending)
+		}
+		lastStart = at
 	}
 	for _, ev := range events {
 		switch ev.Type {
@@ -160,7 +182,7 @@ func count(events []devstack.Event, running []string) (Counted, error) {
 			c.Transitions++
 			c.HistoryEvents += n
 			if ev.State == CheckState {
-				read(ev.Time)
+				read(ev.Time, lastExit)
 			}
 		case "StateFailed":
 			lastFailed, lastError = ev.Time, ev.Error
@@ -169,11 +191,14 @@ func count(events []devstack.Event, running []string) (Counted, error) {
 			c.HistoryEvents += EventsRetry
 			if ev.State == CheckState && slices.Contains(running, lastError) {
 				pending = ev.Time.Sub(lastFailed)
-				read(ev.Time)
+				read(ev.Time, lastStart)
 			}
 		case "StateExited":
 			if ev.State != "StartExport" && ev.State != CheckState {
 				continue
+			}
+			if ev.State == CheckState {
+				lastExit = ev.Time
 			}
 			var out struct {
 				Status      string `json:"status"`
@@ -191,10 +216,6 @@ func count(events []devstack.Event, running []string) (Counted, error) {
 	}
 	if c.Polls == 0 {
 		return c, errors.New("the history has no CheckJob")
-	}
-	var over []time.Duration
-	for k := 1; k < len(starts); k++ {
-		over = append(over, starts[k].Sub(starts[k-1])-waits[k])
 	}
 	if len(over) > 0 {
 		slices.Sort(over)
@@ -243,6 +264,13 @@ func RunRealRetry(ctx context.Context, bootstraps map[string]string, jobDuration
 	if err != nil {
 		return nil, err
 	}
+	// A check of the retry design reads once per attempt: the stand-in
+	// turns each "running" answer into the loop's error.
+	env = maps.Clone(env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["POLL_INPROCESS_SECONDS"] = "0"
 	st, err := devstack.StartStack(ctx, devstack.StackOptions{
 		Simulator:  &avesim.Options{ClientID: simClientID, ClientSecret: simSecret, JobDuration: jobDuration},
 		Env:        env,

@@ -13,6 +13,7 @@ import (
 	"github.com/insights-export/insights-export/bench/cost"
 	"github.com/insights-export/insights-export/bench/polling"
 	"github.com/insights-export/insights-export/devstack"
+	"github.com/insights-export/insights-export/internal/export"
 	"github.com/insights-export/insights-export/internal/request"
 )
 
@@ -27,10 +28,9 @@ const modelLatency = 250 * time.Millisecond
 // row, the 24-hour job's too, describes a finished export.
 const tableDeadline = 25 * time.Hour
 
-// inlineBudget is the waiting one check invocation may do in-process when
-// it reads the status several times (polling.Group): well inside the
-// function's 30 s timeout (template.yaml Globals).
-const inlineBudget = 20 * time.Second
+// inlineBudget is the waiting one check invocation does in-process
+// between its reads, as deployed (POLL_INPROCESS_SECONDS' default).
+const inlineBudget = export.DefaultInProcess
 
 // jitterRuns is how many seeded runs give a jittered loop's expected
 // value.
@@ -49,6 +49,8 @@ func (previousPolicy) Next(age time.Duration) time.Duration {
 type policyCase struct {
 	name   string
 	policy polling.Policy
+	// inProcess is the check's in-process waiting (polling.Job.InProcess).
+	inProcess time.Duration
 }
 
 // retryCase is a design of item 5: the check's own Retry as the loop.
@@ -110,7 +112,7 @@ func runPolling(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	export, err := polling.LoadExport(asl)
+	exp, err := polling.LoadExport(asl)
 	if err != nil {
 		return err
 	}
@@ -121,9 +123,10 @@ func runPolling(ctx context.Context, r *report) error {
 	cur := request.DefaultWaitPolicy
 	cur.Deadline = tableDeadline
 	cases := []policyCase{
-		{fmt.Sprintf("default (min %s, max %s, factor %.2f)", cur.Min, cur.Max, cur.AgeFactor), cur},
-		{"previous default (min 5s, max 5m, factor 0.2)", previousPolicy{}},
-		{"fixed 10 s poller (baseline)", polling.Fixed(10 * time.Second)},
+		{fmt.Sprintf("default (min %s, max %s, factor %.2f), reads in-process up to %s a check (deployed)", cur.Min, cur.Max, cur.AgeFactor, inlineBudget), cur, inlineBudget},
+		{"default, one read a check (before issue 13)", cur, 0},
+		{"previous default (min 5s, max 5m, factor 0.2), one read a check", previousPolicy{}, 0},
+		{"fixed 10 s poller (baseline)", polling.Fixed(10 * time.Second), 0},
 	}
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -135,9 +138,9 @@ func runPolling(ctx context.Context, r *report) error {
 		reals, retryReals, realErr = realRuns(ctx, r)
 	}
 
-	fixedT, fixedE := export.Fixed()
-	perT, perE := export.PerRead()
-	one, err := export.Success(1)
+	fixedT, fixedE := exp.Fixed()
+	perT, perE := exp.PerRead()
+	one, err := exp.Success(1)
 	if err != nil {
 		return err
 	}
@@ -145,18 +148,18 @@ func runPolling(ctx context.Context, r *report) error {
 	for _, s := range one {
 		path = append(path, fmt.Sprintf("%s (%s)", s.Name, s.Type))
 	}
-	p("**Counting.** The model walks `statemachine/export.asl.json` (`bench/polling.Definition.Walk`): a successful export after one status read enters %s; each further read adds WaitForJob (Wait) → CheckJob (Task) → IsJobFinished (Choice). A billed state transition is a state entered (retries count too), so one export costs **%d × reads + %d** transitions. History events per state in a Standard workflow: a Task 5 (TaskStateEntered, the Lambda or service integration's Scheduled, Started, Succeeded, TaskStateExited), Wait, Choice and Succeed 2 each (…StateEntered/…StateExited), plus ExecutionStarted and ExecutionSucceeded: **%d × reads + %d** events. Sources: [HistoryEvent types](https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html); price [$0.025 per 1,000 state transitions](https://aws.amazon.com/step-functions/pricing/) (Standard, us-east-1; free tier ignored); history quota [25,000 events per execution](https://docs.aws.amazon.com/step-functions/latest/dg/limits.html).",
-		strings.Join(path, " → "), perT, fixedT, perE, fixedE)
+	p("**Counting.** The model walks `statemachine/export.asl.json` (`bench/polling.Definition.Walk`): a successful export after one poll cycle enters %s; each further cycle adds WaitForJob (Wait) → CheckJob (Task) → IsJobFinished (Choice). A billed state transition is a state entered (retries count too), so one export costs **%d × cycles + %d** transitions. History events per state in a Standard workflow: a Task 5 (TaskStateEntered, the Lambda or service integration's Scheduled, Started, Succeeded, TaskStateExited), Wait, Choice and Succeed 2 each (…StateEntered/…StateExited), plus ExecutionStarted and ExecutionSucceeded: **%d × cycles + %d** events. A cycle is one CheckJob invocation; since issue 13 it may read the status several times: while the policy's waits of that invocation add up to at most %s (`POLL_INPROCESS_SECONDS`, `export.Checker`), it sleeps through the next wait itself and reads again, so *reads* and *cycles* differ. The reads happen at the ages the policy gives either way: the detection delay does not change, only who waits. Sources: [HistoryEvent types](https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html); price [$0.025 per 1,000 state transitions](https://aws.amazon.com/step-functions/pricing/) (Standard, us-east-1; free tier ignored); history quota [25,000 events per execution](https://docs.aws.amazon.com/step-functions/latest/dg/limits.html).",
+		strings.Join(path, " → "), perT, fixedT, perE, fixedE, inlineBudget)
 	p("")
 	p("**Detection delay** runs from the job's end to the CheckJob that reads it finished. *Actual* is for a job of exactly the row's duration; *worst* is for any job ending in the same poll interval (it ends just after poll k−1 and is seen at poll k: delay = t(k) − t(k−1), relative to its age t(k−1)) — the figure judged against the ≤ 10 %% target. Model: `bench/polling.Simulate`, which runs `request.WaitPolicy.Next` exactly as the check function does (age = wall clock − startedAt) with %s of latency per poll cycle; the rows lift JOB_DEADLINE_SECONDS (default 6 h) to %s so the 24-hour job finishes.", modelLatency, human(tableDeadline))
 	p("")
-	p("| policy | job | polls | transitions | history events | cost | actual delay | worst delay (÷ age) |")
-	p("|---|---|---:|---:|---:|---:|---:|---:|")
+	p("| policy | job | reads | cycles | transitions | history events | cost | actual delay | worst delay (÷ age) |")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	results := map[string]map[time.Duration]polling.Result{}
 	for _, c := range cases {
 		results[c.name] = map[time.Duration]polling.Result{}
 		for _, d := range jobDurations {
-			res, err := polling.Simulate(export, c.policy, polling.Job{Duration: d, Latency: modelLatency, Deadline: tableDeadline})
+			res, err := polling.Simulate(exp, c.policy, polling.Job{Duration: d, Latency: modelLatency, Deadline: tableDeadline, InProcess: c.inProcess})
 			if err != nil {
 				return err
 			}
@@ -169,12 +172,12 @@ func runPolling(ctx context.Context, r *report) error {
 			if res.Outcome == polling.Succeeded {
 				worst = fmt.Sprintf("%s (%.1f %%)", res.WorstDelay.Round(100*time.Millisecond), 100*res.WorstRatio)
 			}
-			p("| %s | %s | %d | %d | %d | $%.4f | %s | %s%s |", c.name, human(d), res.Polls, res.Transitions, res.HistoryEvents, res.CostUSD(),
+			p("| %s | %s | %d | %d | %d | %d | $%.4f | %s | %s%s |", c.name, human(d), res.Polls, res.Cycles, res.Transitions, res.HistoryEvents, res.CostUSD(),
 				actual(res, d), worst, outcome)
 		}
 	}
 
-	def, fixed := results[cases[0].name], results[cases[2].name]
+	def, oneRead, fixed := results[cases[0].name], results[cases[1].name], results[cases[3].name]
 	for _, d := range jobDurations {
 		cu, fx := def[d], fixed[d]
 		base := fmt.Sprintf("fixed 10 s: %d", fx.Transitions)
@@ -208,26 +211,34 @@ func runPolling(ctx context.Context, r *report) error {
 	p("The default keeps the delay target (the user-visible one) and the history target, and pays for it with ≈ %.0f× the transition target on a 1-hour job: $%.4f instead of $%.4f per export, against $%.4f for the fixed 10-second poller. The factor is 0.09 rather than 0.10 so that the poll's own latency (transitions, Lambda invoke, status call; up to ~1 s) still fits under 10 %%; the proportional wait is rounded down to whole seconds for the same reason. The 10-minute cap keeps a 24-hour job at %d history events (a 5-minute cap: ≈ 3,000, over the 2,500 target).",
 		float64(def[time.Hour].Transitions)/60, def[time.Hour].CostUSD(), 60*polling.USDPerTransition, fixed[time.Hour].CostUSD(), def[24*time.Hour].HistoryEvents)
 	p("")
-	g := polling.Group(def[time.Hour], inlineBudget)
-	inlineT := fixedT + perT*g.Cycles
 	lambdaPerSecond := 128.0 / 1024 * cost.USEast1.LambdaGBSecond // the check function's 128 MB, arm64 (§7's prices)
-	p("What would meet all three: fewer transitions per poll. The Choice state costs one transition per poll; without it (CheckJob routing by error/Catch) a poll is 2 transitions, and %d → 2 per poll moves the 1-hour job from %d to %d transitions — still above 60. The check's own Retry as the loop (1 transition per poll) is priced below: %s. Reading the status several times inside one check invocation while the waits are short (sleeping in-process up to %s per invocation, well inside the function's 30 s timeout; the same read ages, so the same delay) needs %d cycles through Step Functions instead of %d: %d transitions, still above 60, for %s of waiting billed as Lambda time (128 MB arm64: $%.7f a second, so a poll cycle's %d transitions, $%.6f, buy %.0f s of in-function waiting: reading in-process is the cheaper way for every wait under that). With no completion callback in the AvePoint API, the 10 %% delay target sets the floor.",
-		perT, def[time.Hour].Transitions, fixedT+2*def[time.Hour].Polls, "see *The poll loop as Task retries*", inlineBudget, g.Cycles, def[time.Hour].Polls, inlineT, g.Inside.Round(time.Second),
-		lambdaPerSecond, perT, float64(perT)*polling.USDPerTransition, float64(perT)*polling.USDPerTransition/lambdaPerSecond)
+	ten := 10 * time.Minute
+	p("What would meet all three: fewer transitions per poll. The Choice state costs one transition per poll; without it (CheckJob routing by error/Catch) a poll is 2 transitions, and %d → 2 per poll moves the 1-hour job (one read a check) from %d to %d transitions — still above 60. The check's own Retry as the loop (1 transition per poll) is priced below: %s.", perT, oneRead[time.Hour].Transitions, fixedT+2*oneRead[time.Hour].Polls, "see *The poll loop as Task retries*")
+	p("")
+	p("**Adopted: reads in-process while the waits are short.** The check function sleeps through a wait itself while its invocation's waits add up to at most %s, keeping %s for each read after a sleep (`export.ReadReserve`: what a read had when each invocation made one; CheckJobFunction's Timeout is 55 s for it). Lambda bills the sleep at 128 MB arm64, $%.7f a second, so a poll cycle's %d transitions ($%.6f) buy %.0f s of waiting in the function: for every wait under that, reading in-process is the cheaper sleeper, and the policy's waits stay under %s until the job is %s old. The reads keep their ages (same detection delay, the rows above); the 10-minute job goes through Step Functions %d times instead of %d (%d transitions instead of %d, with %s of waiting billed as Lambda time); the 1-hour job %d instead of %d (%d transitions, still above 60). With no completion callback in the AvePoint API, the 10 %% delay target sets the floor.",
+		inlineBudget, export.ReadReserve, lambdaPerSecond, perT, float64(perT)*polling.USDPerTransition, float64(perT)*polling.USDPerTransition/lambdaPerSecond,
+		inlineBudget, human(time.Duration(float64(inlineBudget)/cur.AgeFactor)),
+		def[ten].Cycles, oneRead[ten].Cycles, def[ten].Transitions, oneRead[ten].Transitions, def[ten].Inside.Round(time.Second),
+		def[time.Hour].Cycles, oneRead[time.Hour].Cycles, def[time.Hour].Transitions)
+	for _, d := range []time.Duration{time.Minute, ten, time.Hour} {
+		r.rows = append(r.rows, row{pollingRows, human(d) + " job: poll cycles through Step Functions, reads in-process vs one read a check",
+			fmt.Sprintf("%d cycles for %d reads", def[d].Cycles, def[d].Polls), fmt.Sprintf("one read a check: %d", oneRead[d].Cycles),
+			fmt.Sprintf("%.2f", float64(def[d].Cycles)/float64(oneRead[d].Cycles)), "fewer, same reads", yesNo(def[d].Cycles < oneRead[d].Cycles && abs(def[d].Polls-oneRead[d].Polls) <= 1)})
+	}
 
 	if r.opts.realPolling {
 		p("")
-		p("**Model check against real runs.** The real ASL under the interpreter (aws-local-stepfunctions), the bootstraps under the RIE, AvePoint simulated with a wall-clock job duration, real Wait durations. Counts come from the execution's events (StateEntered → one transition and its state type's history events); the model is run with the latency measured in the same execution.")
+		p("**Model check against real runs.** The real ASL under the interpreter (aws-local-stepfunctions), the bootstraps under the RIE, AvePoint simulated with a wall-clock job duration, real Wait durations and real in-process sleeps. Cycles, transitions and history events come from the execution's events (StateEntered → one transition and its state type's history events), reads from the simulator's log of status calls; the model is run with the latency measured in the same execution (a cycle from a check's exit to the next check's entry, less its wait).")
 		p("")
-		p("| run | job | status | polls real / model | transitions real / model | history events real / model | delay real / model | latency per poll | wall |")
-		p("|---|---|---|---:|---:|---:|---:|---:|---:|")
+		p("| run | job | status | reads real / model | cycles real / model | transitions real / model | history events real / model | delay real / model | latency per cycle | wall |")
+		p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
 		agree := realErr == nil && len(reals) > 0
 		for _, rr := range reals {
 			m := rr.Model
-			p("| %s | %s | %s | %d / %d | %d / %d | %d / %d | %s / %s | %s | %s |", rr.Run.Name, human(rr.Run.JobDuration), rr.Status,
-				rr.Polls, m.Polls, rr.Transitions, m.Transitions, rr.HistoryEvents, m.HistoryEvents,
+			p("| %s | %s | %s | %d / %d | %d / %d | %d / %d | %d / %d | %s / %s | %s | %s |", rr.Run.Name, human(rr.Run.JobDuration), rr.Status,
+				rr.Reads, m.Polls, rr.Polls, m.Cycles, rr.Transitions, m.Transitions, rr.HistoryEvents, m.HistoryEvents,
 				rr.Delay.Round(10*time.Millisecond), m.Delay.Round(10*time.Millisecond), rr.Latency.Round(time.Millisecond), rr.Wall.Round(time.Second))
-			if abs(rr.Polls-m.Polls) > 1 || rr.Transitions-m.Transitions != perT*(rr.Polls-m.Polls) || rr.HistoryEvents-m.HistoryEvents != perE*(rr.Polls-m.Polls) {
+			if abs(rr.Reads-m.Polls) > 1 || abs(rr.Polls-m.Cycles) > 1 || rr.Transitions-m.Transitions != perT*(rr.Polls-m.Cycles) || rr.HistoryEvents-m.HistoryEvents != perE*(rr.Polls-m.Cycles) {
 				agree = false
 			}
 		}
@@ -235,9 +246,9 @@ func runPolling(ctx context.Context, r *report) error {
 			p("")
 			p("Real runs failed: `%v`", realErr)
 		}
-		r.rows = append(r.rows, row{pollingRows, "model vs real runs of the ASL (polls within ±1, same counting)", fmt.Sprintf("%d runs", len(reals)), "—", "—", "agree", yesNo(agree)})
+		r.rows = append(r.rows, row{pollingRows, "model vs real runs of the ASL (reads and cycles within ±1, same counting)", fmt.Sprintf("%d runs", len(reals)), "—", "—", "agree", yesNo(agree)})
 	}
-	if err := retrySection(p, r, export, src, results[cases[0].name], retryReals, realErr); err != nil {
+	if err := retrySection(p, r, exp, src, def, oneRead, retryReals, realErr); err != nil {
 		return errors.Join(err, realErr)
 	}
 	r.add(30, b.String(), time.Since(began))
@@ -247,7 +258,7 @@ func runPolling(ctx context.Context, r *report) error {
 // retrySection is item 5 of issue 13: the poll loop as the check's own
 // Retry, priced against today's loop, checked against real runs of its
 // ASL variant, and the decision.
-func retrySection(p func(string, ...any), r *report, export *polling.Export, src []byte, cur map[time.Duration]polling.Result,
+func retrySection(p func(string, ...any), r *report, exp *polling.Export, src []byte, cur, oneRead map[time.Duration]polling.Result,
 	reals []polling.RetryRealResult, realErr error) error {
 	cases := retryCases(tableDeadline)
 	variants := make([]*polling.Export, len(cases))
@@ -294,7 +305,7 @@ func retrySection(p func(string, ...any), r *report, export *polling.Export, src
 	p("|---|---|---:|---:|---:|---:|---:|")
 	for _, d := range jobDurations {
 		c := cur[d]
-		p("| today's Choice loop (default policy) | %s | %d | %d | %d | %s | %.1f %% |", human(d), c.Polls, c.Transitions, c.HistoryEvents, actual(c, d), 100*c.WorstRatio)
+		p("| today's Choice loop (default policy, reads in-process up to %s) | %s | %d | %d | %d | %s | %.1f %% |", inlineBudget, human(d), c.Polls, c.Transitions, c.HistoryEvents, actual(c, d), 100*c.WorstRatio)
 	}
 	for i, c := range cases {
 		for _, d := range jobDurations {
@@ -330,11 +341,8 @@ func retrySection(p func(string, ...any), r *report, export *polling.Export, src
 	}
 	ten := 10 * time.Minute
 	saved := cur[ten].Transitions - two[ten].res.Transitions
-	fixedT, _ := export.Fixed()
-	perT, _ := export.PerRead()
-	g := polling.Group(cur[ten], inlineBudget)
-	inlineSaved := float64(cur[ten].Transitions-(fixedT+perT*g.Cycles))*polling.USDPerTransition -
-		g.Inside.Seconds()*128/1024*cost.USEast1.LambdaGBSecond
+	inlineSaved := float64(oneRead[ten].Transitions-cur[ten].Transitions)*polling.USDPerTransition -
+		cur[ten].Inside.Seconds()*128/1024*cost.USEast1.LambdaGBSecond
 	// Reads with jitter against without, where every jittered run finished.
 	lo, hi := math.Inf(1), 0.0
 	for _, d := range jobDurations {
@@ -345,7 +353,7 @@ func retrySection(p func(string, ...any), r *report, export *polling.Export, src
 	}
 	day := rows[2][24*time.Hour].stats
 	p("")
-	p("**What the model shows.** One retrier grows its waits with the number of reads, not with the age (wait k = %s × %.2f^k, so the wait is 9 %% of the age *plus* %s): a 1-minute job is seen up to %.1f %% of its age late, over the 10 %% target. Two retriers — the check names its error by the job's age — reproduce today's policy read for read (worst %.1f %% against today's %.1f %%) at %d instead of %d transitions for a 10-minute job (%d fewer, $%.5f an export) and %d instead of %d history events for a 24-hour one. FULL jitter halves the mean wait: %.1f–%.1f× the reads, a worst delay that is no longer bounded by the age (p95 %.1f %% for a 10-minute job, two retriers), and MaxAttempts stops being a deadline (%d %% of the 24-hour runs ran out of retries, at %s on average, though they were counted for %s); nothing needs jitter here, since the exports' status reads are already spread by their own start times.",
+	p("**What the model shows.** One retrier grows its waits with the number of reads, not with the age (wait k = %s × %.2f^k, so the wait is 9 %% of the age *plus* %s): a 1-minute job is seen up to %.1f %% of its age late, over the 10 %% target. Two retriers — the check names its error by the job's age — reproduce today's policy read for read (worst %.1f %% against today's %.1f %%) at %d instead of today's %d transitions for a 10-minute job (%d fewer, $%.5f an export) and %d instead of %d history events for a 24-hour one. FULL jitter halves the mean wait: %.1f–%.1f× the reads, a worst delay that is no longer bounded by the age (p95 %.1f %% for a 10-minute job, two retriers), and MaxAttempts stops being a deadline (%d %% of the 24-hour runs ran out of retries, at %s on average, though they were counted for %s); nothing needs jitter here, since the exports' status reads are already spread by their own start times.",
 		request.DefaultWaitPolicy.Min, 1+request.DefaultWaitPolicy.AgeFactor, request.DefaultWaitPolicy.Min, 100*one[time.Minute].res.WorstRatio,
 		100*worstTwo, 100*worstCur, two[ten].res.Transitions, cur[ten].Transitions, saved, float64(saved)*polling.USDPerTransition,
 		two[24*time.Hour].res.HistoryEvents, cur[24*time.Hour].HistoryEvents, lo, hi, 100*twoJ[ten].stats.WorstRatioP95,
@@ -384,9 +392,9 @@ func retrySection(p func(string, ...any), r *report, export *polling.Export, src
 	p("- **X-Ray** (Tracing Active on every function, tracing on the state machines): aws-lambda-go (v1.55.1 here) hands each returned error to Lambda as the invocation's X-Ray error cause ([aws/aws-lambda-go#544](https://github.com/aws/aws-lambda-go/pull/544)), so every poll shows as a failed function segment with an exception in the export's trace, and the retries as failed attempts in the state machine's.")
 	p("- **No error-free way**: a Retry applies only to a state that failed; a Task whose function returns normally (the `lambda:invoke` integration's payload included, whatever it says) goes to its Next, and the ASL has no retry on a result. The Choice state is what turns a result into a loop.")
 	p("")
-	p("**What would make it acceptable**, and whether it is worth it: a dedicated still-running check function (its own log group, left out of the per-function Errors alarms), its real failures reported another way — they end the execution, so `ExportExecutionsAlarm` and `ExportsEnded` by error name see them, and an EMF or log-filter metric of non-still-running errors could replace its Errors alarm — and X-Ray and the ERROR-level execution log accepted as noisy for that function. That saves %d transitions ($%.5f) per 10-minute export, ≈ $%.0f a day for 10,000 such exports, and buys blindness in the signals operators look at first. Reading the status several times inside one check invocation while the waits are short (above, and §7) saves $%.5f of it on the same export (%d cycles through Step Functions instead of %d, net of %s of 128 MB Lambda time), meets §7's targets and changes no operator-facing signal: that is the better trade, and the Retry loop is not adopted.",
+	p("**What would make it acceptable**, and whether it is worth it: a dedicated still-running check function (its own log group, left out of the per-function Errors alarms), its real failures reported another way — they end the execution, so `ExportExecutionsAlarm` and `ExportsEnded` by error name see them, and an EMF or log-filter metric of non-still-running errors could replace its Errors alarm — and X-Ray and the ERROR-level execution log accepted as noisy for that function. Over today's loop, which reads in-process since issue 13, that would save %d more transitions ($%.5f) per 10-minute export, ≈ $%.0f a day for 10,000 such exports, and buy blindness in the signals operators look at first. Reading in-process took the larger share of the same saving without it: $%.5f on that export against one read a check (%d cycles through Step Functions instead of %d, net of %s of 128 MB Lambda time), with no operator-facing signal changed: the Retry loop is not adopted.",
 		saved, float64(saved)*polling.USDPerTransition, float64(saved)*polling.USDPerTransition*10000,
-		inlineSaved, g.Cycles, cur[ten].Polls, g.Inside.Round(time.Second))
+		inlineSaved, cur[ten].Cycles, oneRead[ten].Cycles, cur[ten].Inside.Round(time.Second))
 
 	r.rows = append(r.rows,
 		row{pollingRows, "Retry loop (two retriers), 10 min job: state transitions", fmt.Sprint(two[ten].res.Transitions), fmt.Sprintf("Choice loop: %d", cur[ten].Transitions),
@@ -476,10 +484,12 @@ func realRuns(ctx context.Context, r *report) ([]polling.RealResult, []polling.R
 	def := request.DefaultWaitPolicy
 	scaled := request.WaitPolicy{Min: time.Second, Max: 3 * time.Second, AgeFactor: 0.1, Deadline: time.Hour}
 	runs := []polling.RealRun{
-		{Name: "default policy", JobDuration: time.Minute, Policy: def, Deadline: def.Deadline},
+		{Name: "default policy, reads in-process (deployed)", JobDuration: time.Minute, Policy: def, Deadline: def.Deadline, InProcess: inlineBudget},
 		{Name: "fixed 10 s poller", JobDuration: time.Minute, Policy: polling.Fixed(10 * time.Second), Deadline: def.Deadline,
 			Env: map[string]string{"POLL_MIN_SECONDS": "10", "POLL_MAX_SECONDS": "10"}},
-		{Name: "scaled policy (min 1 s, max 3 s, factor 0.1)", JobDuration: 45 * time.Second, Policy: scaled, Deadline: scaled.Deadline,
+		{Name: "scaled policy (min 1 s, max 3 s, factor 0.1), reads in-process", JobDuration: 45 * time.Second, Policy: scaled, Deadline: scaled.Deadline, InProcess: inlineBudget,
+			Env: map[string]string{"POLL_MIN_SECONDS": "1", "POLL_MAX_SECONDS": "3", "POLL_AGE_FACTOR": "0.1", "JOB_DEADLINE_SECONDS": "3600"}},
+		{Name: "scaled policy, one read a check", JobDuration: 45 * time.Second, Policy: scaled, Deadline: scaled.Deadline,
 			Env: map[string]string{"POLL_MIN_SECONDS": "1", "POLL_MAX_SECONDS": "3", "POLL_AGE_FACTOR": "0.1", "JOB_DEADLINE_SECONDS": "3600"}},
 	}
 	grow := polling.Retrier{Error: "JobRunningError", Interval: time.Second, Backoff: 1.5, MaxDelay: 4 * time.Second, MaxAttempts: 30}

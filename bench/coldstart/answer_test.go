@@ -147,16 +147,20 @@ func TestParseInitTrace(t *testing.T) {
 	}
 	other := ParseInitTrace("init runtime @0.02 ms, 0.5 ms clock, 0 bytes, 0 allocs\ninit internal/godebug @1 ms, 0.2 ms clock, 312 bytes, 7 allocs\n")
 	third := ParseInitTrace("init runtime @0.02 ms, 0.9 ms clock, 0 bytes, 0 allocs\ninit internal/godebug @1 ms, 0.3 ms clock, 312 bytes, 7 allocs\ninit github.com/x/y @2 ms, 0.01 ms clock, 93472 bytes, 1 allocs\n")
-	c := SummariseInit([]InitTrace{tr, other, third})
+	c := SummariseInit([]InitTrace{tr, other, third}, func(pkg string) bool { return strings.HasPrefix(pkg, "github.com/") })
 	// godebug's median 0.2 ms beats y's 0.01 (absent in one run counts 0);
 	// the runtime's own init is never the dearest.
 	if c.Runs != 3 || c.Packages != 3 || c.Dearest != "internal/godebug" || c.DearestClock != 200*time.Microsecond || c.Clock != 928*time.Microsecond || c.Bytes != 93784 {
 		t.Fatalf("got %+v", c)
 	}
+	// The group's per-start sums: 0.11, 0, 0.01 ms → median 0.01 ms.
+	if c.GroupClock != 10*time.Microsecond || c.GroupBytes != 93472 {
+		t.Fatalf("group %s %d", c.GroupClock, c.GroupBytes)
+	}
 	if got := c.String(); got != "0.9 ms, 92 KiB (internal/godebug 0.20 ms, 0 KiB)" {
 		t.Fatalf("String() = %q", got)
 	}
-	if s := SummariseInit(nil); s.String() != "—" {
+	if s := SummariseInit(nil, nil); s.String() != "—" {
 		t.Fatalf("empty: %q", s.String())
 	}
 }

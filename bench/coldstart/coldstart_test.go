@@ -126,3 +126,29 @@ func TestParseReport(t *testing.T) {
 		t.Fatalf("got %s %s from nothing", i, d)
 	}
 }
+
+// TestOwnPackagesInitCheaply: the project's own packages build nothing at
+// package init (no regexp compiled, no table filled) in any function; what
+// they need is built on first use. GODEBUG=inittrace=1 lists every init
+// that ran, with its heap bytes.
+func TestOwnPackagesInitCheaply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every bootstrap: skipped with -short (make unit); make test runs it")
+	}
+	const own, limit = "github.com/insights-export/", 1024
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	bins, err := BuildFunctions(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range Functions {
+		c, err := MeasureInit(ctx, bins[fn], 1, func(pkg string) bool { return strings.HasPrefix(pkg, own) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.GroupBytes > limit {
+			t.Errorf("%s: the project's packages allocate %d bytes at init (at most %d)", fn, c.GroupBytes, limit)
+		}
+	}
+}

@@ -61,20 +61,34 @@ type InitCost struct {
 	Dearest      string
 	DearestClock time.Duration
 	DearestBytes int64
+	// GroupClock and GroupBytes are the medians of the per-start sums over
+	// the packages SummariseInit's group selects.
+	GroupClock time.Duration
+	GroupBytes int64
 }
 
-// SummariseInit takes the medians over traces.
-func SummariseInit(traces []InitTrace) InitCost {
+// SummariseInit takes the medians over traces; group (nil: none) picks
+// the packages GroupClock and GroupBytes add up.
+func SummariseInit(traces []InitTrace, group func(pkg string) bool) InitCost {
 	c := InitCost{Runs: len(traces)}
 	if len(traces) == 0 {
 		return c
 	}
-	var clocks []time.Duration
-	var bytes []int64
+	var clocks, groupClocks []time.Duration
+	var bytes, groupBytes []int64
 	perPkg := map[string][]time.Duration{}
 	for _, t := range traces {
 		clocks = append(clocks, t.Clock)
 		bytes = append(bytes, t.Bytes)
+		var gc time.Duration
+		var gb int64
+		for pkg, d := range t.ByPackage {
+			if group != nil && group(pkg) {
+				gc += d
+				gb += t.BytesByPackage[pkg]
+			}
+		}
+		groupClocks, groupBytes = append(groupClocks, gc), append(groupBytes, gb)
 		c.Packages = max(c.Packages, t.Packages)
 		for pkg, d := range t.ByPackage {
 			perPkg[pkg] = append(perPkg[pkg], d)
@@ -82,8 +96,12 @@ func SummariseInit(traces []InitTrace) InitCost {
 	}
 	slices.Sort(clocks)
 	slices.Sort(bytes)
+	slices.Sort(groupClocks)
+	slices.Sort(groupBytes)
 	c.Clock = Quantile(clocks, 0.5)
 	c.Bytes = bytes[len(bytes)/2]
+	c.GroupClock = Quantile(groupClocks, 0.5)
+	c.GroupBytes = groupBytes[len(groupBytes)/2]
 	pkgs := make([]string, 0, len(perPkg))
 	for pkg := range perPkg {
 		pkgs = append(pkgs, pkg)
@@ -120,11 +138,11 @@ func (c InitCost) String() string {
 	return s
 }
 
-// MeasureInit starts bin runs times with GODEBUG=inittrace=1 and nothing
+// MeasureInit starts bin runs times (group: see SummariseInit) with GODEBUG=inittrace=1 and nothing
 // else in its environment: the package inits run and print, then main
 // stops at its missing configuration (or lambda.Start at the missing
 // runtime API), so nothing is called.
-func MeasureInit(ctx context.Context, bin string, runs int) (InitCost, error) {
+func MeasureInit(ctx context.Context, bin string, runs int, group func(pkg string) bool) (InitCost, error) {
 	var traces []InitTrace
 	for range runs {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -140,5 +158,5 @@ func MeasureInit(ctx context.Context, bin string, runs int) (InitCost, error) {
 		}
 		traces = append(traces, tr)
 	}
-	return SummariseInit(traces), nil
+	return SummariseInit(traces, group), nil
 }

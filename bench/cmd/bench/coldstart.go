@@ -78,11 +78,11 @@ func runColdStart(ctx context.Context, r *report) error {
 	}
 	inits := map[string]coldstart.InitCost{}
 	for name, bin := range bins {
-		if inits[name], err = coldstart.MeasureInit(ctx, bin, initRuns); err != nil {
+		if inits[name], err = coldstart.MeasureInit(ctx, bin, initRuns, credentialChainPackage); err != nil {
 			return err
 		}
 	}
-	if inits["hello"], err = coldstart.MeasureInit(ctx, hello, initRuns); err != nil {
+	if inits["hello"], err = coldstart.MeasureInit(ctx, hello, initRuns, credentialChainPackage); err != nil {
 		return err
 	}
 	env, err := coldstart.StartEnv(ctx)
@@ -159,15 +159,18 @@ func runColdStart(ctx context.Context, r *report) error {
 	p("")
 	p("**Target: ≤ %.2f× hello for every function.** Each function is sent an input its handler refuses before any network call (below), and every answer is checked: the named error type and the field it names (the API function answers refusals as HTTP, so its check is a 400 whose body names `ValidationError` and the field). A bootstrap that crashed or answered otherwise fails the section instead of giving a sample. %d samples per function, hello %d per round (%d in all), all interleaved in a new random order each round after one unmeasured warm-up launch of each. The size is the arm64 deployment bootstrap (§1a's build); *package init* is the sum of `GODEBUG=inittrace=1`'s clock time and heap bytes over every package of the host bootstrap (median of %d process starts), with the dearest package.", coldRatioTarget, r.opts.coldRuns, helloPerRound, hs.N, initRuns)
 	p("")
-	p("| function | arm64 bootstrap | refused input → expected answer | launch → first response: median | IQR | ratio to hello | target ≤ %.2f | RIE Duration of the first invoke (ratio) | warm | package init: ms, KiB (dearest package) |", coldRatioTarget)
-	p("|---|---:|---|---:|---:|---:|---|---:|---:|---|")
+	p("| function | arm64 bootstrap | refused input → expected answer | launch → first response: median | IQR | ratio to hello | target ≤ %.2f | RIE Duration of the first invoke (ratio) | warm | package init: ms, KiB (dearest package) | of which the credential chain |", coldRatioTarget)
+	p("|---|---:|---|---:|---:|---:|---|---:|---:|---|---:|")
 	invRatio := func(st coldstart.Stats) string {
 		if hs.MedianInvoke <= 0 {
 			return ""
 		}
 		return fmt.Sprintf(" (%.2f)", float64(st.MedianInvoke)/float64(hs.MedianInvoke))
 	}
-	p("| hello | %s | `{\"name\":\"cold\"}` → a greeting | %s | %s – %s | — | — | %s | %s | %s |", mib(armSizes["hello"]), ms(hs.Median), ms(hs.P25), ms(hs.P75), ms(hs.MedianInvoke), ms(hs.MedianWarm), inits["hello"])
+	chain := func(c coldstart.InitCost) string {
+		return fmt.Sprintf("%.2f ms, %.0f KiB", float64(c.GroupClock)/1e6, float64(c.GroupBytes)/1024)
+	}
+	p("| hello | %s | `{\"name\":\"cold\"}` → a greeting | %s | %s – %s | — | — | %s | %s | %s | %s |", mib(armSizes["hello"]), ms(hs.Median), ms(hs.P25), ms(hs.P75), ms(hs.MedianInvoke), ms(hs.MedianWarm), inits["hello"], chain(inits["hello"]))
 	var unmet []string
 	for _, fn := range coldstart.Functions {
 		st := coldstart.Summarise(samples[fn+"/refused"])
@@ -175,8 +178,8 @@ func runColdStart(ctx context.Context, r *report) error {
 		if !met {
 			unmet = append(unmet, fmt.Sprintf("%s (%.2f)", fn, ratio(st)))
 		}
-		p("| %s | %s | %s | %s | %s – %s | %.2f | %s | %s%s | %s | %s |", fn, mib(armSizes[fn]), refusedLabel[fn], ms(st.Median), ms(st.P25), ms(st.P75), ratio(st), yesNo(met),
-			ms(st.MedianInvoke), invRatio(st), ms(st.MedianWarm), inits[fn])
+		p("| %s | %s | %s | %s | %s – %s | %.2f | %s | %s%s | %s | %s | %s |", fn, mib(armSizes[fn]), refusedLabel[fn], ms(st.Median), ms(st.P25), ms(st.P75), ratio(st), yesNo(met),
+			ms(st.MedianInvoke), invRatio(st), ms(st.MedianWarm), inits[fn], chain(inits[fn]))
 		r.rows = append(r.rows, row{coldStartRows, fmt.Sprintf("%s: cold start to a refused input (arm64 bootstrap %s; median of %d)", fn, mib(armSizes[fn]), st.N),
 			fmt.Sprintf("%s (IQR %s–%s)", ms(st.Median), ms(st.P25), ms(st.P75)), fmt.Sprintf("hello %s (IQR %s–%s)", ms(hs.Median), ms(hs.P25), ms(hs.P75)),
 			fmt.Sprintf("%.2f", ratio(st)), fmt.Sprintf("≤ %.2f", coldRatioTarget), yesNo(met)})

@@ -129,8 +129,18 @@ func TestParseReport(t *testing.T) {
 
 // TestOwnPackagesInitCheaply: the project's own packages build nothing at
 // package init (no regexp compiled, no table filled) in any function; what
-// they need is built on first use. GODEBUG=inittrace=1 lists every init
-// that ran, with its heap bytes.
+// they need is built on first use. Nor does any function initialise the
+// SDK's config package and the credential chain it imports (SSO, SSO-OIDC,
+// STS, sign-in: their endpoint tables and schemas), which no function
+// uses. GODEBUG=inittrace=1 lists every init that ran, with its heap
+// bytes.
+// credentialChain are the packages the SDK's config package imports for
+// the default credential chain.
+var credentialChain = []string{
+	"github.com/aws/aws-sdk-go-v2/config", "github.com/aws/aws-sdk-go-v2/service/sso", "github.com/aws/aws-sdk-go-v2/service/ssooidc",
+	"github.com/aws/aws-sdk-go-v2/service/sts", "github.com/aws/aws-sdk-go-v2/service/signin",
+}
+
 func TestOwnPackagesInitCheaply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every bootstrap: skipped with -short (make unit); make test runs it")
@@ -149,6 +159,20 @@ func TestOwnPackagesInitCheaply(t *testing.T) {
 		}
 		if c.GroupBytes > limit {
 			t.Errorf("%s: the project's packages allocate %d bytes at init (at most %d)", fn, c.GroupBytes, limit)
+		}
+		chain, err := MeasureInit(ctx, bins[fn], 1, func(pkg string) bool {
+			for _, p := range credentialChain {
+				if pkg == p || strings.HasPrefix(pkg, p+"/") {
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if chain.GroupBytes > 0 || chain.GroupClock > 0 {
+			t.Errorf("%s: the SDK's config package and credential chain initialise at every cold start (%d bytes)", fn, chain.GroupBytes)
 		}
 	}
 }

@@ -19,14 +19,18 @@ type Target struct {
 	Name      string
 	Bootstrap string
 	Env       map[string]string
-	// Success is the cheapest invocation that succeeds: its first answer
-	// ends a cold-start sample. Check validates the result.
-	Success any
-	Check   func(json.RawMessage) error
-	// Refused, if set, is an invocation the handler refuses before any
-	// network call (a ValidationError): launch → that answer is init
-	// without the first call's network round trips.
+	// Success, if set, is the cheapest invocation that succeeds against
+	// the local services; Succeeded checks its answer.
+	Success   any
+	Succeeded Answer
+	// Refused is an invocation the handler refuses before any network
+	// call (launch → that answer is init and dispatch without the first
+	// call's round trips); Refusal checks that it was refused, and how.
 	Refused any
+	Refusal Answer
+	// Connects is an invocation that must open a connection: the network
+	// check's proof that its recorder is in the path (nil: Success).
+	Connects any
 }
 
 // ErrEmulator marks a launch that failed in the emulator or the harness
@@ -48,10 +52,12 @@ type Sample struct {
 }
 
 // Launch starts the RIE with t's bootstrap, invokes payload once (the
-// cold start) and once more (warm), and stops it. wantErr names the
-// function error type the invocations must return ("" = success, checked
-// by t.Check).
-func Launch(ctx context.Context, t Target, payload any, wantErr string) (Sample, error) {
+// cold start) and once more (warm), and stops it. want checks both
+// answers.
+func Launch(ctx context.Context, t Target, payload any, want Answer) (Sample, error) {
+	if want == nil {
+		return Sample{}, fmt.Errorf("coldstart: %s: no answer check", t.Name)
+	}
 	start := time.Now()
 	f, err := devstack.StartFunction(ctx, devstack.FunctionSpec{Name: "coldstart-" + t.Name, Bootstrap: t.Bootstrap, Env: t.Env, Timeout: 60 * time.Second})
 	if err != nil {
@@ -59,13 +65,8 @@ func Launch(ctx context.Context, t Target, payload any, wantErr string) (Sample,
 	}
 	defer f.Close()
 	check := func(out json.RawMessage, fnErr *devstack.FunctionError) error {
-		switch {
-		case wantErr == "" && fnErr != nil:
-			return fmt.Errorf("%s: %v\n%s", t.Name, fnErr, tail(f.Logs()))
-		case wantErr != "" && (fnErr == nil || fnErr.Type != wantErr):
-			return fmt.Errorf("%s: want a %s, got result %s error %v", t.Name, wantErr, out, fnErr)
-		case wantErr == "" && t.Check != nil:
-			return t.Check(out)
+		if err := want(out, fnErr); err != nil {
+			return fmt.Errorf("%s: %w\n%s", t.Name, err, tail(f.Logs()))
 		}
 		return nil
 	}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"path"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/insights-export/insights-export/devstack"
@@ -51,7 +55,10 @@ func StartEnv(ctx context.Context) (_ *Env, err error) {
 			// Jobs keep running unless their plan says otherwise, so every
 			// check-job sample reads a running job.
 			PollsToFinish: 1 << 30,
-			Plans:         map[string]avesim.JobPlan{finishedEmail: {PollsToFinish: &zero}},
+			// Every startexport sample starts a job that keeps running:
+			// the tenant's concurrent-job limit would refuse the sixth.
+			MaxConcurrentJobs: -1,
+			Plans:             map[string]avesim.JobPlan{finishedEmail: {PollsToFinish: &zero}},
 		},
 		Bucket: bucket, SecretID: secretID,
 	})
@@ -105,8 +112,26 @@ func (e *Env) Close() {
 	}
 }
 
-// Targets are the hello-world baseline and the three functions with their
-// cheapest successful request:
+// Functions are the deployed functions (the Makefile's FUNCTIONS, in its
+// order): every one is measured.
+var Functions = []string{
+	"startexport", "checkjob", "storereport", "convertreport", "backfillreports", "preparebatch", "writemanifest", "api",
+	"checkjobslots", "releasejobslot", "discoverusers", "advancemark",
+}
+
+// Extra environment beyond the local stack's, by function: what the
+// loader requires and the backing does not set.
+var extraEnv = map[string]map[string]string{
+	"api": {
+		"EXPORT_STATE_MACHINE_ARN": devstack.ExportStateMachineArn,
+		"BATCH_STATE_MACHINE_ARN":  "arn:aws:states:us-east-1:123456789012:stateMachine:insights-export-Batch",
+	},
+}
+
+// Targets are the hello-world baseline and every function, each with an
+// input its handler refuses before any network call and the expected
+// refusal. The three export steps also have their cheapest successful
+// request (a diagnostic: it includes the first calls' network work):
 //   - startexport: a valid input → secret (moto), token and export call
 //     (simulator); result: a running job.
 //   - checkjob: a running job → secret, token, one status call; result:
@@ -114,56 +139,183 @@ func (e *Env) Close() {
 //   - storereport: a finished job → secret, token, report download (a
 //     ~10 KB ZIP) and PutObject into moto; result: bucket/key/sha256.
 //
-// Refused requests fail validation before any network call.
+// Connects, for the network check, is an input that must reach a service
+// (it need not succeed: nothing answers there).
 func (e *Env) Targets(hello string, bootstraps map[string]string) ([]Target, error) {
-	for _, fn := range []string{"startexport", "checkjob", "storereport"} {
+	for _, fn := range Functions {
 		if bootstraps[fn] == "" {
 			return nil, fmt.Errorf("coldstart: no bootstrap for %s", fn)
 		}
 	}
-	wantJob := func(status string) func(json.RawMessage) error {
-		return func(raw json.RawMessage) error {
+	wantJob := func(status string) Answer {
+		return Succeeds(func(raw json.RawMessage) error {
 			var j request.Job
 			if err := json.Unmarshal(raw, &j); err != nil || j.JobID == "" || j.Status != status {
 				return fmt.Errorf("unexpected result %s (want a %s job)", raw, status)
 			}
 			return nil
-		}
+		})
 	}
-	return []Target{
-		{
-			Name: "hello", Bootstrap: hello, Env: map[string]string{},
-			Success: map[string]string{"name": "cold"},
-			Check: func(raw json.RawMessage) error {
-				var r struct{ Greeting string }
-				if err := json.Unmarshal(raw, &r); err != nil || r.Greeting == "" {
-					return fmt.Errorf("unexpected hello result %s", raw)
-				}
-				return nil
-			},
+	env := func(fn string) map[string]string {
+		m := maps.Clone(e.FunctionEnv)
+		if m == nil {
+			m = map[string]string{}
+		}
+		maps.Copy(m, extraEnv[fn])
+		return m
+	}
+	prefix := strings.Trim(e.FunctionEnv["REPORT_PREFIX"], "/")
+	reportKey := path.Join(prefix, "user=cold.start@contoso.com", "date=2026-11-25", "job=1", "activities.zip")
+	execution := request.Execution{ID: devstack.ExportStateMachineArn + ":cold-start", Name: "cold-start", StartTime: "2026-11-25T12:00:00Z"}
+	fns := map[string]Target{
+		"startexport": {
+			Success: map[string]any{"email": "cold.start@contoso.com"}, Succeeded: wantJob("running"),
+			Refused: map[string]any{"email": "not-an-address"}, Refusal: FailsWith("ValidationError", "email"),
 		},
-		{
-			Name: "startexport", Bootstrap: bootstraps["startexport"], Env: e.FunctionEnv,
-			Success: map[string]any{"email": "cold.start@contoso.com"},
-			Check:   wantJob("running"),
-			Refused: map[string]any{"email": "not-an-address"},
+		"checkjob": {
+			Success: e.Running, Succeeded: wantJob("running"),
+			Refused: map[string]any{}, Refusal: FailsWith("ValidationError", ""),
 		},
-		{
-			Name: "checkjob", Bootstrap: bootstraps["checkjob"], Env: e.FunctionEnv,
-			Success: e.Running, Check: wantJob("running"),
-			Refused: map[string]any{},
-		},
-		{
-			Name: "storereport", Bootstrap: bootstraps["storereport"], Env: e.FunctionEnv,
+		"storereport": {
 			Success: e.Finished,
-			Check: func(raw json.RawMessage) error {
+			Succeeded: Succeeds(func(raw json.RawMessage) error {
 				var o request.ExportOutput
 				if err := json.Unmarshal(raw, &o); err != nil || o.Key == "" || o.SHA256 == "" || o.Bytes <= 0 {
 					return fmt.Errorf("unexpected store result %s", raw)
 				}
 				return nil
-			},
-			Refused: map[string]any{},
+			}),
+			Refused: map[string]any{}, Refusal: FailsWith("ValidationError", ""),
 		},
-	}, nil
+		// The store step's output without its key; a real one reads the
+		// report from S3.
+		"convertreport": {
+			Refused:  map[string]any{"bucket": e.FunctionEnv["REPORT_BUCKET"], "email": "cold.start@contoso.com"},
+			Refusal:  FailsWith("ValidationError", "key"),
+			Connects: map[string]any{"bucket": e.FunctionEnv["REPORT_BUCKET"], "key": reportKey, "email": "cold.start@contoso.com"},
+		},
+		// A prefix outside the reports; the default one lists them.
+		"backfillreports": {
+			Refused: map[string]any{"prefix": "elsewhere/"}, Refusal: FailsWith("ValidationError", "prefix"),
+			Connects: map[string]any{},
+		},
+		// An execution name that cannot be a run folder; a real input
+		// writes the run's files.
+		"preparebatch": {
+			Refused:  map[string]any{"input": map[string]any{"emails": []string{"cold.start@contoso.com"}}, "execution": map[string]any{"name": ".."}},
+			Refusal:  FailsWith("ValidationError", "execution.name"),
+			Connects: map[string]any{"input": map[string]any{"emails": []string{"cold.start@contoso.com"}}, "execution": execution},
+		},
+		// PrepareBatch's output without its plan; with one it reads
+		// plan.json.
+		"writemanifest": {
+			Refused: map[string]any{"bucket": e.FunctionEnv["REPORT_BUCKET"]}, Refusal: FailsWith("ValidationError", "planKey"),
+			Connects: map[string]any{"bucket": e.FunctionEnv["REPORT_BUCKET"], "planKey": "runs/cold-start/plan.json", "manifestKey": "runs/cold-start/manifest.json"},
+		},
+		// API Gateway's REST proxy event (the function's integration) of
+		// POST /exports with a bad address: a 400 naming the field, as the
+		// API answers refusals. A good one starts an execution.
+		"api": {
+			Refused:  apiEvent(`{"email":"not-an-address"}`),
+			Refusal:  APIRefuses(400, "ValidationError", "email"),
+			Connects: apiEvent(`{"email":"cold.start@contoso.com"}`),
+		},
+		// The AcquireJobSlot Catch's input without the state's Parameters;
+		// with them it reads the ledger.
+		"checkjobslots": {
+			Refused: map[string]any{"input": map[string]any{"email": "cold.start@contoso.com"}}, Refusal: FailsWith("ValidationError", "executionId"),
+			Connects: map[string]any{"executionId": execution.ID, "executionStartTime": "2026-11-25T12:00:00Z",
+				"input": map[string]any{"email": "cold.start@contoso.com"}, "slots": 5,
+				"acquireError": map[string]any{"Error": "DynamoDB.ConditionalCheckFailedException", "Cause": "full"}},
+		},
+		// EventBridge's Step Functions status change of an execution still
+		// RUNNING (the rule forwards only ended ones); a FAILED one
+		// reads the ledger.
+		"releasejobslot": {
+			Refused: statusChange(execution.ID, "RUNNING"), Refusal: FailsWith("ValidationError", "detail.status"),
+			Connects: statusChange(execution.ID, "FAILED"),
+		},
+		// An execution name that cannot be a run folder; a real input
+		// lists the tenant's users (the secret first).
+		"discoverusers": {
+			Refused:  map[string]any{"input": map[string]any{"allUsers": map[string]any{}}, "execution": map[string]any{"name": ".."}},
+			Refusal:  FailsWith("ValidationError", "execution.name"),
+			Connects: map[string]any{"input": map[string]any{"allUsers": map[string]any{}}, "execution": execution},
+		},
+		// An item without its user; a real one (the report of its only
+		// window) moves the user's mark in S3.
+		"advancemark": {
+			Refused: map[string]any{"windows": []any{}}, Refusal: FailsWith("ValidationError", "email"),
+			Connects: map[string]any{
+				"email": "cold.start@contoso.com", "windows": []request.Window{{StartTime: "2026-11-24T12:00:00", FinishTime: "2026-11-25T12:00:00"}},
+				"progress": map[string]any{"windows": 1, "stored": 0}, "execution": execution.ID,
+				"report": map[string]any{"bucket": e.FunctionEnv["REPORT_BUCKET"], "key": reportKey, "email": "cold.start@contoso.com",
+					"startTime": "2026-11-24T12:00:00", "finishTime": "2026-11-25T12:00:00", "bytes": 1},
+			},
+		},
+	}
+	targets := []Target{{
+		Name: "hello", Bootstrap: hello, Env: map[string]string{},
+		Success: map[string]string{"name": "cold"},
+		Succeeded: Succeeds(func(raw json.RawMessage) error {
+			var r struct{ Greeting string }
+			if err := json.Unmarshal(raw, &r); err != nil || r.Greeting == "" {
+				return fmt.Errorf("unexpected hello result %s", raw)
+			}
+			return nil
+		}),
+	}}
+	for _, fn := range Functions {
+		t, ok := fns[fn]
+		if !ok || t.Refused == nil || t.Refusal == nil {
+			return nil, fmt.Errorf("coldstart: %s has no refused input", fn)
+		}
+		t.Name, t.Bootstrap, t.Env = fn, bootstraps[fn], env(fn)
+		if t.Connects == nil {
+			t.Connects = t.Success
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// apiEvent is API Gateway's REST (v1) proxy event for POST /exports.
+func apiEvent(body string) map[string]any {
+	return map[string]any{
+		"resource": "/exports", "path": "/exports", "httpMethod": "POST",
+		"headers":        map[string]string{"Content-Type": "application/json", "Host": "abc123.execute-api.us-east-1.amazonaws.com"},
+		"requestContext": map[string]any{"stage": "prod", "domainName": "abc123.execute-api.us-east-1.amazonaws.com", "httpMethod": "POST", "path": "/prod/exports"},
+		"body":           body, "isBase64Encoded": false,
+	}
+}
+
+// statusChange is the EventBridge event of a Step Functions execution
+// status change, as the JobSlotCleanup rule forwards it.
+func statusChange(executionArn, status string) map[string]any {
+	return map[string]any{
+		"version": "0", "id": "315c1398-40ff-a850-213b-158f73e60175", "detail-type": "Step Functions Execution Status Change",
+		"source": "aws.states", "account": "123456789012", "time": "2026-11-25T12:00:00Z", "region": "us-east-1",
+		"resources": []string{executionArn},
+		"detail": map[string]any{
+			"executionArn": executionArn, "stateMachineArn": devstack.ExportStateMachineArn, "name": "cold-start", "status": status,
+			"startDate": 1764072000000, "stopDate": nil, "input": `{"email":"cold.start@contoso.com"}`, "output": nil, "error": nil, "cause": nil,
+		},
+	}
+}
+
+// BuildFunctions builds every function's bootstrap into outDir/<function>
+// with devstack.BuildBootstrap (the deployment flags, host architecture),
+// as the hello-world baseline is built.
+func BuildFunctions(ctx context.Context, outDir string) (map[string]string, error) {
+	dir, err := devstack.Dir()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, fn := range Functions {
+		if out[fn], err = devstack.BuildBootstrap(ctx, filepath.Join(filepath.Dir(dir), "functions", fn), filepath.Join(outDir, fn)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

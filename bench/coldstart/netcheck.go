@@ -87,12 +87,13 @@ type NetCheck struct {
 // the proxies for any other host (HTTP_PROXY/HTTPS_PROXY, which Go's
 // default transport and the AWS SDK honour for non-loopback hosts, IMDS
 // included) — pointed at a connection recorder. It invokes t.Refused (the
-// handler refuses it before any call), reads the recorder, then invokes
-// t.Success (which must now try to connect; it fails, nothing answers).
+// handler refuses it before any call, as t.Refusal checks), reads the
+// recorder, then invokes t.Connects (which must now try to connect; it
+// fails, nothing answers).
 func InitConnections(ctx context.Context, t Target) (NetCheck, error) {
 	res := NetCheck{Name: t.Name}
-	if t.Refused == nil {
-		return res, fmt.Errorf("coldstart: %s has no refused request", t.Name)
+	if t.Refused == nil || t.Refusal == nil || t.Connects == nil {
+		return res, fmt.Errorf("coldstart: %s has no refused request or none that connects", t.Name)
 	}
 	rec, err := NewRecorder()
 	if err != nil {
@@ -116,25 +117,24 @@ func InitConnections(ctx context.Context, t Target) (NetCheck, error) {
 		return res, err
 	}
 	defer f.Close()
-	_, fnErr, err := f.Invoke(ctx, t.Refused)
+	out, fnErr, err := f.Invoke(ctx, t.Refused)
 	if err != nil {
 		return res, err
 	}
-	if fnErr == nil || fnErr.Type != "ValidationError" {
-		return res, fmt.Errorf("coldstart: %s: refused request answered %v, want a ValidationError\n%s", t.Name, fnErr, tail(f.Logs()))
+	if err := t.Refusal(out, fnErr); err != nil {
+		return res, fmt.Errorf("coldstart: %s: refused request: %w\n%s", t.Name, err, tail(f.Logs()))
 	}
 	// A connection attempt racing the answer would still be in flight;
 	// give it a moment to land.
 	time.Sleep(200 * time.Millisecond)
 	res.AtInit = rec.Connections()
 
-	_, fnErr, err = f.Invoke(ctx, t.Success)
-	if err != nil {
+	// Whatever it answers (an error, or the API's 5xx), the proof is in
+	// the recorder.
+	if _, _, err = f.Invoke(ctx, t.Connects); err != nil {
 		return res, err
 	}
-	if fnErr == nil {
-		return res, fmt.Errorf("coldstart: %s: succeeded with every endpoint pointing at a recorder", t.Name)
-	}
+	time.Sleep(100 * time.Millisecond)
 	res.AfterCall = rec.Connections()
 	return res, nil
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -32,10 +31,35 @@ const (
 // MaxIdempotencyKey is the longest Idempotency-Key accepted.
 const MaxIdempotencyKey = 255
 
-var (
-	idPattern  = regexp.MustCompile(`^[ub]-[0-9a-f]{32}$`)
-	keyPattern = regexp.MustCompile(`^[\x21-\x7e]+$`) // printable ASCII, no spaces
-)
+// validID reports whether id is an export id: "u-" or "b-" and 32
+// lower-case hex digits. A loop rather than a package-level regexp, which
+// every cold start would compile before the first request (BENCHMARKS.md
+// §1b, package init).
+func validID(id string) bool {
+	if len(id) != 34 || (id[0] != 'u' && id[0] != 'b') || id[1] != '-' {
+		return false
+	}
+	for i := 2; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validKey reports whether key is one or more printable ASCII characters
+// without spaces (0x21 to 0x7e); a loop for the reason validID is.
+func validKey(key string) bool {
+	if key == "" {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
 
 // sfnAPI is the part of the Step Functions client the API uses.
 type sfnAPI interface {
@@ -161,7 +185,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if _, present := r.Header["Idempotency-Key"]; present && (key == "" || len(key) > MaxIdempotencyKey || !keyPattern.MatchString(key)) {
+	if _, present := r.Header["Idempotency-Key"]; present && (key == "" || len(key) > MaxIdempotencyKey || !validKey(key)) {
 		writeError(w, http.StatusBadRequest, &apiError{Name: "ValidationError", Field: "Idempotency-Key",
 			Message: fmt.Sprintf("invalid Idempotency-Key: must be 1 to %d printable ASCII characters without spaces", MaxIdempotencyKey)})
 		return

@@ -262,7 +262,7 @@ func TestStartAndDescribeOneUser(t *testing.T) {
 	if string(started.Input) != wantInput {
 		t.Fatalf("input %s\nwant  %s", started.Input, wantInput)
 	}
-	if started.Kind != KindUser || started.Status != StatusRunning || !idPattern.MatchString(started.ID) || started.ID[0] != 'u' ||
+	if started.Kind != KindUser || started.Status != StatusRunning || !validID(started.ID) || started.ID[0] != 'u' ||
 		started.StatusURL != "http://api.test/exports/"+started.ID || ans.header.Get("Location") != started.StatusURL ||
 		!strings.HasSuffix(started.ExecutionArn, ":"+started.ID) || started.Replayed {
 		t.Fatalf("started %+v", started)

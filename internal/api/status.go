@@ -116,7 +116,7 @@ func statusName(s types.ExecutionStatus) string {
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
-	if !idPattern.MatchString(id) {
+	if !validID(id) {
 		writeError(w, http.StatusNotFound, &apiError{Name: "NotFoundError", Field: "id", Message: "no export has this id"})
 		return
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 )
@@ -26,9 +25,11 @@ import (
 // Why not LoadDefaultConfig: it links the whole default credential chain —
 // shared config files, SSO, SSO-OIDC, STS web identity and assume-role,
 // console sign-in, IMDS — well over a megabyte of each arm64 bootstrap
-// (BENCHMARKS.md, "Binary sizes"), none of which a Lambda function uses. The SDK's own
-// awsconfig.NewEnvConfig still reads the environment, so every AWS_* variable
-// means what it means to the SDK: region (AWS_REGION, AWS_DEFAULT_REGION),
+// (BENCHMARKS.md, "Binary sizes"), none of which a Lambda function uses.
+// Nor the SDK's config.NewEnvConfig: importing that package alone
+// initialises the chain at every cold start (see envConfig), so
+// readEnvConfig reads the environment by the SDK's rules, and every AWS_*
+// variable means what it means to the SDK: region (AWS_REGION, AWS_DEFAULT_REGION),
 // AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (resolved by the service
 // clients through ConfigSources, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
 // included), retries, checksums, FIPS, dual-stack, AWS_CA_BUNDLE.
@@ -41,7 +42,7 @@ import (
 // no credentials at all it fails at once, naming the variables, rather
 // than on the first call.
 func AWSConfig() (aws.Config, error) {
-	env, err := awsconfig.NewEnvConfig()
+	env, err := readEnvConfig()
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("aws config: %w", err)
 	}
@@ -71,7 +72,7 @@ func AWSConfig() (aws.Config, error) {
 // ecsCredentialsHost is where AWS_CONTAINER_CREDENTIALS_RELATIVE_URI points.
 const ecsCredentialsHost = "http://169.254.170.2"
 
-func credentialsFrom(env awsconfig.EnvConfig) (aws.CredentialsProvider, error) {
+func credentialsFrom(env envConfig) (aws.CredentialsProvider, error) {
 	if env.Credentials.HasKeys() {
 		c := env.Credentials
 		return credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken), nil

@@ -3,14 +3,19 @@ package convert
 import (
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/dataset"
 )
 
 // slashDate is a date written n/n/yyyy: month-first in the US, day-first
-// in most other locales, and AvePoint documents neither.
-var slashDate = regexp.MustCompile(`^\s*(\d{1,2})/(\d{1,2})/(\d{4})(.*)$`)
+// in most other locales, and AvePoint documents neither. Compiled on first
+// use, not at package init, which every cold start of the two dataset
+// functions would pay for (BENCHMARKS.md §1b, package init).
+var slashDate = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\s*(\d{1,2})/(\d{1,2})/(\d{4})(.*)$`)
+})
 
 // dateOrder gathers evidence, row by row, of how a sheet's n/n/yyyy text
 // dates are ordered: a first field above 12 can only be a day, a second
@@ -38,7 +43,7 @@ func (d *dateOrder) observe(values []string, dates []bool) {
 		if i >= len(values) || (i < len(dates) && dates[i]) {
 			continue
 		}
-		m := slashDate.FindStringSubmatch(values[i])
+		m := slashDate().FindStringSubmatch(values[i])
 		if m == nil {
 			continue
 		}
@@ -80,7 +85,7 @@ func (d *dateOrder) parser(base func(string) (time.Time, bool)) func(string) (ti
 		return base
 	}
 	return func(s string) (time.Time, bool) {
-		if m := slashDate.FindStringSubmatch(s); m != nil {
+		if m := slashDate().FindStringSubmatch(s); m != nil {
 			s = m[2] + "/" + m[1] + "/" + m[3] + m[4]
 		}
 		return base(s)

@@ -62,6 +62,7 @@ func runSizes(ctx context.Context, r *report) error {
 		}
 		now[fn] = st.Size()
 	}
+	builtSizes = now
 
 	tmp, err := os.MkdirTemp("", "bench-sizes-")
 	if err != nil {
@@ -159,6 +160,45 @@ func runSizes(ctx context.Context, r *report) error {
 	}
 	r.add(11, b.String(), time.Since(began))
 	return nil
+}
+
+// builtSizes are the arm64 bootstraps runSizes measured in this run (by
+// function), which the cold-start table shows beside each function.
+var builtSizes map[string]int64
+
+// deploymentSizes returns the arm64 deployment bootstrap's size of each
+// name (a function, or "hello" for devstack/testdata/hello): this run's
+// §1a figures where it has them, else a build into tmp with the same
+// flags.
+func deploymentSizes(ctx context.Context, root, tmp string, names []string) (map[string]int64, error) {
+	sizes := map[string]int64{}
+	for _, name := range names {
+		if v, ok := builtSizes[name]; ok {
+			sizes[name] = v
+			continue
+		}
+		pkg := "./functions/" + name
+		if name == "hello" {
+			pkg = "./devstack/testdata/hello"
+		}
+		out := filepath.Join(tmp, "arm64-"+name)
+		if msg, err := run(ctx, root, lambdaEnv, "go", append(append([]string{"build"}, lambdaFlags...), "-o", out, pkg)...); err != nil {
+			return nil, fmt.Errorf("arm64 build of %s: %w\n%s", name, err, msg)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			return nil, err
+		}
+		sizes[name] = st.Size()
+	}
+	return sizes, nil
+}
+
+func mib(n int64) string {
+	if n <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
 }
 
 func kib(m map[string]int64, pkg string) string {

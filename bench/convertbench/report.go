@@ -15,7 +15,8 @@ import (
 // Targets (issue 10's floors, issue 13's target).
 const (
 	FloorRatio   = 0.8 // converter rows/s against excelize's, Parquet included
-	TargetRatio  = 2.0 // issue 13
+	TargetRatio  = 2.0 // issue 13, on the TargetRows workbook
+	TargetRows   = 2_000_000
 	RSSAllowance = 256 // MiB of peak RSS besides the shared-string table
 	FlatMargin   = 32  // MiB: RSS growth 2M vs 10k beyond the shared strings' own
 
@@ -126,14 +127,21 @@ func (r *Result) Summary() []Row {
 			v    float64
 			what string
 		}{{FloorRatio, "issue 10 floor"}, {TargetRatio, "issue 13 target"}} {
-			rows = append(rows, Row{
+			row := Row{
 				Figure:   fmt.Sprintf("%s rows: converter vs excelize Rows(), rows/s, %s (Handle incl. Parquet; against the faster excelize: %s)", short(n), t.what, modeName(bmode)),
 				Value:    rate(conv.rowsPerSec.med) + " rows/s",
 				Baseline: bl,
 				Ratio:    fmt.Sprintf("%.2f", q),
 				Target:   fmt.Sprintf("≥ %.1f×", t.v),
 				Met:      yesNo(q >= t.v),
-			})
+			}
+			// Issue 13 sets its 2× at 2M rows: on smaller workbooks
+			// the ratio is shown, not judged (the fixed cost of a
+			// Parquet file per day weighs more there).
+			if t.v == TargetRatio && n < TargetRows {
+				row.Target, row.Met = fmt.Sprintf("(diagnostic: ≥ %.1f× is judged at %s rows)", t.v, short(TargetRows)), "—"
+			}
+			rows = append(rows, row)
 		}
 		limit := RSSAllowance + mib(r.Books[n].SSTXMLBytes)
 		rows = append(rows, Row{

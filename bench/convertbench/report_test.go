@@ -192,7 +192,8 @@ func TestSummary(t *testing.T) {
 	if floor.Ratio != "1.94" || floor.Met != "yes" || !strings.Contains(floor.Figure, "excelize raw") {
 		t.Errorf("floor row %+v", floor)
 	}
-	if target := find("10k rows: converter vs excelize Rows(), rows/s, issue 13 target"); target.Met != "**no**" {
+	// Issue 13's 2× is judged at 2M rows; at 10k the ratio is shown only.
+	if target := find("10k rows: converter vs excelize Rows(), rows/s, issue 13 target"); target.Met != "—" || !strings.Contains(target.Target, "judged at 2M rows") {
 		t.Errorf("target row %+v", target)
 	}
 	// 2M: only raw was measured, at 33.3k; the converter at 2M/20.01 s.

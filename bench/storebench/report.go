@@ -213,6 +213,7 @@ func (b *bench) markdown() string {
 	p("")
 
 	b.cpuNote(p)
+	b.profileTable(p)
 
 	if o.sweepSize > 0 {
 		b.sweepTable(p)

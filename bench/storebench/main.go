@@ -164,11 +164,11 @@ type bench struct {
 	jobs          map[int64]benchJob
 	paced         benchJob
 	samples       []sample
-	profiles      int    // CPU profiles requested (STOREBENCH_CPUPROFILE_DIR)
+	profiles      int // CPU profiles requested (STOREBENCH_CPUPROFILE_DIR)
 	extraEnv      []string
 	storeProfile  *cpuProfile // the profiled store run (-profile-size)
 	readProfile   *cpuProfile // and the profiled read of the same report
-	memLimit      string // GOMEMLIMIT for the store child ("" = deployedMemLimit)
+	memLimit      string      // GOMEMLIMIT for the store child ("" = deployedMemLimit)
 }
 
 type benchJob struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -126,5 +127,21 @@ func TestLoadDeployedFromTemplate(t *testing.T) {
 	}
 	if deployedMemLimit == "" {
 		t.Fatal("template.yaml: StoreReportFunction has no GOMEMLIMIT")
+	}
+}
+
+func TestCPUFit(t *testing.T) {
+	b := &bench{opts: &options{sizes: []int64{1 << 30, 4 << 30}}, samples: []sample{
+		{Kind: "store", Size: 1 << 30, Bytes: 1 << 30, CPUSeconds: 2.1},
+		{Kind: "store", Size: 1 << 30, Bytes: 1 << 30, CPUSeconds: 2.1},
+		{Kind: "store", Size: 4 << 30, Bytes: 4 << 30, CPUSeconds: 8.1},
+		{Kind: "read", Size: 1 << 30, Bytes: 1 << 30, CPUSeconds: 0.5},
+	}}
+	f, ok := b.cpuFit("store")
+	if !ok || math.Abs(f.perGiB-2.0) > 1e-9 || math.Abs(f.fixed-0.1) > 1e-9 {
+		t.Errorf("cpuFit(store) = %+v, %v; want 2.0/GiB + 0.1", f, ok)
+	}
+	if _, ok := b.cpuFit("read"); ok {
+		t.Error("cpuFit(read) with one size: ok, want no fit")
 	}
 }

@@ -243,6 +243,14 @@ func (b *bench) cpuWhy() string {
 		"GC %.2f, scheduler %.2f, ZIP parsing %.2f, the rest %.2f.",
 		human(b.opts.profileSize), total, kept, g(st, "sha256"), g(st, "tls-encrypt"), g(st, "sys-write"), rd.perGiB(rd.Sampled), floor,
 		g(st, "copy"), extraRead, extraDecrypt, crc, g(st, "gc"), g(st, "sched"), g(st, "zip-other"), g(st, "other")-g(rd, "other"))
+	if f, ok := b.cpuFit("store"); ok {
+		small := b.opts.sizes[0]
+		line += fmt.Sprintf(" Every run also pays a fixed %.2f CPU-s whatever the size (the fit's intercept; the read child's is %.2f): %.2f CPU-s/GiB at %s, "+
+			"while each further GiB costs %.2f. Profiles of 9 MiB stores (issue 13) put most of it in the transfer manager's `io.ReadAll` of the first part "+
+			"(about 32 MiB of growing slices zeroed, their pages faulted in) and the garbage collections that garbage sets off under GOMEMLIMIT; "+
+			"a transfer manager that read the first part into a pooled part buffer would save it.",
+			f.fixed, func() float64 { r, _ := b.cpuFit("read"); return r.fixed }(), f.fixed/(float64(small)/(1<<30)), human(small), f.perGiB)
+	}
 	// The deficit is the measured one (rusage, median of the measured
 	// runs at the profiled size); sampling counts a little less.
 	measured := stat(b.select_("store", b.opts.profileSize, 0, 0), sample.cpuPerGiB).med

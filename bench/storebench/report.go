@@ -196,6 +196,12 @@ func (b *bench) markdown() string {
 		p("| %s store CPU per GiB (store child user+sys ÷ GiB; baseline: the read child, TLS decrypt included) | %.2f CPU-s/GiB [%.2f–%.2f] | %.2f CPU-s/GiB | %.1f | ≤ %.1f | %s |",
 			human(size), st.med, st.lo, st.hi, rd.med, st.med/rd.med, targetCPUPerGiB, yesNo(st.med <= targetCPUPerGiB))
 	}
+	if sf, sok := b.cpuFit("store"); sok {
+		rf, _ := b.cpuFit("read")
+		cpuMet = cpuMet && sf.perGiB <= targetCPUPerGiB
+		p("| store CPU per additional GiB (least-squares slope of the store child's CPU-s over %s–%s; baseline: the read child's slope) | %.2f CPU-s/GiB (+ %.2f CPU-s per run) | %.2f CPU-s/GiB (+ %.2f) | %.1f | ≤ %.1f | %s |",
+			human(o.sizes[0]), human(o.sizes[len(o.sizes)-1]), sf.perGiB, sf.fixed, rf.perGiB, rf.fixed, sf.perGiB/rf.perGiB, targetCPUPerGiB, yesNo(sf.perGiB <= targetCPUPerGiB))
+	}
 	rssMet := true
 	for _, m := range rssMeds {
 		rssMet = rssMet && m <= targetRSSMiB
@@ -435,4 +441,28 @@ func memLimitText() string {
 		return "unset"
 	}
 	return deployedMemLimit
+}
+
+// linearCPU is CPU-s = fixed + perGiB × GiB, fitted over a kind's runs.
+type linearCPU struct{ fixed, perGiB float64 }
+
+// cpuFit fits the main runs of kind (store or read) across the sizes: the
+// slope is what each further GiB costs, the intercept what every run pays
+// whatever the size (process start, configuration, TLS handshakes).
+func (b *bench) cpuFit(kind string) (linearCPU, bool) {
+	var n, sx, sy, sxx, sxy float64
+	sizes := map[int64]bool{}
+	for _, size := range b.opts.sizes {
+		for _, s := range b.select_(kind, size, 0, 0) {
+			x := float64(s.Bytes) / (1 << 30)
+			n, sx, sy, sxx, sxy = n+1, sx+x, sy+s.CPUSeconds, sxx+x*x, sxy+x*s.CPUSeconds
+			sizes[size] = true
+		}
+	}
+	d := n*sxx - sx*sx
+	if len(sizes) < 2 || d == 0 {
+		return linearCPU{}, false
+	}
+	slope := (n*sxy - sx*sy) / d
+	return linearCPU{fixed: (sy - slope*sx) / n, perGiB: slope}, true
 }

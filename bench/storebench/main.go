@@ -80,6 +80,7 @@ type options struct {
 	pacedRate       int64
 	loadStart       string
 	memLimitCheck   string
+	profileSize     int64
 }
 
 func main() {
@@ -99,6 +100,8 @@ func main() {
 	flag.StringVar(&concs, "sweep-concurrency", "1,2,3,4", "sweep concurrencies")
 	flag.IntVar(&o.sweepRuns, "sweep-runs", 3, "runs per sweep cell")
 	flag.StringVar(&o.memLimitCheck, "memlimit", "", "also store each size once with this GOMEMLIMIT instead of the deployed one (empty = skip)")
+	var profileSize string
+	flag.StringVar(&profileSize, "profile-size", "1GiB", "report size of one more store and read with a CPU profile, for the breakdown (0 = none)")
 	var paced string
 	flag.StringVar(&paced, "paced", "512MiB@100MiB", "report size @ download rate per second for the paced-source check (empty = none)")
 	flag.BoolVar(&o.moto, "moto", true, "also store the smallest size into moto_server")
@@ -120,6 +123,12 @@ func main() {
 		var ss []int64
 		if ss, err = parseSizes(sweepSize); err == nil && len(ss) == 1 {
 			o.sweepSize = ss[0]
+		}
+	}
+	if err == nil {
+		var ps []int64
+		if ps, err = parseSizes(profileSize); err == nil && len(ps) == 1 {
+			o.profileSize = ps[0]
 		}
 	}
 	if err == nil && paced != "" {
@@ -155,8 +164,11 @@ type bench struct {
 	jobs          map[int64]benchJob
 	paced         benchJob
 	samples       []sample
-	profiles      int    // CPU profiles requested (STOREBENCH_CPUPROFILE_DIR)
-	memLimit      string // GOMEMLIMIT for the store child ("" = deployedMemLimit)
+	profiles      int // CPU profiles requested (STOREBENCH_CPUPROFILE_DIR)
+	extraEnv      []string
+	storeProfile  *cpuProfile // the profiled store run (-profile-size)
+	readProfile   *cpuProfile // and the profiled read of the same report
+	memLimit      string      // GOMEMLIMIT for the store child ("" = deployedMemLimit)
 }
 
 type benchJob struct {
@@ -168,6 +180,9 @@ type benchJob struct {
 func run(o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
+	if err := loadDeployed(); err != nil {
+		return err
+	}
 	o.defaultPart, o.defaultConc = upload.DefaultPartSize, upload.DefaultConcurrency
 	o.effectivePart, o.effectiveConc = orDefault(o.partSize, o.defaultPart), int(orDefault(int64(o.concurrency), int64(o.defaultConc)))
 	if o.blastConc == 0 {
@@ -211,6 +226,9 @@ func run(o options) error {
 	if o.sweepSize > 0 {
 		all = append(all, o.sweepSize)
 	}
+	if o.profileSize > 0 {
+		all = append(all, o.profileSize)
+	}
 	slices.Sort(all)
 	all = slices.Compact(all)
 	plans := map[string]avesim.JobPlan{}
@@ -244,6 +262,11 @@ func run(o options) error {
 
 	for _, size := range o.sizes {
 		if err := b.measureSize(ctx, size); err != nil {
+			return err
+		}
+	}
+	if o.profileSize > 0 {
+		if err := b.profile(ctx); err != nil {
 			return err
 		}
 	}
@@ -314,6 +337,22 @@ func (b *bench) prepareJob(ctx context.Context, size, rate int64) (benchJob, err
 		b.opts.generationMiBps[size] = float64(size) / (1 << 20) / time.Since(start).Seconds()
 	}
 	return benchJob{size: size, job: job, crc: h.Sum32()}, nil
+}
+
+// profile takes the profiled store and read runs of the breakdown.
+func (b *bench) profile(ctx context.Context) error {
+	j := b.jobs[b.opts.profileSize]
+	logf("%s: store and read with a CPU profile", human(j.size))
+	st, err := b.profileChild(ctx, "store", j)
+	if err != nil {
+		return err
+	}
+	rd, err := b.profileChild(ctx, "read", j)
+	if err != nil {
+		return err
+	}
+	b.storeProfile, b.readProfile = &st, &rd
+	return nil
 }
 
 // measureMemLimit stores each size once more with GOMEMLIMIT set: what

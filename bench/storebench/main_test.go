@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -54,5 +55,93 @@ func TestHuman(t *testing.T) {
 		if got := human(n); got != want {
 			t.Errorf("human(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestBucketRaw(t *testing.T) {
+	// Three samples: TLS decrypt, SHA-256 under the upload's hashing
+	// reader, and a socket read; location 4 carries an inlined frame.
+	raw := `PeriodType: cpu nanoseconds
+Samples:
+samples/count cpu/nanoseconds
+          2   20000000: 1 2 
+          1   10000000: 3 4 
+          5   50000000: 5 6 
+Locations
+     1: 0x1 M=1 crypto/internal/fips140/aes/gcm.gcmAesDec x.s:1:0 s=0
+     2: 0x2 M=1 crypto/tls.(*halfConn).decrypt conn.go:1:0 s=0
+     3: 0x3 M=1 crypto/internal/fips140/sha256.blockSHANI x.s:1:0 s=0
+     4: 0x4 M=1 crypto/internal/fips140/sha256.(*Digest).Write sha256.go:1:0 s=0
+             github.com/insights-export/insights-export/internal/storage/upload.(*hashingReader).Read upload.go:1:0 s=0
+     5: 0x5 M=1 internal/runtime/syscall/linux.Syscall6 x.s:1:0 s=0
+     6: 0x6 M=1 internal/poll.(*FD).Read fd.go:1:0 s=0
+Mappings
+1: 0x400000/0x864000/0x0 /tmp/storechild abc [FN]
+`
+	total, got, err := bucketRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"tls-decrypt": 0.02, "sha256": 0.01, "sys-read": 0.05}
+	if total != 0.08 || len(got) != len(want) {
+		t.Fatalf("bucketRaw = %v, %v; want 0.08, %v", total, got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("bucket %s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func TestMemLimitOf(t *testing.T) {
+	src := []byte(`Resources:
+  StoreReportFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          REPORT_BUCKET: !Ref Bucket
+          GOMEMLIMIT: 48MiB
+  Other:
+    Type: AWS::Serverless::Function
+    Properties: {}
+`)
+	if got, err := memLimitOf(src, "StoreReportFunction"); err != nil || got != "48MiB" {
+		t.Errorf("memLimitOf(StoreReportFunction) = %q, %v; want 48MiB", got, err)
+	}
+	if got, err := memLimitOf(src, "Other"); err != nil || got != "" {
+		t.Errorf("memLimitOf(Other) = %q, %v; want unset", got, err)
+	}
+	if _, err := memLimitOf(src, "Missing"); err == nil {
+		t.Error("memLimitOf(Missing): no error")
+	}
+}
+
+// The child must run with what template.yaml deploys: the store function
+// sets a GOMEMLIMIT, and loadDeployed must find it.
+func TestLoadDeployedFromTemplate(t *testing.T) {
+	old := deployedMemLimit
+	t.Cleanup(func() { deployedMemLimit = old })
+	if err := loadDeployed(); err != nil {
+		t.Fatal(err)
+	}
+	if deployedMemLimit == "" {
+		t.Fatal("template.yaml: StoreReportFunction has no GOMEMLIMIT")
+	}
+}
+
+func TestCPUFit(t *testing.T) {
+	b := &bench{opts: &options{sizes: []int64{1 << 30, 4 << 30}}, samples: []sample{
+		{Kind: "store", Size: 1 << 30, Bytes: 1 << 30, CPUSeconds: 2.1},
+		{Kind: "store", Size: 1 << 30, Bytes: 1 << 30, CPUSeconds: 2.1},
+		{Kind: "store", Size: 4 << 30, Bytes: 4 << 30, CPUSeconds: 8.1},
+		{Kind: "read", Size: 1 << 30, Bytes: 1 << 30, CPUSeconds: 0.5},
+	}}
+	f, ok := b.cpuFit("store")
+	if !ok || math.Abs(f.perGiB-2.0) > 1e-9 || math.Abs(f.fixed-0.1) > 1e-9 {
+		t.Errorf("cpuFit(store) = %+v, %v; want 2.0/GiB + 0.1", f, ok)
+	}
+	if _, ok := b.cpuFit("read"); ok {
+		t.Error("cpuFit(read) with one size: ok, want no fit")
 	}
 }

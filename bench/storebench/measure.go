@@ -109,8 +109,9 @@ func tail(b []byte, n int) []byte {
 // is inherited from this process, so the machine's AWS profile or Go
 // settings cannot leak in. GOMEMLIMIT is StoreReportFunction's, as deployed
 // (deployedMemLimit), unless a run asks for another; GOGC stays unset.
-// deployedMemLimit is StoreReportFunction's GOMEMLIMIT in template.yaml.
-const deployedMemLimit = "48MiB"
+// deployedMemLimit is StoreReportFunction's GOMEMLIMIT, read from
+// template.yaml at the start of the run (loadDeployed).
+var deployedMemLimit string
 
 func (b *bench) childEnv(s3URL string, partSize int64, conc int) []string {
 	env := []string{
@@ -137,12 +138,15 @@ func (b *bench) childEnv(s3URL string, partSize int64, conc int) []string {
 	if b.memLimit != "" {
 		limit = b.memLimit
 	}
-	env = append(env, "GOMEMLIMIT="+limit)
+	if limit != "" {
+		env = append(env, "GOMEMLIMIT="+limit)
+	}
 	if dir := os.Getenv("STOREBENCH_CPUPROFILE_DIR"); dir != "" {
 		b.profiles++
-		env = append(env, fmt.Sprintf("BENCH_CPUPROFILE=%s/child-%03d.pprof", dir, b.profiles),
-			fmt.Sprintf("BENCH_MEMPROFILE=%s/child-%03d.allocs.pprof", dir, b.profiles))
+		env = append(env, fmt.Sprintf("STORECHILD_CPUPROFILE=%s/child-%03d.pprof", dir, b.profiles),
+			fmt.Sprintf("STORECHILD_MEMPROFILE=%s/child-%03d.allocs.pprof", dir, b.profiles))
 	}
+	env = append(env, b.extraEnv...)
 	if b.tls != nil {
 		// Go's TLS stack (the avepoint client and the SDK alike) reads
 		// its roots from here: no code path differs from production.

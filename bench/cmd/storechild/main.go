@@ -18,6 +18,10 @@
 // "blast" PUTs BLAST_SIZE bytes as objects of BLAST_PART bytes,
 // BLAST_CONC at a time, to BLAST_URL/blast/…: the endpoint's ceiling.
 //
+// STORECHILD_CPUPROFILE=file writes a CPU profile of the run (storebench
+// takes one profiled run for its breakdown), STORECHILD_MEMPROFILE=file
+// an allocation profile; both are off in measured runs.
+//
 // Each mode prints one JSON Result on stdout; logs go to stderr.
 package main
 
@@ -71,10 +75,10 @@ func realMain() int {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
-	if os.Getenv("BENCH_MEMPROFILE") != "" {
+	if os.Getenv("STORECHILD_MEMPROFILE") != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
-	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+	if path := os.Getenv("STORECHILD_CPUPROFILE"); path != "" {
 		// For finding where the CPU goes; off in measured runs.
 		f, err := os.Create(path)
 		if err == nil {
@@ -104,7 +108,7 @@ func realMain() int {
 		fmt.Fprintln(os.Stderr, "storechild:", err)
 		return 1
 	}
-	if path := os.Getenv("BENCH_MEMPROFILE"); path != "" {
+	if path := os.Getenv("STORECHILD_MEMPROFILE"); path != "" {
 		// Every allocation of the run, by call site (for finding what
 		// grows with the report size).
 		runtime.GC() // the profile covers allocations up to the last GC

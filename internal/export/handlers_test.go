@@ -71,8 +71,8 @@ func TestChecker(t *testing.T) {
 		wantErr  string
 		want     request.Job
 	}{
-		{name: "running job waits 9% of its age", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning},
-			want: request.Job{Status: "running", JobStatus: 1, Polls: 1, WaitSeconds: 54}},
+		{name: "running job waits 6% of its age", status: avepoint.JobStatus{Code: 1, State: avepoint.JobRunning},
+			want: request.Job{Status: "running", JobStatus: 1, Polls: 1, WaitSeconds: 36}},
 		{name: "finished", status: avepoint.JobStatus{Code: 2, State: avepoint.JobFinished},
 			want: request.Job{Status: "finished", JobStatus: 2, Polls: 1}},
 		{name: "success with exception is finished", status: avepoint.JobStatus{Code: 4, State: avepoint.JobFinished, WithException: true, Message: "partial"},

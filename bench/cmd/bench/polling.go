@@ -124,7 +124,7 @@ func runPolling(ctx context.Context, r *report) error {
 	cur.Deadline = tableDeadline
 	cases := []policyCase{
 		{fmt.Sprintf("default (min %s, max %s, factor %.2f), reads in-process up to %s a check (deployed)", cur.Min, cur.Max, cur.AgeFactor, inlineBudget), cur, inlineBudget},
-		{"default, one read a check (before issue 13)", cur, 0},
+		{"default, one read a check", cur, 0},
 		{"previous default (min 5s, max 5m, factor 0.2), one read a check", previousPolicy{}, 0},
 		{"fixed 10 s poller (baseline)", polling.Fixed(10 * time.Second), 0},
 	}
@@ -208,8 +208,8 @@ func runPolling(ctx context.Context, r *report) error {
 		maxReads, perT, maxReads, fixedT, perT*maxReads+fixedT, minPolls, perT*int(math.Ceil(minPolls))+fixedT,
 		maxReads, maxReads, 3600/math.Pow(1.1, float64(maxReads)), maxReads-1, math.Pow(720, 1/float64(maxReads-1)), 100*(math.Pow(720, 1/float64(maxReads-1))-1))
 	p("")
-	p("The default keeps the delay target (the user-visible one) and the history target, and pays for it with ≈ %.0f× the transition target on a 1-hour job: $%.4f instead of $%.4f per export, against $%.4f for the fixed 10-second poller. The factor is 0.09 rather than 0.10 so that the poll's own latency (transitions, Lambda invoke, status call; up to ~1 s) still fits under 10 %%; the proportional wait is rounded down to whole seconds for the same reason. The 10-minute cap keeps a 24-hour job at %d history events (a 5-minute cap: ≈ 3,000, over the 2,500 target).",
-		float64(def[time.Hour].Transitions)/60, def[time.Hour].CostUSD(), 60*polling.USDPerTransition, fixed[time.Hour].CostUSD(), def[24*time.Hour].HistoryEvents)
+	p("The default keeps the delay target (the user-visible one) and the history target, and pays for it with ≈ %.0f× the transition target on a 1-hour job: $%.4f instead of $%.4f per export, against $%.4f for the fixed 10-second poller. The factor is %.2f: below 0.10 so that the poll's own latency (transitions, Lambda invoke, status call; up to ~1 s) still fits under 10 %%, and down to 6 %% because a job that is over holds its AvePoint job slot until the poll that notices it (§8: the slots' busy share); the proportional wait is rounded down to whole seconds for the same reason. The 10-minute cap keeps a 24-hour job at %d history events.",
+		float64(def[time.Hour].Transitions)/60, def[time.Hour].CostUSD(), 60*polling.USDPerTransition, fixed[time.Hour].CostUSD(), cur.AgeFactor, def[24*time.Hour].HistoryEvents)
 	p("")
 	lambdaPerSecond := 128.0 / 1024 * cost.USEast1.LambdaGBSecond // the check function's 128 MB, arm64 (§7's prices)
 	ten := 10 * time.Minute
@@ -353,8 +353,8 @@ func retrySection(p func(string, ...any), r *report, exp *polling.Export, src []
 	}
 	day := rows[2][24*time.Hour].stats
 	p("")
-	p("**What the model shows.** One retrier grows its waits with the number of reads, not with the age (wait k = %s × %.2f^k, so the wait is 9 %% of the age *plus* %s): a 1-minute job is seen up to %.1f %% of its age late, over the 10 %% target. Two retriers — the check names its error by the job's age — reproduce today's policy read for read (worst %.1f %% against today's %.1f %%) at %d instead of today's %d transitions for a 10-minute job (%d fewer, $%.5f an export) and %d instead of %d history events for a 24-hour one. FULL jitter halves the mean wait: %.1f–%.1f× the reads, a worst delay that is no longer bounded by the age (p95 %.1f %% for a 10-minute job, two retriers), and MaxAttempts stops being a deadline (%d %% of the 24-hour runs ran out of retries, at %s on average, though they were counted for %s); nothing needs jitter here, since the exports' status reads are already spread by their own start times.",
-		request.DefaultWaitPolicy.Min, 1+request.DefaultWaitPolicy.AgeFactor, request.DefaultWaitPolicy.Min, 100*one[time.Minute].res.WorstRatio,
+	p("**What the model shows.** One retrier grows its waits with the number of reads, not with the age (wait k = %s × %.2f^k, so the wait is %.0f %% of the age *plus* %s): a 1-minute job is seen up to %.1f %% of its age late, over the 10 %% target. Two retriers — the check names its error by the job's age — reproduce today's policy read for read (worst %.1f %% against today's %.1f %%) at %d instead of today's %d transitions for a 10-minute job (%d fewer, $%.5f an export) and %d instead of %d history events for a 24-hour one. FULL jitter halves the mean wait: %.1f–%.1f× the reads, a worst delay that is no longer bounded by the age (p95 %.1f %% for a 10-minute job, two retriers), and MaxAttempts stops being a deadline (%d %% of the 24-hour runs ran out of retries, at %s on average, though they were counted for %s); nothing needs jitter here, since the exports' status reads are already spread by their own start times.",
+		request.DefaultWaitPolicy.Min, 1+request.DefaultWaitPolicy.AgeFactor, 100*request.DefaultWaitPolicy.AgeFactor, request.DefaultWaitPolicy.Min, 100*one[time.Minute].res.WorstRatio,
 		100*worstTwo, 100*worstCur, two[ten].res.Transitions, cur[ten].Transitions, saved, float64(saved)*polling.USDPerTransition,
 		two[24*time.Hour].res.HistoryEvents, cur[24*time.Hour].HistoryEvents, lo, hi, 100*twoJ[ten].stats.WorstRatioP95,
 		100*(day.Runs-day.Outcomes[polling.Succeeded])/day.Runs, day.EndAge.Round(time.Minute), human(tableDeadline))
@@ -403,7 +403,7 @@ func retrySection(p func(string, ...any), r *report, exp *polling.Export, src []
 			fmt.Sprintf("%.2f", float64(two[24*time.Hour].res.HistoryEvents)/float64(cur[24*time.Hour].HistoryEvents)), "fewer than today", yesNo(two[24*time.Hour].res.HistoryEvents < cur[24*time.Hour].HistoryEvents)},
 		row{pollingRows, "Retry loop (two retriers): worst detection delay ÷ age, 1 min–24 h jobs", fmt.Sprintf("≤ %.1f %%", 100*worstTwo), fmt.Sprintf("Choice loop: ≤ %.1f %%", 100*worstCur),
 			"—", "≤ 10 % (the same delay)", yesNo(worstTwo <= 0.10)},
-		row{pollingRows, "Retry loop (one retrier, 5 s × 1.09ⁿ): worst detection delay ÷ age, 1 min job", fmt.Sprintf("%.1f %%", 100*one[time.Minute].res.WorstRatio), fmt.Sprintf("Choice loop: %.1f %%", 100*cur[time.Minute].WorstRatio),
+		row{pollingRows, fmt.Sprintf("Retry loop (one retrier, %s × %.2fⁿ): worst detection delay ÷ age, 1 min job", request.DefaultWaitPolicy.Min, 1+request.DefaultWaitPolicy.AgeFactor), fmt.Sprintf("%.1f %%", 100*one[time.Minute].res.WorstRatio), fmt.Sprintf("Choice loop: %.1f %%", 100*cur[time.Minute].WorstRatio),
 			"—", "≤ 10 %", yesNo(one[time.Minute].res.WorstRatio <= 0.10)},
 		row{pollingRows, "Retry loop: still-running reads kept out of what operators see", fmt.Sprintf("no: %d Lambda errors per 10 min export (Errors alarm, X-Ray, ERROR log)", errs), "Choice loop: 0",
 			"—", "kept out, or not adopted", "**no** (not adopted)"},
@@ -417,7 +417,7 @@ func retrySection(p func(string, ...any), r *report, exp *polling.Export, src []
 func init() {
 	notes = append(notes,
 		struct{ prefix, text string }{"Retry loop: still-running reads", "Every poll of the Retry loop is a failed Lambda invocation: Lambda's Errors metric has no per-error-type dimension, so the per-function errors alarm would fire during every export, X-Ray marks each poll failed and the ERROR-level state machine log records each one. Not adopted; §3, *The poll loop as Task retries*, says what would make it acceptable and why reading the status several times per invocation is the better way to the same saving."},
-		struct{ prefix, text string }{"Retry loop (one retrier", "One retrier's waits grow with the number of reads, not with the age (9 % of the age plus the 5 s interval), so a young job is noticed late; two retriers (flat 5 s while the job is under 55 s, then × 1.09) keep today's delay — the row above."},
+		struct{ prefix, text string }{"Retry loop (one retrier", "One retrier's waits grow with the number of reads, not with the age (the policy's share of the age plus the 5 s interval), so a young job is noticed late; two retriers (flat 5 s while the job is young, then growing by the policy's factor) keep today's delay — the row above."},
 	)
 }
 

@@ -125,8 +125,11 @@ func RunReal(ctx context.Context, bootstraps map[string]string, run RealRun) (Re
 	if res.Util, err = Measure(devstack.DefaultJobSlots, tl.Records); err != nil {
 		return res, fmt.Errorf("slots %s: %w", run.Name, err)
 	}
+	// As deployed (a release wakes the oldest waiter), but the list's
+	// order: a fixed-window run is not reordered.
 	cfg := Defaults()
-	cfg.Slots, cfg.MaxConcurrency, cfg.Poll, cfg.Lat = devstack.DefaultJobSlots, run.MaxConcurrency, run.Poll, tl.Lat
+	cfg.Slots, cfg.MaxConcurrency, cfg.Poll, cfg.Lat, cfg.Order = devstack.DefaultJobSlots, run.MaxConcurrency, run.Poll, tl.Lat, AsListed
+	cfg.WakePoll = -1 // the local stack's waker does not long-poll (devstack.StartStack)
 	durations := slices.Repeat([]time.Duration{run.JobDuration}, run.Users)
 	res.Model, err = Simulate(cfg, durations)
 	return res, err

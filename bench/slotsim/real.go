@@ -204,7 +204,7 @@ func Timelines(events []devstack.Event, jobStarts map[string]time.Time, duration
 			it.execution = out.ExecutionArn[strings.LastIndex(out.ExecutionArn, ":")+1:]
 		}
 	}
-	var state, cycle, store, convert, childStart, childEnd []time.Duration
+	var state, cycle, store, convert, childStart, childEnd, wakeStep []time.Duration
 	simple := map[string]bool{"IsJobFinished": true, "RecordJobOnSlot": true, "ReleaseJobSlot": true}
 	for _, idx := range slices.Sorted(maps.Keys(items)) {
 		it := items[idx]
@@ -290,6 +290,8 @@ func Timelines(events []devstack.Event, jobStarts map[string]time.Time, duration
 				store = append(store, took)
 			case e.State == "ConvertReport":
 				convert = append(convert, took)
+			case e.State == "WakeJobSlotWaiter":
+				wakeStep = append(wakeStep, took)
 			}
 		}
 	}
@@ -301,6 +303,7 @@ func Timelines(events []devstack.Event, jobStarts map[string]time.Time, duration
 		// The model adds a state's time to each: ExportUser's; and
 		// AnnounceReport's, Done's and UserSucceeded's.
 		ChildStart: max(mean(childStart)-s, 0), ChildEnd: max(mean(childEnd)-3*s, 0),
+		Wake: mean(wakeStep),
 	}
 	return tl, nil
 }

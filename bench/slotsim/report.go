@@ -559,11 +559,11 @@ func (r *Report) realMarkdown(p func(string, ...any)) {
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
 	for _, rr := range r.Real {
 		u, m := rr.Util, rr.Model.Util
-		p("| %s | %.1f %% / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %d / %d | %d / %d | %d | state %s, poll cycle %s besides its wait, store %s, convert %s | %s | %s |", rr.Run.Name,
+		p("| %s | %.1f %% / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %d / %d | %d / %d | %d | state %s, poll cycle %s besides its wait, store %s, convert %s, wake step %s | %s | %s |", rr.Run.Name,
 			u.BusyPct(), m.BusyPct(), u.Pct(u.HeldAfterEnd), m.Pct(m.HeldAfterEnd), u.Pct(u.FreeWaiting), m.Pct(m.FreeWaiting),
 			u.Pct(u.FreeMapCap+u.FreeStarting), m.Pct(m.FreeMapCap+m.FreeStarting), u.Pct(u.FreeTail), m.Pct(m.FreeTail),
 			rr.WaitRounds, rr.Model.WaitRounds, rr.Transitions, rr.Model.Transitions, rr.PeakJobs,
-			rr.Lat.State, rr.PollCycle, rr.Lat.Store, rr.Lat.Convert, rr.Wall.Round(time.Second), met(rr.Agrees()))
+			rr.Lat.State, rr.PollCycle, rr.Lat.Store, rr.Lat.Convert, rr.Lat.Wake, rr.Wall.Round(time.Second), met(rr.Agrees()))
 	}
 	if r.RealErr != nil {
 		p("")

@@ -29,6 +29,18 @@ type Latencies struct {
 	// execution's first state (StartExecution); ChildEnd from its end to
 	// the Map's task seeing it (the .sync:2 integration).
 	ChildStart, ChildEnd time.Duration
+	// Wake is the WakeJobSlotWaiter state, entered to the next state
+	// (zero: State + Invoke): on the local stack its calls to moto's SQS
+	// and the token broker, queued at the waker's one emulator, take
+	// longer than an invocation of the other functions.
+	Wake time.Duration
+}
+
+func (l Latencies) wakeStep() time.Duration {
+	if l.Wake > 0 {
+		return l.Wake
+	}
+	return l.State + l.Invoke
 }
 
 // DefaultLatencies: a poll cycle costs 3 × State + Invoke = 250 ms besides
@@ -449,7 +461,7 @@ func (s *sim) release(c *child) {
 			return
 		}
 		s.res.WaitInvocations++
-		s.enter(c, false, l.State+l.Invoke, func() { // WakeJobSlotWaiter
+		s.enter(c, false, l.wakeStep(), func() { // WakeJobSlotWaiter
 			if len(s.sleepers) > 0 {
 				w := s.sleepers[0]
 				s.sleepers = s.sleepers[1:]

@@ -158,9 +158,9 @@ func TestExportSucceeds(t *testing.T) {
 		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
 	}
 	// slot → start → slot records the job → wait → check → choice, twice
-	// more while running, → slot given back → store → convert → event →
-	// succeed
-	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "StoreReport", "ConvertReport", "AnnounceReport", "Done"}
+	// more while running, → slot given back → a waiter woken (none
+	// here) → store → convert → event → succeed
+	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "WakeJobSlotWaiter", "StoreReport", "ConvertReport", "AnnounceReport", "Done"}
 	if got := enteredStates(exec.Events); !slices.Equal(got, want) {
 		t.Fatalf("states %v\nwant   %v", got, want)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/insights-export/insights-export/internal/batch"
 )
 
 // The wake-up of waiting exports (internal/slots/wake) is wired as its
@@ -65,5 +67,20 @@ func TestSlotReleasesWakeTheWaitersQueue(t *testing.T) {
 		if fmt.Sprint(c["ErrorEquals"]) != "[States.ALL]" || c["Next"] != w["Next"] || c["ResultPath"] == nil {
 			t.Errorf("%s: a failed wake must go on to %v with its error kept, got catch %v", wake, w["Next"], c)
 		}
+	}
+}
+
+// The stack's MaxConcurrency default is the batch's own (8: a child parked
+// for the next slot while others store and convert, BENCHMARKS.md "Slot
+// utilisation"), so a stack and a function run without the parameter
+// agree.
+func TestMaxConcurrencyDefaultIsTheBatchDefault(t *testing.T) {
+	tpl := loadTemplate(t)
+	p, _ := tpl.Parameters["MaxConcurrency"].(map[string]any)
+	if got, want := fmt.Sprint(p["Default"]), fmt.Sprint(batch.DefaultMaxConcurrency); got != want {
+		t.Errorf("MaxConcurrency default %s, batch.DefaultMaxConcurrency %s", got, want)
+	}
+	if batch.DefaultMaxConcurrency <= 5 {
+		t.Errorf("batch.DefaultMaxConcurrency %d: at the 5 slots or below, a slot idles while a child stores and converts", batch.DefaultMaxConcurrency)
 	}
 }

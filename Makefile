@@ -25,7 +25,7 @@ lambda-build = $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(2) ./functions/$(1
 
 # Function directories; SAM logical ids map onto them below.
 FUNCTIONS := startexport checkjob storereport convertreport backfillreports preparebatch writemanifest api \
-	checkjobslots releasejobslot discoverusers advancemark
+	checkjobslots releasejobslot wakejobslotwaiter discoverusers advancemark
 DIST      := dist
 
 ASL_FILES := $(wildcard statemachine/*.asl.json)
@@ -40,7 +40,7 @@ GO_SOURCES_CMD := find . -type d \( -name node_modules -o -name testdata -o -nam
 	build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
 	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction \
 	build-BackfillReportsFunction build-CheckJobSlotsFunction build-ReleaseJobSlotFunction \
-	build-DiscoverUsersFunction build-AdvanceMarkFunction
+	build-WakeJobSlotWaiterFunction build-DiscoverUsersFunction build-AdvanceMarkFunction
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,7 +51,7 @@ help: ## List the targets
 SAM_TARGETS := build-StartExportFunction build-CheckJobFunction build-StoreReportFunction \
 	build-PrepareBatchFunction build-WriteManifestFunction build-ApiFunction build-ConvertReportFunction \
 	build-BackfillReportsFunction build-CheckJobSlotsFunction build-ReleaseJobSlotFunction \
-	build-DiscoverUsersFunction build-AdvanceMarkFunction
+	build-WakeJobSlotWaiterFunction build-DiscoverUsersFunction build-AdvanceMarkFunction
 build-StartExportFunction:   FN := startexport
 build-CheckJobFunction:      FN := checkjob
 build-StoreReportFunction:   FN := storereport
@@ -62,6 +62,7 @@ build-WriteManifestFunction: FN := writemanifest
 build-ApiFunction:           FN := api
 build-CheckJobSlotsFunction: FN := checkjobslots
 build-ReleaseJobSlotFunction: FN := releasejobslot
+build-WakeJobSlotWaiterFunction: FN := wakejobslotwaiter
 build-DiscoverUsersFunction: FN := discoverusers
 build-AdvanceMarkFunction:   FN := advancemark
 

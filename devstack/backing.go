@@ -62,10 +62,16 @@ type Backing struct {
 	// slots.Ledger.Create; TestEndedExecutionsGiveTheirSlotBack starts
 	// one without it).
 	SlotsTable string
+	// WaitersQueueURL is the job slot waiters' FIFO queue on moto
+	// (template.yaml's JobSlotWaitersQueue).
+	WaitersQueueURL string
 	// Env is the functions' environment (what template.yaml sets, pointed
 	// at the emulators).
 	Env map[string]string
 }
+
+// WaitersQueue is the name of the job slot waiters' queue on moto.
+const WaitersQueue = "insights-export-job-slot-waiters.fifo"
 
 // StartBacking starts the simulator (or takes the real tenant) and
 // moto_server, and creates the bucket and the secret. On error whatever it
@@ -130,6 +136,13 @@ func StartBacking(ctx context.Context, opts BackingOptions) (b *Backing, err err
 	if err = (&slots.Ledger{DB: b.DynamoDB, Table: b.SlotsTable}).Create(ctx); err != nil {
 		return b, fmt.Errorf("devstack: create job slot ledger: %w", err)
 	}
+	// As template.yaml's JobSlotWaitersQueue: FIFO, deduplication by id.
+	var q struct{ QueueUrl string }
+	if err = awsJSON(ctx, b.Moto.URL, "sqs", "AmazonSQS.CreateQueue", "1.0", map[string]any{"QueueName": WaitersQueue,
+		"Attributes": map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "false", "VisibilityTimeout": "30", "MessageRetentionPeriod": "3600"}}, &q); err != nil {
+		return b, fmt.Errorf("devstack: create job slot waiters' queue: %w", err)
+	}
+	b.WaitersQueueURL = q.QueueUrl
 	secretID := orDefault(opts.SecretID, DefaultSecretID)
 	secret, _ := json.Marshal(creds)
 	if _, err = secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
@@ -138,20 +151,21 @@ func StartBacking(ctx context.Context, opts BackingOptions) (b *Backing, err err
 		return b, fmt.Errorf("devstack: create secret: %w", err)
 	}
 	b.Env = map[string]string{
-		"AVEPOINT_SECRET_ID":        secretID,
-		"AVEPOINT_REGION":           region,
-		"AVEPOINT_API_URL":          apiURL,
-		"AVEPOINT_TOKEN_URL":        tokenURL,
-		"REPORT_BUCKET":             b.Bucket,
-		"REPORT_PREFIX":             b.Prefix,
-		"JOB_SLOTS_TABLE":           b.SlotsTable,
-		"AWS_ENDPOINT_URL":          b.Moto.URL,
-		"AWS_REGION":                awsRegion,
-		"AWS_ACCESS_KEY_ID":         "test",
-		"AWS_SECRET_ACCESS_KEY":     "test",
-		"AWS_SESSION_TOKEN":         "test-session",
-		"AWS_EC2_METADATA_DISABLED": "true",
-		"S3_FORCE_PATH_STYLE":       "true",
+		"AVEPOINT_SECRET_ID":         secretID,
+		"AVEPOINT_REGION":            region,
+		"AVEPOINT_API_URL":           apiURL,
+		"AVEPOINT_TOKEN_URL":         tokenURL,
+		"REPORT_BUCKET":              b.Bucket,
+		"REPORT_PREFIX":              b.Prefix,
+		"JOB_SLOTS_TABLE":            b.SlotsTable,
+		"JOB_SLOT_WAITERS_QUEUE_URL": b.WaitersQueueURL,
+		"AWS_ENDPOINT_URL":           b.Moto.URL,
+		"AWS_REGION":                 awsRegion,
+		"AWS_ACCESS_KEY_ID":          "test",
+		"AWS_SECRET_ACCESS_KEY":      "test",
+		"AWS_SESSION_TOKEN":          "test-session",
+		"AWS_EC2_METADATA_DISABLED":  "true",
+		"S3_FORCE_PATH_STYLE":        "true",
 	}
 	return b, nil
 }

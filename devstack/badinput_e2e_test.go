@@ -40,8 +40,9 @@ func TestBadInputEndToEnd(t *testing.T) {
 				if exec.Status != StatusFailed || exec.Error != "ValidationError" || !strings.Contains(exec.Cause, "invalid "+field+":") {
 					t.Fatalf("got %s %s %s; want ValidationError naming %q", exec.Status, exec.Error, exec.Cause, field)
 				}
-				// The slot taken before the start goes straight back.
-				want := []string{"AcquireJobSlot", "StartExport", "ReleaseJobSlotAfterFailure", "RouteFailure", "ExportFailed"}
+				// The slot taken before the start goes straight back, and
+				// wakes a waiting export (nobody here).
+				want := []string{"AcquireJobSlot", "StartExport", "ReleaseJobSlotAfterFailure", "WakeJobSlotWaiterAfterFailure", "RouteFailure", "ExportFailed"}
 				if states := enteredStates(exec.Events); !slices.Equal(states, want) {
 					t.Fatalf("states %v, want %v", states, want)
 				}

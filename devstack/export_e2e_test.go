@@ -174,12 +174,12 @@ func TestExportSucceeds(t *testing.T) {
 		t.Fatalf("execution %s: %s %s\n%s", exec.Status, exec.Error, exec.Cause, st.Logs())
 	}
 	// slot → start → slot records the job → wait → check → choice → slot
-	// given back → store → convert → event → succeed. The job answers
-	// "running" twice before "finished": the one check reads all three
-	// times, waiting the policy's 5 s between its reads itself
-	// (POLL_INPROCESS_SECONDS, deployed default), so the poll loop runs
-	// once instead of three times.
-	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "StoreReport", "ConvertReport", "AnnounceReport", "Done"}
+	// given back → a waiter woken (none here) → store → convert → event →
+	// succeed. The job answers "running" twice before "finished": the one
+	// check reads all three times, waiting the policy's 5 s between its
+	// reads itself (POLL_INPROCESS_SECONDS, deployed default), so the poll
+	// loop runs once instead of three times.
+	want := []string{"AcquireJobSlot", "StartExport", "RecordJobOnSlot", "WaitForJob", "CheckJob", "IsJobFinished", "ReleaseJobSlot", "WakeJobSlotWaiter", "StoreReport", "ConvertReport", "AnnounceReport", "Done"}
 	if got := enteredStates(exec.Events); !slices.Equal(got, want) {
 		t.Fatalf("states %v\nwant   %v", got, want)
 	}

@@ -39,6 +39,7 @@ var Functions = []struct{ Substitution, Dir, Name string }{
 	{"ConvertReportFunctionArn", "convertreport", "insights-export-ConvertReport"},
 	{"BackfillReportsFunctionArn", "backfillreports", "insights-export-BackfillReports"},
 	{"CheckJobSlotsFunctionArn", "checkjobslots", "insights-export-CheckJobSlots"},
+	{"WakeJobSlotWaiterFunctionArn", "wakejobslotwaiter", "insights-export-WakeJobSlotWaiter"},
 	// The target of template.yaml's execution-status rule: no state
 	// names it. The interpreter has no EventBridge; ReleaseEnded invokes
 	// it as the rule would.
@@ -135,6 +136,8 @@ type Stack struct {
 	extra   []*Function
 	tmp     string
 	backing *Backing
+	// tokens answers the task tokens of WaitForJobSlot (TokenBroker).
+	tokens *TokenBroker
 	// invoker serves every function's invocations to the interpreter
 	// processes (Function.ServeHTTP): executions run at the same time, each
 	// in a process of its own, still reach each emulator one at a time.
@@ -178,7 +181,22 @@ func StartStack(ctx context.Context, opts StackOptions) (st *Stack, err error) {
 	st.subs["JobSlotsTableName"] = backing.SlotsTable
 	st.subs["AvePointJobSlots"] = strconv.Itoa(cmp.Or(opts.JobSlots, DefaultJobSlots))
 	st.subs["EventBusName"] = cmp.Or(opts.EventBus, EventBus)
+	st.subs["JobSlotWaitersQueueUrl"] = backing.WaitersQueueURL
+	if st.tokens, err = StartTokenBroker(); err != nil {
+		return st, err
+	}
 	env := maps.Clone(backing.Env)
+	// The waker's SendTaskSuccess goes to the broker, not to moto (whose
+	// Step Functions knows nothing of the interpreter's tokens); the SDK
+	// reads the service's own endpoint variable before AWS_ENDPOINT_URL.
+	env["AWS_ENDPOINT_URL_SFN"] = st.tokens.URL
+	// The waker's long poll of an empty queue (a second in AWS) would hold
+	// its one emulator a second per export here, and every export's wake
+	// queues behind it (a 2,000-user batch: half an hour): off unless the
+	// caller sets it (bench/slotsim's real runs compare both).
+	if _, set := opts.Env["JOB_SLOT_WAKE_POLL_SECONDS"]; !set {
+		env["JOB_SLOT_WAKE_POLL_SECONDS"] = "0"
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -314,7 +332,7 @@ func (s *Stack) Run(ctx context.Context, o RunOptions) (*Execution, error) {
 		DefinitionFile: s.asl, Substitutions: s.subs, Tasks: s.tasks, ConcurrentTasks: s.concurrent, Input: o.Input,
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 		DynamoDBEndpoint: s.Moto.URL, EventsEndpoint: s.Moto.URL, StateMachineArn: ExportStateMachineArn, ExecutionName: o.Name,
-		Timeout: o.Timeout, Stop: o.Stop,
+		SQSEndpoint: s.Moto.URL, TokenBroker: s.tokens.URL, Timeout: o.Timeout, Stop: o.Stop,
 	})
 }
 
@@ -331,6 +349,7 @@ func (s *Stack) RunBatch(ctx context.Context, o RunOptions) (*Execution, error) 
 		WaitOverride: o.WaitOverride, RetryOverride: o.RetryOverride, OnEvent: o.OnEvent,
 		StateMachines: map[string]string{ExportStateMachineArn: s.asl}, S3Endpoint: s.Moto.URL,
 		DynamoDBEndpoint: s.Moto.URL, EventsEndpoint: s.Moto.URL, ExecutionName: o.Name, Timeout: o.Timeout, Stop: o.Stop,
+		SQSEndpoint: s.Moto.URL, TokenBroker: s.tokens.URL,
 	})
 }
 
@@ -397,6 +416,9 @@ func (s *Stack) Close() {
 	}
 	for _, f := range slices.Concat(slices.Collect(maps.Values(s.Functions)), s.extra) {
 		_ = f.Close()
+	}
+	if s.tokens != nil {
+		_ = s.tokens.Close()
 	}
 	if s.backing != nil {
 		s.backing.Close()

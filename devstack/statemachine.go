@@ -66,6 +66,12 @@ type RunSpec struct {
 	// EventsEndpoint is the EventBridge (moto) base URL the
 	// arn:aws:states:::events:putEvents Tasks call.
 	EventsEndpoint string
+	// SQSEndpoint is the SQS (moto) base URL the
+	// arn:aws:states:::sqs:sendMessage.waitForTaskToken Tasks send to;
+	// TokenBroker is the TokenBroker's URL, where those Tasks wait for
+	// their token.
+	SQSEndpoint string
+	TokenBroker string
 	// StateMachineArn is $$.StateMachine.Id; $$.Execution.Id is its
 	// execution ARN with ExecutionName (default: a machine "devstack").
 	StateMachineArn string
@@ -129,6 +135,8 @@ type nodeSpec struct {
 	S3Endpoint      string            `json:"s3Endpoint,omitempty"`
 	DynamoDB        string            `json:"dynamodbEndpoint,omitempty"`
 	Events          string            `json:"eventsEndpoint,omitempty"`
+	SQS             string            `json:"sqsEndpoint,omitempty"`
+	TokenBroker     string            `json:"tokenBrokerEndpoint,omitempty"`
 	StateMachineArn string            `json:"stateMachineArn,omitempty"`
 	TimeoutSeconds  int64             `json:"timeoutSeconds,omitempty"`
 	Input           json.RawMessage   `json:"input"`
@@ -171,6 +179,8 @@ func RunStateMachine(ctx context.Context, spec RunSpec) (*Execution, error) {
 		S3Endpoint:      spec.S3Endpoint,
 		DynamoDB:        spec.DynamoDBEndpoint,
 		Events:          spec.EventsEndpoint,
+		SQS:             spec.SQSEndpoint,
+		TokenBroker:     spec.TokenBroker,
 		StateMachineArn: spec.StateMachineArn,
 		Input:           input,
 	}

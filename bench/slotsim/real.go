@@ -125,8 +125,11 @@ func RunReal(ctx context.Context, bootstraps map[string]string, run RealRun) (Re
 	if res.Util, err = Measure(devstack.DefaultJobSlots, tl.Records); err != nil {
 		return res, fmt.Errorf("slots %s: %w", run.Name, err)
 	}
+	// As deployed (a release wakes the oldest waiter), but the list's
+	// order: a fixed-window run is not reordered.
 	cfg := Defaults()
-	cfg.Slots, cfg.MaxConcurrency, cfg.Poll, cfg.Lat = devstack.DefaultJobSlots, run.MaxConcurrency, run.Poll, tl.Lat
+	cfg.Slots, cfg.MaxConcurrency, cfg.Poll, cfg.Lat, cfg.Order = devstack.DefaultJobSlots, run.MaxConcurrency, run.Poll, tl.Lat, AsListed
+	cfg.WakePoll = -1 // the local stack's waker does not long-poll (devstack.StartStack)
 	durations := slices.Repeat([]time.Duration{run.JobDuration}, run.Users)
 	res.Model, err = Simulate(cfg, durations)
 	return res, err
@@ -201,7 +204,7 @@ func Timelines(events []devstack.Event, jobStarts map[string]time.Time, duration
 			it.execution = out.ExecutionArn[strings.LastIndex(out.ExecutionArn, ":")+1:]
 		}
 	}
-	var state, cycle, store, convert, childStart, childEnd []time.Duration
+	var state, cycle, store, convert, childStart, childEnd, wakeStep []time.Duration
 	simple := map[string]bool{"IsJobFinished": true, "RecordJobOnSlot": true, "ReleaseJobSlot": true}
 	for _, idx := range slices.Sorted(maps.Keys(items)) {
 		it := items[idx]
@@ -287,6 +290,8 @@ func Timelines(events []devstack.Event, jobStarts map[string]time.Time, duration
 				store = append(store, took)
 			case e.State == "ConvertReport":
 				convert = append(convert, took)
+			case e.State == "WakeJobSlotWaiter":
+				wakeStep = append(wakeStep, took)
 			}
 		}
 	}
@@ -298,6 +303,7 @@ func Timelines(events []devstack.Event, jobStarts map[string]time.Time, duration
 		// The model adds a state's time to each: ExportUser's; and
 		// AnnounceReport's, Done's and UserSucceeded's.
 		ChildStart: max(mean(childStart)-s, 0), ChildEnd: max(mean(childEnd)-3*s, 0),
+		Wake: mean(wakeStep),
 	}
 	return tl, nil
 }

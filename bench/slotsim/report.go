@@ -28,7 +28,8 @@ const (
 	EstimateSigma = 0.5
 )
 
-// Variant is one configuration of the batch, as a change to the defaults.
+// Variant is one configuration of the batch, as a change to Before: the
+// configuration before issue 13's slot changes.
 type Variant struct {
 	Name string
 	// Change is what production would change for it.
@@ -38,21 +39,18 @@ type Variant struct {
 
 // Config is the variant's configuration for one draw.
 func (v Variant) Config(durations []time.Duration, seed uint64) Config {
-	c := Defaults()
+	c := Before()
 	if v.apply != nil {
 		v.apply(&c, durations, seed)
 	}
 	return c
 }
 
-// wakeFallback is the wait of a waiter nobody wakes: with a release waking
-// the oldest waiter the policy's growing waits only cover a lost wake-up,
-// and a fixed 5 minutes costs fewer rounds than waits from 5 s up.
-var wakeFallback = slots.WaitPolicy{Min: 5 * time.Minute, Max: 5 * time.Minute, Factor: 0.2, Deadline: slots.DefaultWaitPolicy.Deadline}
-
 func maxConc(n int) func(*Config) { return func(c *Config) { c.MaxConcurrency = n } }
 
-func wake(c *Config) { c.Wake, c.SlotWait = true, wakeFallback }
+// wake: a release wakes the oldest waiter, the policy's wait (5 min,
+// slots.DefaultWaitPolicy) only its fallback.
+func wake(c *Config) { c.Wake, c.SlotWait = true, slots.DefaultWaitPolicy }
 
 func slotWait(lo, hi time.Duration) func(*Config) {
 	return func(c *Config) { c.SlotWait.Min, c.SlotWait.Max = lo, hi }
@@ -83,37 +81,38 @@ const RecommendedPollFactor = 0.06
 
 // The variants the text names.
 var (
-	vDefaults    = Variant{Name: "defaults (MaxConcurrency 5)", Change: "—"}
-	vMC8         = variant("MaxConcurrency 8", "MAX_CONCURRENCY", maxConc(8))
-	vShort       = variant("MaxConcurrency 8, slot waits 1–10 s", "slots.DefaultWaitPolicy Min 5 s → 1 s, Max → 10 s", maxConc(8), slotWait(time.Second, 10*time.Second))
-	vWake8       = variant("wake on release, MaxConcurrency 8", "task token + MAX_CONCURRENCY", wake, maxConc(8))
-	vOrder5      = variant("longest first, MaxConcurrency 5", "PrepareBatch orders users by their last job time", longestFirst)
-	vWake8LF     = variant("wake on release, MaxConcurrency 8, longest first", "task token + MAX_CONCURRENCY + order", wake, maxConc(8), longestFirst)
-	vRecommended = variant(fmt.Sprintf("**recommended**: wake on release, MaxConcurrency 8, longest first, poll factor %.2f", RecommendedPollFactor),
-		"task token + MAX_CONCURRENCY 8 + order + POLL_AGE_FACTOR", wake, maxConc(8), longestFirst, pollFactor(RecommendedPollFactor))
+	vDefaults    = variant("**defaults (as built)**: wake on release, MaxConcurrency 8, longest first", "—", wake, maxConc(8), longestFirst)
+	vBefore      = Variant{Name: "before: MaxConcurrency 5, waiters sleep 5 s–5 min, as listed", Change: "the previous production"}
+	vMC8         = variant("MaxConcurrency 8 alone", "MAX_CONCURRENCY", maxConc(8))
+	vShort       = variant("MaxConcurrency 8, slot waits 1–10 s", "slot waits 1–10 s instead of a wake", maxConc(8), slotWait(time.Second, 10*time.Second))
+	vWake8       = variant("wake on release, MaxConcurrency 8, as listed", "without the order", wake, maxConc(8))
+	vOrder5      = variant("longest first, MaxConcurrency 5", "the order alone", longestFirst)
+	vRecommended = variant(fmt.Sprintf("defaults + poll factor %.2f", RecommendedPollFactor),
+		"+ POLL_AGE_FACTOR (not adopted here: decided with CheckJob's cost)", wake, maxConc(8), longestFirst, pollFactor(RecommendedPollFactor))
 )
 
 // Variants are the configurations the section compares; the first is the
-// deployed one, the last the recommendation.
+// deployed one, the second the one before, the last the defaults with a
+// faster poll.
 var Variants = []Variant{
 	vDefaults,
-	variant("MaxConcurrency 6", "MAX_CONCURRENCY (a setting)", maxConc(6)),
+	vBefore,
+	variant("MaxConcurrency 6 alone", "MAX_CONCURRENCY (a setting)", maxConc(6)),
 	vMC8,
-	variant("MaxConcurrency 10", "MAX_CONCURRENCY", maxConc(10)),
-	variant("MaxConcurrency 8, slot waits 5–30 s", "slots.DefaultWaitPolicy.Max 300 s → 30 s", maxConc(8), slotWait(5*time.Second, 30*time.Second)),
+	variant("MaxConcurrency 10 alone", "MAX_CONCURRENCY", maxConc(10)),
+	variant("MaxConcurrency 8, slot waits 5–30 s", "slot waits ≤ 30 s instead of a wake", maxConc(8), slotWait(5*time.Second, 30*time.Second)),
 	vShort,
-	variant("wake on release, MaxConcurrency 5", "task token: a release wakes the oldest waiter", wake),
-	variant("wake on release, MaxConcurrency 6", "task token + MAX_CONCURRENCY", wake, maxConc(6)),
+	variant("wake on release, MaxConcurrency 5", "the wake alone", wake),
+	variant("wake on release, MaxConcurrency 6, as listed", "without the order", wake, maxConc(6)),
 	vWake8,
-	variant("wake on release, MaxConcurrency 10", "task token + MAX_CONCURRENCY", wake, maxConc(10)),
+	variant("wake on release, MaxConcurrency 10, as listed", "without the order", wake, maxConc(10)),
 	vOrder5,
-	variant(fmt.Sprintf("wake on release, MaxConcurrency 8, poll factor %.2f", RecommendedPollFactor), "task token + MAX_CONCURRENCY + POLL_AGE_FACTOR", wake, maxConc(8), pollFactor(RecommendedPollFactor)),
-	vWake8LF,
+	variant("wake on release, MaxConcurrency 10, longest first", "MAX_CONCURRENCY 10", wake, maxConc(10), longestFirst),
 	vRecommended,
 }
 
 // seedVariants are run on every seed.
-var seedVariants = []Variant{vDefaults, vMC8, vWake8, vWake8LF, vRecommended}
+var seedVariants = []Variant{vDefaults, vBefore, vMC8, vWake8, vRecommended}
 
 // Outcome is a variant's run on one draw.
 type Outcome struct {
@@ -161,7 +160,7 @@ type Options struct {
 }
 
 // RealRuns are the cross-check's batches: 15 users, 4-second jobs, polls
-// every 1–2 s (the slot wait has no setting: 5 s at least), so that a run
+// every 1–2 s (waiters are woken by the releases), so that a run
 // takes about 15 s; the Map's cap at the slots, above them, and at every
 // user at once.
 func RealRuns() []RealRun {
@@ -222,7 +221,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 func (r *Report) sensitivity() error {
-	def, rec := vDefaults, vRecommended
+	def, rec := vBefore, vDefaults
 	type change struct {
 		name string
 		fn   func(*Config)
@@ -244,7 +243,7 @@ func (r *Report) sensitivity() error {
 		{"no latency at all (states, invocations, child start and end, store, convert: 0)", func(c *Config) { c.Lat = Latencies{} }, r.Durations, nil},
 		{"latencies × 4 (a poll cycle 1 s besides its wait; child start and end 2 s each)", scale(4), r.Durations, nil},
 		{"store + convert 60 s (large reports) instead of 9 s", func(c *Config) { c.Lat.Store, c.Lat.Convert = 20*time.Second, 40*time.Second }, r.Durations, nil},
-		{"store + convert 60 s, the recommendation at MaxConcurrency 12", func(c *Config) { c.Lat.Store, c.Lat.Convert = 20*time.Second, 40*time.Second }, r.Durations, maxConc(12)},
+		{"store + convert 60 s, the defaults at MaxConcurrency 12", func(c *Config) { c.Lat.Store, c.Lat.Convert = 20*time.Second, 40*time.Second }, r.Durations, maxConc(12)},
 		{"job durations uniform over 30 s–10 min (same seed)", func(*Config) {}, uniform, nil},
 	}
 	for _, ch := range changes {
@@ -331,14 +330,17 @@ func met(ok bool) string {
 
 func pct(x float64) string { return fmt.Sprintf("%.1f %%", x) }
 
-// Default and Recommended are the first and last variants' outcomes.
+// Default, Before and Recommended are the first, second and last
+// variants' outcomes: production as built, before, and with a faster poll.
 func (r *Report) Default() Outcome     { return r.Outcomes[0] }
+func (r *Report) Before() Outcome      { return r.Outcomes[1] }
 func (r *Report) Recommended() Outcome { return r.Outcomes[len(r.Outcomes)-1] }
 
-// bestSetting is the best variant that changes only MAX_CONCURRENCY.
+// bestSetting is the best of before and the variants that change only
+// MAX_CONCURRENCY on it.
 func (r *Report) bestSetting() Outcome {
-	best := r.Outcomes[0]
-	for _, o := range r.Outcomes[1:4] {
+	best := r.Outcomes[1]
+	for _, o := range r.Outcomes[2:5] {
 		if o.Result.Util.BusyPct() > best.Result.Util.BusyPct() {
 			best = o
 		}
@@ -359,28 +361,29 @@ func spanText(d time.Duration) string { return d.Round(time.Second).String() }
 
 // Summary is the section's rows of the report's summary table.
 func (r *Report) Summary() []Row {
-	def, rec, best := r.Default().Result, r.Recommended().Result, r.bestSetting()
-	du, ru := def.Util, rec.Util
+	def, bef, rec := r.Default().Result, r.Before().Result, r.Recommended().Result
+	du, bu, ru := def.Util, bef.Util, rec.Util
 	draw := fmt.Sprintf("%d users, jobs %s–%s log-uniform (seed %d)", Users, human(MinJob), human(MaxJob), Seed)
 	maxRatio := 100 / TargetBusyPct
 	rows := []Row{
-		{"slot busy %, first job start → last job end, " + draw + ", defaults (MaxConcurrency 5)", pct(du.BusyPct()), "ideal 100 %",
-			fmt.Sprintf("%.2f", du.BusyPct()/100), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(du.BusyPct() >= TargetBusyPct)},
+		{"slot busy %, first job start → last job end, " + draw + ", defaults (wake on release, MaxConcurrency 8, longest first)", pct(du.BusyPct()), "before " + pct(bu.BusyPct()),
+			fmt.Sprintf("%.2f", du.BusyPct()/bu.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(du.BusyPct() >= TargetBusyPct)},
 		{"jobs' span vs ideal (total job time ÷ 5), defaults", spanText(du.Span), "ideal " + spanText(du.Ideal),
 			fmt.Sprintf("%.3f", du.SpanRatio()), fmt.Sprintf("≤ %.3f (≡ ≥ %.0f %% busy)", maxRatio, TargetBusyPct), met(du.SpanRatio() <= maxRatio)},
-		{"slot busy %, best setting alone (" + best.Variant.Name + ")", pct(best.Result.Util.BusyPct()), "defaults " + pct(du.BusyPct()),
-			fmt.Sprintf("%.2f", best.Result.Util.BusyPct()/du.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(best.Result.Util.BusyPct() >= TargetBusyPct)},
-		{"slot busy %, recommended (wake on release, MaxConcurrency 8, longest first, poll factor " + fmt.Sprintf("%.2f", RecommendedPollFactor) + "; modelled)",
-			pct(ru.BusyPct()), "defaults " + pct(du.BusyPct()), fmt.Sprintf("%.2f", ru.BusyPct()/du.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(ru.BusyPct() >= TargetBusyPct)},
+		{"batch makespan (first Map item → last item's end) vs ideal, defaults", spanText(def.Makespan), "ideal " + spanText(du.Ideal) + "; before " + spanText(bef.Makespan),
+			fmt.Sprintf("%.3f", def.Makespan.Seconds()/du.Ideal.Seconds()), "—", "—"},
 	}
-	if s, ok := r.seedRow(r.Recommended().Variant); ok {
-		d, _ := r.seedRow(r.Default().Variant)
-		rows = append(rows, Row{fmt.Sprintf("slot busy %%, recommended, seeds 1–%d: lowest (median)", Seeds),
-			fmt.Sprintf("%.1f %% (%.1f %%)", s.Busy.Min, s.Busy.Median), fmt.Sprintf("defaults %.1f %% (%.1f %%)", d.Busy.Min, d.Busy.Median),
-			fmt.Sprintf("%.2f", s.Busy.Min/d.Busy.Min), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(s.Busy.Min >= TargetBusyPct)})
+	if s, ok := r.seedRow(vDefaults); ok {
+		b, _ := r.seedRow(vBefore)
+		rows = append(rows, Row{fmt.Sprintf("slot busy %%, defaults, seeds 1–%d: lowest (median)", Seeds),
+			fmt.Sprintf("%.1f %% (%.1f %%)", s.Busy.Min, s.Busy.Median), fmt.Sprintf("before %.1f %% (%.1f %%)", b.Busy.Min, b.Busy.Median),
+			fmt.Sprintf("%.2f", s.Busy.Min/b.Busy.Min), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(s.Busy.Min >= TargetBusyPct)})
 	}
-	rows = append(rows, Row{"state transitions per user, recommended (modelled)", fmt.Sprintf("%.1f", rec.TransitionsPerUser()),
-		fmt.Sprintf("defaults %.1f", def.TransitionsPerUser()), fmt.Sprintf("%.2f", rec.TransitionsPerUser()/def.TransitionsPerUser()), "—", "—"})
+	rows = append(rows,
+		Row{"state transitions per user, defaults (modelled)", fmt.Sprintf("%.1f", def.TransitionsPerUser()),
+			fmt.Sprintf("before %.1f", bef.TransitionsPerUser()), fmt.Sprintf("%.2f", def.TransitionsPerUser()/bef.TransitionsPerUser()), "—", "—"},
+		Row{"slot busy %, defaults + poll factor " + fmt.Sprintf("%.2f", RecommendedPollFactor) + " (modelled, not adopted)",
+			pct(ru.BusyPct()), "defaults " + pct(du.BusyPct()), fmt.Sprintf("%.2f", ru.BusyPct()/du.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(ru.BusyPct() >= TargetBusyPct)})
 	if r.Real != nil || r.RealErr != nil {
 		agree := r.RealErr == nil && len(r.Real) > 0
 		worst := 0.0
@@ -423,13 +426,13 @@ func (r *Report) Markdown() string {
 	}
 	sorted := slices.Sorted(slices.Values(r.Durations))
 
-	p("**Model.** `bench/slotsim` simulates one batch run event by event through `statemachine/batch.asl.json` (a Distributed Map of at most `MaxConcurrency` children) and `statemachine/export.asl.json` (AcquireJobSlot → on refusal CheckJobSlots → WaitForJobSlot → AcquireJobSlotAfterWait; StartExport; RecordJobOnSlot; WaitForJob → CheckJob → IsJobFinished; ReleaseJobSlot; StoreReport; ConvertReport; AnnounceReport; Done), with the production policies themselves: `request.DefaultWaitPolicy.Next` for the polls (age = the status read's time − startedAt, as CheckJob measures it) and `slots.DefaultWaitPolicy.Next` for the slot waits (counted from the export's start, with CheckJobSlots' 1-second retry when a slot freed since the refusal). %d slots. Every state takes %s, a Lambda task %s more (a poll cycle: 3 × %s + %s = %s besides its wait, bench/polling's figure, §3); StoreReport + ConvertReport %s + %s (with StartExport, the README's ~10 s of start, store and convert per user, *Large tenants*); the Map's child start and the `.sync:2` end notice %s each (an assumption: nothing here measures them in AWS; they matter only while the Map's cap binds, see the sensitivity table). The slots are *busy* while a job runs, from its start to its end — not to the poll that notices it.",
-		5, lat.State, lat.Invoke, lat.State, lat.Invoke, 3*lat.State+lat.Invoke, lat.Store, lat.Convert, lat.ChildStart)
+	p("**Model.** `bench/slotsim` simulates one batch run event by event through `statemachine/batch.asl.json` (a Distributed Map of at most `MaxConcurrency` children) and `statemachine/export.asl.json` (AcquireJobSlot → on refusal CheckJobSlots → WaitForJobSlot → AcquireJobSlotAfterWait; StartExport; RecordJobOnSlot; WaitForJob → CheckJob → IsJobFinished; ReleaseJobSlot → WakeJobSlotWaiter; StoreReport; ConvertReport; AnnounceReport; Done), with the production policies themselves: `request.DefaultWaitPolicy.Next` for the polls (age = the status read's time − startedAt, as CheckJob measures it) and `slots.DefaultWaitPolicy.Next` for the slot waits' fallback (counted from the export's start, with CheckJobSlots' 1-second retry when a slot freed since the refusal). *Wake on release* as built: WaitForJobSlot parks the task token on a FIFO queue (`sqs:sendMessage.waitForTaskToken`, the wait as its timeout), the WakeJobSlotWaiter task after a release answers the oldest token (`internal/slots/wake`; when nobody is parked it long-polls 1 s for a waiter on its way), and the woken export runs AcquireJobSlotAfterWait one state later; a waiter whose timeout runs out tries again and parks anew at the back. *Longest first*: PrepareBatch orders an incremental run's work list by each user's last export time (its high-water mark keeps it), modelled as estimates off by a log-normal factor (σ %.1f, within ×0.6–×1.6 two times in three). %d slots. Every state takes %s, a Lambda task %s more (a poll cycle: 3 × %s + %s = %s besides its wait, bench/polling's figure, §3); StoreReport + ConvertReport %s + %s (with StartExport, the README's ~10 s of start, store and convert per user, *Large tenants*); the Map's child start and the `.sync:2` end notice %s each (an assumption: nothing here measures them in AWS; they matter only while the Map's cap binds, see the sensitivity table). The slots are *busy* while a job runs, from its start to its end — not to the poll that notices it.",
+		EstimateSigma, 5, lat.State, lat.Invoke, lat.State, lat.Invoke, 3*lat.State+lat.Invoke, lat.Store, lat.Convert, lat.ChildStart)
 	p("")
 	p("**Jobs.** %d users, durations drawn log-uniformly over %s–%s (seed %d, `slotsim.Durations`): every doubling of a job's length as likely as the next, as one user's activity spans orders of magnitude across a tenant (a uniform draw would make 9-minute jobs as common as 1-minute ones). Short jobs are the hard case here, since the fixed costs around a job weigh most against them; the uniform draw is in the sensitivity table. This draw: total %s, median %s, shortest %s, longest %s; ideal span (total ÷ 5) %s.",
 		Users, human(MinJob), human(MaxJob), Seed, spanText(total), spanText(sorted[len(sorted)/2]), spanText(sorted[0]), spanText(sorted[len(sorted)-1]), spanText(du.Ideal))
 	p("")
-	p("#### At the defaults")
+	p("#### At the defaults (as built: wake on release, MaxConcurrency 8, longest first)")
 	p("")
 	p("Where the slots' time goes from the first job's start to the last job's end (%s × 5 slots):", spanText(du.Span))
 	p("")
@@ -438,18 +441,20 @@ func (r *Report) Markdown() string {
 	p("| busy: a job running | **%.1f %%** | the target's figure |", du.BusyPct())
 	p("| held, job not started | %.2f %% | AcquireJobSlot's write → StartExport's call |", du.Pct(du.HeldBeforeStart))
 	p("| held, job over | %.1f %% | the poll's detection delay (mean %s a job; the waits are 9 %% of the job's age, 5 s at least) and the release |", du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond))
-	p("| free while an export waited | %.1f %% | waiters asleep in WaitForJobSlot (none at MaxConcurrency 5: the cap equals the slots) |", du.Pct(du.FreeWaiting))
+	p("| free while an export waited | %.1f %% | a slot free while exports are parked: the wake's way (release → WakeJobSlotWaiter → AcquireJobSlotAfterWait) |", du.Pct(du.FreeWaiting))
 	p("| free while a child started | %.2f %% | the Map's next child on its way to AcquireJobSlot |", du.Pct(du.FreeStarting))
 	p("| free, users queued behind the Map's cap | %.1f %% | every Map place taken, some by children storing, converting or ending: their slot is given back but no other child may start |", du.Pct(du.FreeMapCap))
 	p("| free, the run's tail | %.1f %% | every user started, nobody waiting: the last jobs run while the other slots have nothing left to do |", du.Pct(du.FreeTail))
 	p("")
-	p("Jobs' span %s against the ideal %s (× %.3f); the batch's makespan (first Map item → last item's end) %s. State transitions %d (%.1f per user, %s a run), %d of them spent waiting for a slot.",
-		spanText(du.Span), spanText(du.Ideal), du.SpanRatio(), spanText(def.Makespan), def.Transitions, def.TransitionsPerUser(), cost(def.Transitions), def.WaitTransitions)
+	bef := r.Before().Result
+	p("Jobs' span %s against the ideal %s (× %.3f); the batch's makespan (first Map item → last item's end) %s against the ideal (× %.3f; before: %s, × %.3f). State transitions %d (%.1f per user, %s a run; before %.1f, %s), %d of them spent waiting for a slot.",
+		spanText(du.Span), spanText(du.Ideal), du.SpanRatio(), spanText(def.Makespan), def.Makespan.Seconds()/du.Ideal.Seconds(), spanText(bef.Makespan), bef.Makespan.Seconds()/du.Ideal.Seconds(),
+		def.Transitions, def.TransitionsPerUser(), cost(def.Transitions), bef.TransitionsPerUser(), cost(bef.Transitions), def.WaitTransitions)
 	p("")
 	p("#### Alternatives")
 	p("")
-	p("Same %d jobs. *Wake on release* is not in production: CheckJobSlots is invoked with a task token (`lambda:invoke.waitForTaskToken`, its wait as `TimeoutSecondsPath`: a 5-minute fallback re-check) and keeps it with the waiter in the ledger; after ReleaseJobSlot a WakeJobSlotWaiter task sends SendTaskSuccess to the oldest waiter, which then runs AcquireJobSlotAfterWait within %s — a round costs 2 transitions instead of 3, every export one more. *Longest first* sorts the work list by an estimate of each user's job time, longest first: modelled with estimates off by a log-normal factor (σ %.1f, within ×0.6–×1.6 two times in three), as a previous run's job times would be.",
-		Users, 2*lat.State+lat.Invoke, EstimateSigma)
+	p("Same %d jobs. *Before* is the production before these changes: MaxConcurrency 5, waiters asleep in a Wait state for a fifth of their wait so far (5 s–5 min), the work list as listed. The other rows take one part of the defaults, or another way to the same end, on top of it; a wake round costs 3 transitions (CheckJobSlots, WaitForJobSlot, AcquireJobSlotAfterWait), every export one more (WakeJobSlotWaiter).",
+		Users)
 	p("")
 	p("| variant | busy | held, job over | free: waiting | free: Map cap, child start | free: tail | span ÷ ideal | users waited (rounds) | longest wait | transitions / user | transitions per run | met? |")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -467,15 +472,15 @@ func (r *Report) Markdown() string {
 		p("| %s | %.1f %% | %.1f %% | %.1f %% | %.1f |", s.Variant.Name, s.Busy.Min, s.Busy.Median, s.Busy.Max, s.TransitionsPerUser)
 	}
 	p("")
-	p("Sensitivity, busy share (defaults → recommended):")
+	p("Sensitivity, busy share (before → defaults):")
 	p("")
-	p("| input changed | defaults | recommended |")
+	p("| input changed | before | defaults |")
 	p("|---|---:|---:|")
 	for _, s := range r.Sensitivity {
 		p("| %s | %.1f %% | %.1f %% |", s.Name, s.Default.Util.BusyPct(), s.Recommended.Util.BusyPct())
 	}
 	p("")
-	p("The latencies barely move the recommendation; long stores and conversions do, because a child keeps its place in the Map through them: with a minute of them 8 places no longer leave a child waiting at every release, and the cap binds again. `MaxConcurrency` has to grow with the store and convert time (12 for a minute here); with the wake-up an idle waiter costs one round, so a generous cap is cheap.")
+	p("The latencies barely move the defaults; long stores and conversions do, because a child keeps its place in the Map through them: with a minute of them 8 places no longer leave a child waiting at every release, and the cap binds again. `MaxConcurrency` has to grow with the store and convert time (12 for a minute here); with the wake-up an idle waiter costs one round, so a generous cap is cheap.")
 	p("")
 	r.analysis(p)
 	r.realMarkdown(p)
@@ -492,34 +497,32 @@ func (r *Report) outcome(v Variant) Result {
 }
 
 func (r *Report) analysis(p func(string, ...any)) {
-	def, rec := r.Default().Result, r.Recommended().Result
-	du, ru := def.Util, rec.Util
-	mc8, short, w8, w8l, lpt5 := r.outcome(vMC8), r.outcome(vShort), r.outcome(vWake8), r.outcome(vWake8LF), r.outcome(vOrder5)
+	def, bef, rec := r.Default().Result, r.Before().Result, r.Recommended().Result
+	du, bu, ru := def.Util, bef.Util, rec.Util
+	mc8, short, w8, lpt5 := r.outcome(vMC8), r.outcome(vShort), r.outcome(vWake8), r.outcome(vOrder5)
 	best := r.bestSetting()
-	p("#### What blocks %.0f %%", TargetBusyPct)
+	p("#### What blocked %.0f %% before, and what each change does", TargetBusyPct)
 	p("")
-	p("At the defaults the slots are busy %.1f %% of the time, %.1f points short, and no setting alone reaches it (best: %s, %.1f %%). Four losses, largest first:",
-		du.BusyPct(), TargetBusyPct-du.BusyPct(), best.Variant.Name, best.Result.Util.BusyPct())
+	p("Before, the slots were busy %.1f %% of the time, %.1f points short, and no setting alone reaches the target (best: %s, %.1f %%). Four losses, largest first:",
+		bu.BusyPct(), TargetBusyPct-bu.BusyPct(), best.Variant.Name, best.Result.Util.BusyPct())
 	p("")
-	p("1. **The tail (%.1f %%).** When the Map has started every user, the slots whose jobs end have nothing left to do while the last jobs run; which jobs come last is the work list's luck (over seeds 1–%d the defaults range %s). Only the order mends it: longest first alone takes the defaults to %.1f %%, the tail to %.1f %%.",
-		du.Pct(du.FreeTail), Seeds, r.seedRange(vDefaults), lpt5.Util.BusyPct(), lpt5.Util.Pct(lpt5.Util.FreeTail))
-	p("2. **The Map's cap (%.1f %%).** At MaxConcurrency 5 a child keeps its place in the Map through StoreReport, ConvertReport and its end (%s here) after it gave its slot back, and no other child may start meanwhile: the cap equal to the slots leaves a slot idle for every child that is storing. MaxConcurrency 6 or more removes it (%.1f %% at 8) — but only by having children wait for slots, which costs the next loss.",
-		du.Pct(du.FreeMapCap+du.FreeStarting), DefaultLatencies.Store+DefaultLatencies.Convert+4*DefaultLatencies.State+DefaultLatencies.ChildEnd+DefaultLatencies.ChildStart, mc8.Util.Pct(mc8.Util.FreeMapCap+mc8.Util.FreeStarting))
-	p("3. **Waiters asleep (%.1f %% at MaxConcurrency 8).** A refused export sleeps a fifth of its wait so far (5 s–5 min) and a freed slot stays free until its next attempt; worse, a child the Map starts meanwhile takes the slot at its first AcquireJobSlot, so a long waiter can be passed over again and again (longest wait at MaxConcurrency 8: %s), and its job then runs in the tail: MaxConcurrency 8 gains only %.1f points and 10 loses some. Shorter slot waits (1–10 s) bring the sleep to %.1f %% at %.1f transitions per user; waking the oldest waiter on release brings it to %.1f %% for %.1f (MaxConcurrency 8: %.1f %% busy, and the order is fair: first come, first served).",
-		mc8.Util.Pct(mc8.Util.FreeWaiting), spanText(mc8.LongestWait), mc8.Util.BusyPct()-du.BusyPct(),
-		short.Util.Pct(short.Util.FreeWaiting), short.TransitionsPerUser(), w8.Util.Pct(w8.Util.FreeWaiting), w8.TransitionsPerUser(), w8.Util.BusyPct())
-	p("4. **Detection delay (%.1f %%).** A finished job keeps its slot until the poll that sees it, on average half a wait of 9 %% of its age: %s a job here. It stays whatever else changes (%.1f %% with wake, MaxConcurrency 8 and longest first: %.1f %% busy, short of %.0f %% on some draws, see the seeds table). Polling at %.0f %% of the age instead of 9 %% cuts it to %.1f %%, at more polls.",
-		du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond), w8l.Util.Pct(w8l.Util.HeldAfterEnd), w8l.Util.BusyPct(), TargetBusyPct,
-		100*RecommendedPollFactor, ru.Pct(ru.HeldAfterEnd))
+	p("1. **The tail (%.1f %%).** When the Map has started every user, the slots whose jobs end have nothing left to do while the last jobs run; which jobs come last is the work list's luck (over seeds 1–%d before: %s). Only the order mends it: longest first alone takes it to %.1f %% busy, the tail to %.1f %%; with the defaults the tail is %.1f %%.",
+		bu.Pct(bu.FreeTail), Seeds, r.seedRange(vBefore), lpt5.Util.BusyPct(), lpt5.Util.Pct(lpt5.Util.FreeTail), du.Pct(du.FreeTail))
+	p("2. **The Map's cap (%.1f %%).** At MaxConcurrency 5 a child keeps its place in the Map through StoreReport, ConvertReport and its end (%s here) after it gave its slot back, and no other child may start meanwhile. MaxConcurrency 8 removes it (%.1f %%) — but only by having children wait for slots, which costs the next loss unless a release wakes them.",
+		bu.Pct(bu.FreeMapCap+bu.FreeStarting), DefaultLatencies.Store+DefaultLatencies.Convert+4*DefaultLatencies.State+DefaultLatencies.ChildEnd+DefaultLatencies.ChildStart, mc8.Util.Pct(mc8.Util.FreeMapCap+mc8.Util.FreeStarting))
+	p("3. **Waiters asleep (%.1f %% at MaxConcurrency 8 alone).** A refused export slept a fifth of its wait so far (5 s–5 min) and a freed slot stayed free until its next attempt; a child the Map starts meanwhile takes the slot at its first AcquireJobSlot, so a long waiter can be passed over again and again (longest wait: %s). Shorter slot waits (1–10 s) bring the sleep to %.1f %% at %.1f transitions per user; waking the oldest parked waiter on release brings it to %.1f %% for %.1f (MaxConcurrency 8, as listed: %.1f %% busy).",
+		mc8.Util.Pct(mc8.Util.FreeWaiting), spanText(mc8.LongestWait), short.Util.Pct(short.Util.FreeWaiting), short.TransitionsPerUser(), w8.Util.Pct(w8.Util.FreeWaiting), w8.TransitionsPerUser(), w8.Util.BusyPct())
+	p("4. **Detection delay (%.1f %%).** A finished job keeps its slot until the poll that sees it, on average half a wait of 9 %% of its age: %s a job here; %.1f %% with the defaults. Polling at %.0f %% of the age instead of 9 %% cuts it to %.1f %%, at more polls (the last row of the table: %.1f %% busy, %.1f transitions per user).",
+		bu.Pct(bu.HeldAfterEnd), bu.MeanDetectionDelay().Round(100*time.Millisecond), du.Pct(du.HeldAfterEnd), 100*RecommendedPollFactor, ru.Pct(ru.HeldAfterEnd), ru.BusyPct(), rec.TransitionsPerUser())
 	p("")
-	p("#### What would meet it")
+	p("#### Where production is now")
 	p("")
-	p("**Recommended (modelled; production is unchanged):** (a) wake the oldest waiter when a slot is released — a task token on CheckJobSlots (`waitForTaskToken`, a 5-minute timeout as the fallback re-check), a WakeJobSlotWaiter step after ReleaseJobSlot (and in the releaser for executions that end elsewhere); (b) `MaxConcurrency` 8, so that a child is waiting when a slot frees; (c) PrepareBatch writes the work list longest first by each user's last job time (the run manifest has every child's start and stop; users with none yet first: their length is unknown, and a long job costs less early than late); (d) `POLL_AGE_FACTOR` %.2f. Together: **%.1f %% busy** (seeds 1–%d: %s), span %s against the ideal %s (× %.3f), %.1f transitions per user against %.1f (%s against %s a run of %d users). (a)–(c) without (d): %.1f %% (seeds: %s) at %.1f transitions per user — %.0f %% at the median but not on every draw.",
-		RecommendedPollFactor, ru.BusyPct(), Seeds, r.seedRange(vRecommended), spanText(ru.Span), spanText(ru.Ideal), ru.SpanRatio(),
-		rec.TransitionsPerUser(), def.TransitionsPerUser(), cost(rec.Transitions), cost(def.Transitions), Users, w8l.Util.BusyPct(), r.seedRange(vWake8LF), w8l.TransitionsPerUser(), TargetBusyPct)
+	p("Built: (a) a release wakes the oldest parked waiter (WaitForJobSlot on a FIFO queue, WakeJobSlotWaiter after ReleaseJobSlot and ReleaseJobSlotAfterFailure, and the releaser of executions that end elsewhere), the slot wait a 5-minute fallback; (b) `MaxConcurrency` 8; (c) PrepareBatch writes an incremental run's work list longest first by each user's last export time (users with none first). Together: **%.1f %% busy** (seeds 1–%d: %s) against %.1f %% before, span %s against the ideal %s (× %.3f), %.1f transitions per user against %.1f (%s against %s a run of %d users). Not built: (d) `POLL_AGE_FACTOR` %.2f (%.1f %%; seeds: %s), which polls more (a 1-hour job: about %d polls instead of %d) and is to be decided with CheckJob's cost.",
+		du.BusyPct(), Seeds, r.seedRange(vDefaults), bu.BusyPct(), spanText(du.Span), spanText(du.Ideal), du.SpanRatio(),
+		def.TransitionsPerUser(), bef.TransitionsPerUser(), cost(def.Transitions), cost(bef.Transitions), Users,
+		RecommendedPollFactor, ru.BusyPct(), r.seedRange(vRecommended), pollsFor(time.Hour, RecommendedPollFactor), pollsFor(time.Hour, request.DefaultWaitPolicy.AgeFactor))
 	p("")
-	p("Cost and caveats: the factor %.2f polls more (a 1-hour job: about %d polls instead of %d, §3's 1-hour transition target moves further away) but notices a job within %.0f %% of its age instead of 9 %%; MaxConcurrency 8 without the wake-up is worse than 5 per transition (waiters sleep, and the longest one is passed over); the order needs a job time per user from a previous run, and its gain is the tail's, which shrinks on its own with more users per run (the tail is a few jobs' length, the run is users × jobs ÷ 5).",
-		RecommendedPollFactor, pollsFor(time.Hour, RecommendedPollFactor), pollsFor(time.Hour, request.DefaultWaitPolicy.AgeFactor), 100*RecommendedPollFactor)
+	p("Caveats: the order's estimate is the last export's whole time (its slot wait, store and convert too: the job's own time is not in the export's output), alike for every user of a run, so it mostly orders by job; a fixed-window run keeps its list's order; the order's gain is the tail's, which shrinks on its own with more users per run (the tail is a few jobs' length, the run is users × jobs ÷ 5).")
 	p("")
 }
 
@@ -550,17 +553,17 @@ func (r *Report) realMarkdown(p func(string, ...any)) {
 	}
 	p("#### Model check against real batches")
 	p("")
-	p("The batch and export ASL under the interpreter with their real waits, the bootstraps under the RIE, the ledger on moto's DynamoDB, AvePoint simulated (at most 5 jobs at once), the three runs at the same time on their own stacks, in %s. 15 users each with 4-second jobs (the simulator gives every job one wall-clock duration: its job plans end a job after so many polls, not after so long, so varied durations cannot be checked this way), polls every 1–2 s (`POLL_MIN_SECONDS` 1, `POLL_MAX_SECONDS` 2, `POLL_AGE_FACTOR` 0.1); the slot wait has no setting and waits its 5 s at least, so waiters matter more here than at full scale. Real times: job start = the simulator's job creation, job end = that + 4 s, the rest from the execution events. The model is run on the same users with the latencies measured in the same run (means: the local stack serves each function one invocation at a time, which a median hides). Its one per-state time is the mean over the DynamoDB and Choice states, which the calls to moto dominate, so its poll cycle (3 × that) is longer than the one measured: the model notices jobs a little later than the real runs, not sooner.", r.RealTook.Round(time.Second))
+	p("The batch and export ASL under the interpreter with their real waits, the bootstraps under the RIE, the ledger on moto's DynamoDB, AvePoint simulated (at most 5 jobs at once), the three runs at the same time on their own stacks, in %s. 15 users each with 4-second jobs (the simulator gives every job one wall-clock duration: its job plans end a job after so many polls, not after so long, so varied durations cannot be checked this way), polls every 1–2 s (`POLL_MIN_SECONDS` 1, `POLL_MAX_SECONDS` 2, `POLL_AGE_FACTOR` 0.1); the waiters are woken by the releases (the fallback, 5 minutes, never runs out in these runs), and the local waker does not long-poll an empty queue (`JOB_SLOT_WAKE_POLL_SECONDS` 0: its one emulator would hold every other export behind it), nor does the model of these runs. Real times: job start = the simulator's job creation, job end = that + 4 s, the rest from the execution events. The model is run on the same users with the latencies measured in the same run (means: the local stack serves each function one invocation at a time, which a median hides). Its one per-state time is the mean over the DynamoDB and Choice states, which the calls to moto dominate, so its poll cycle (3 × that) is longer than the one measured: the model notices jobs a little later than the real runs, not sooner.", r.RealTook.Round(time.Second))
 	p("")
 	p("| run | busy real / model | held, job over | free: waiting | free: Map cap, start | free: tail | wait rounds real / model | transitions real / model | AvePoint peak | measured latencies | wall | agree? |")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|")
 	for _, rr := range r.Real {
 		u, m := rr.Util, rr.Model.Util
-		p("| %s | %.1f %% / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %d / %d | %d / %d | %d | state %s, poll cycle %s besides its wait, store %s, convert %s | %s | %s |", rr.Run.Name,
+		p("| %s | %.1f %% / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %.1f / %.1f %% | %d / %d | %d / %d | %d | state %s, poll cycle %s besides its wait, store %s, convert %s, wake step %s | %s | %s |", rr.Run.Name,
 			u.BusyPct(), m.BusyPct(), u.Pct(u.HeldAfterEnd), m.Pct(m.HeldAfterEnd), u.Pct(u.FreeWaiting), m.Pct(m.FreeWaiting),
 			u.Pct(u.FreeMapCap+u.FreeStarting), m.Pct(m.FreeMapCap+m.FreeStarting), u.Pct(u.FreeTail), m.Pct(m.FreeTail),
 			rr.WaitRounds, rr.Model.WaitRounds, rr.Transitions, rr.Model.Transitions, rr.PeakJobs,
-			rr.Lat.State, rr.PollCycle, rr.Lat.Store, rr.Lat.Convert, rr.Wall.Round(time.Second), met(rr.Agrees()))
+			rr.Lat.State, rr.PollCycle, rr.Lat.Store, rr.Lat.Convert, rr.Lat.Wake, rr.Wall.Round(time.Second), met(rr.Agrees()))
 	}
 	if r.RealErr != nil {
 		p("")

@@ -29,7 +29,7 @@ func TestReport(t *testing.T) {
 	if got, want := rows[0].Met, met(def >= TargetBusyPct); got != want {
 		t.Errorf("defaults row met %q, want %q (busy %.1f %%)", got, want, def)
 	}
-	if got, want := rows[3].Met, met(rec >= TargetBusyPct); got != want {
+	if got, want := rows[5].Met, met(rec >= TargetBusyPct); got != want {
 		t.Errorf("recommendation row met %q, want %q (busy %.1f %%)", got, want, rec)
 	}
 	// The span is the ideal over the busy share, so the two rows agree.

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/insights-export/insights-export/internal/batch"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/slots"
+	slotwake "github.com/insights-export/insights-export/internal/slots/wake"
 )
 
 // Latencies are the times the model gives the steps besides the waits and
@@ -27,6 +29,18 @@ type Latencies struct {
 	// execution's first state (StartExecution); ChildEnd from its end to
 	// the Map's task seeing it (the .sync:2 integration).
 	ChildStart, ChildEnd time.Duration
+	// Wake is the WakeJobSlotWaiter state, entered to the next state
+	// (zero: State + Invoke): on the local stack its calls to moto's SQS
+	// and the token broker, queued at the waker's one emulator, take
+	// longer than an invocation of the other functions.
+	Wake time.Duration
+}
+
+func (l Latencies) wakeStep() time.Duration {
+	if l.Wake > 0 {
+		return l.Wake
+	}
+	return l.State + l.Invoke
 }
 
 // DefaultLatencies: a poll cycle costs 3 × State + Invoke = 250 ms besides
@@ -65,30 +79,53 @@ type Config struct {
 	// SlotWait is the slot wait policy (slots.DefaultWaitPolicy).
 	SlotWait slots.WaitPolicy
 	Lat      Latencies
-	// Wake models a release that wakes the oldest waiter: WaitForJobSlot
-	// becomes CheckJobSlots invoked with a task token
-	// (lambda:invoke.waitForTaskToken, TimeoutSecondsPath = the policy's
-	// wait), and a WakeJobSlotWaiter task after ReleaseJobSlot sends
-	// SendTaskSuccess to the oldest waiter: a round costs 2 transitions
-	// instead of 3, every export 1 more, and a freed slot goes to a waiter
-	// within WakeLatency instead of at its next attempt.
+	// Wake models a release that wakes the oldest waiter, as
+	// statemachine/export.asl.json does it: after CheckJobSlots,
+	// WaitForJobSlot (sqs:sendMessage.waitForTaskToken, the policy's wait
+	// as TimeoutSecondsPath) parks the task token on a FIFO queue, in the
+	// order of parking; a WakeJobSlotWaiter task after ReleaseJobSlot
+	// answers the oldest token (SendTaskSuccess), and AcquireJobSlotAfterWait
+	// follows within WakeLatency instead of at the waiter's timeout. A
+	// round costs 3 transitions as before, every export one more; a waker
+	// that finds nobody parked long-polls WakePoll for a waiter on its way.
 	Wake bool
 	// WakeLatency is SendTaskSuccess → the waiter's task ending (default
 	// State).
 	WakeLatency time.Duration
-	Order       Order
+	// WakePoll is the waker's long poll when nobody is parked
+	// (internal/slots/wake.DefaultPoll when zero; negative: none).
+	WakePoll time.Duration
+	Order    Order
 	// Estimates, when set (one per user), are what LongestFirst sorts by
 	// instead of the durations themselves: a previous run's job times.
 	Estimates []time.Duration
 }
 
-// Defaults is the deployed configuration.
-func Defaults() Config {
+// BeforeSlotWait is the slot wait policy before the wake-ups: a fifth of
+// the wait so far between 5 s and 5 minutes.
+var BeforeSlotWait = slots.WaitPolicy{Min: 5 * time.Second, Max: 300 * time.Second, Factor: 0.2, Deadline: slots.DefaultWaitPolicy.Deadline}
+
+// Before is the configuration before issue 13's slot changes: the Map's
+// cap at the 5 slots, waiters sleeping their waits (Wait states, 5 s–5
+// min), the work list as listed. The variants are changes to it.
+func Before() Config {
 	return Config{
 		Slots: 5, MaxConcurrency: 5,
-		Poll: request.DefaultWaitPolicy, SlotWait: slots.DefaultWaitPolicy,
+		Poll: request.DefaultWaitPolicy, SlotWait: BeforeSlotWait,
 		Lat: DefaultLatencies,
 	}
+}
+
+// Defaults is the deployed configuration: a release wakes the oldest
+// waiter (with slots.DefaultWaitPolicy as the fallback), MaxConcurrency
+// batch.DefaultMaxConcurrency, the work list longest first (by the true
+// durations here: the variants give estimates).
+func Defaults() Config {
+	c := Before()
+	c.Wake, c.SlotWait = true, slots.DefaultWaitPolicy
+	c.MaxConcurrency = batch.DefaultMaxConcurrency
+	c.Order = LongestFirst
+	return c
 }
 
 // Result is one simulated batch run.
@@ -151,8 +188,10 @@ type sim struct {
 	seq     int
 	holders int
 	// sleepers are the waiters whose task token a release may use (Wake),
-	// oldest first.
+	// in the order they parked; polling are wakers long-polling an empty
+	// queue, oldest first.
 	sleepers []*child
+	polling  []*poller
 	res      *Result
 	next     int // the next work-list item the Map starts
 	order    []int
@@ -210,6 +249,9 @@ func Simulate(cfg Config, durations []time.Duration) (Result, error) {
 	}
 	if cfg.Wake && cfg.WakeLatency == 0 {
 		cfg.WakeLatency = cfg.Lat.State
+	}
+	if cfg.Wake && cfg.WakePoll == 0 {
+		cfg.WakePoll = slotwake.DefaultPoll
 	}
 	res := &Result{Config: cfg, Records: make([]Record, len(durations))}
 	s := &sim{cfg: cfg, res: res, durs: durations}
@@ -317,27 +359,49 @@ func (s *sim) checkSlots(c *child) {
 			next = time.Second
 		}
 		if s.cfg.Wake {
-			// The same invocation registered the task token; the task
-			// ends when a release wakes it or at its timeout.
-			c.round++
-			round := c.round
-			c.woken = false
-			// The waker takes the oldest waiter: the one that asked first.
-			at, _ := slices.BinarySearchFunc(s.sleepers, c, func(x, c *child) int {
-				return cmp.Or(cmp.Compare(x.rec.Asked, c.rec.Asked), cmp.Compare(x.rec.User, c.rec.User))
-			})
-			s.sleepers = slices.Insert(s.sleepers, at, c)
-			s.after(next, func() {
-				if c.round != round || c.woken {
+			// WaitForJobSlot: the message is on the queue after its
+			// SendMessage; the task ends when a release wakes it or at
+			// its timeout. A timed-out waiter parks anew, at the back.
+			s.enter(c, true, l.State, func() {
+				c.round++
+				round := c.round
+				c.woken = false
+				s.after(next, func() {
+					if c.round != round || c.woken {
+						return
+					}
+					s.dropSleeper(c)
+					s.acquire(c, true)
+				})
+				if len(s.polling) > 0 {
+					// A waker long-polling the empty queue takes it.
+					w := s.polling[0]
+					s.polling = s.polling[1:]
+					w.done = true
+					s.wakeUp(c)
+					w.then()
 					return
 				}
-				s.dropSleeper(c)
-				s.acquire(c, true)
+				s.sleepers = append(s.sleepers, c)
 			})
 			return
 		}
 		s.enter(c, true, l.State+next, func() { s.acquire(c, true) }) // WaitForJobSlot
 	})
+}
+
+// poller is a waker long-polling an empty queue; then is its export's
+// next state.
+type poller struct {
+	then func()
+	done bool
+}
+
+// wakeUp answers a parked waiter's token: its AcquireJobSlotAfterWait
+// follows.
+func (s *sim) wakeUp(w *child) {
+	w.woken = true
+	s.after(s.cfg.WakeLatency, func() { s.acquire(w, true) })
 }
 
 func (s *sim) dropSleeper(c *child) {
@@ -397,14 +461,32 @@ func (s *sim) release(c *child) {
 			return
 		}
 		s.res.WaitInvocations++
-		s.enter(c, false, l.State+l.Invoke, func() { // WakeJobSlotWaiter
+		s.enter(c, false, l.wakeStep(), func() { // WakeJobSlotWaiter
 			if len(s.sleepers) > 0 {
 				w := s.sleepers[0]
 				s.sleepers = s.sleepers[1:]
-				w.woken = true
-				s.after(s.cfg.WakeLatency, func() { s.acquire(w, true) })
+				s.wakeUp(w)
+				store()
+				return
 			}
-			store()
+			// Nobody parked: the receive waits WakePoll for a waiter
+			// on its way to the queue.
+			if s.cfg.WakePoll < 0 {
+				store()
+				return
+			}
+			p := &poller{then: store}
+			s.polling = append(s.polling, p)
+			s.after(s.cfg.WakePoll, func() {
+				if p.done {
+					return
+				}
+				p.done = true
+				if i := slices.Index(s.polling, p); i >= 0 {
+					s.polling = slices.Delete(s.polling, i, i+1)
+				}
+				store()
+			})
 		})
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/request"
-	"github.com/insights-export/insights-export/internal/slots"
 )
 
 const s = time.Second
@@ -15,7 +14,7 @@ const s = time.Second
 // instant is the deployed configuration with every latency 0, so that
 // the timelines can be worked out by hand from the two policies.
 func instant(maxConcurrency int) Config {
-	return Config{Slots: 5, MaxConcurrency: maxConcurrency, Poll: request.DefaultWaitPolicy, SlotWait: slots.DefaultWaitPolicy}
+	return Config{Slots: 5, MaxConcurrency: maxConcurrency, Poll: request.DefaultWaitPolicy, SlotWait: BeforeSlotWait}
 }
 
 func jobs(n int, d time.Duration) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
@@ -73,10 +72,14 @@ func TestSimulateByHand(t *testing.T) {
 		span: 121 * s, makespan: 121 * s, transitions: 6*47 + 30, waitTransitions: 30, waitRounds: 10, peak: 5,
 	}, {
 		// With a release waking the oldest waiter, the sixth takes the slot
-		// at 60 s: one round of 2 transitions (CheckJobSlots with the task
-		// token, AcquireJobSlotAfterWait), and every export's waker step.
-		name: "6 users, MaxConcurrency 6, wake on release", cfg: func() Config { c := instant(6); wake(&c); return c }(), jobs: jobs(6, 60*s),
-		busy: 60, freeTail: 40, span: 120 * s, makespan: 120 * s, transitions: 6*48 + 2, waitTransitions: 2, waitRounds: 1, peak: 5,
+		// at 60 s: one round of 3 transitions (CheckJobSlots,
+		// WaitForJobSlot parked on the queue, AcquireJobSlotAfterWait),
+		// and every export's waker step. The releases that find nobody
+		// parked long-poll a second, so the last export ends at 121 s.
+		// (A 2-minute fallback: the policy's minute would end the
+		// sixth's wait at 60 s, with the releases.)
+		name: "6 users, MaxConcurrency 6, wake on release", cfg: func() Config { c := instant(6); wake(&c); c.SlotWait.Min = 2 * time.Minute; return c }(), jobs: jobs(6, 60*s),
+		busy: 60, freeTail: 40, span: 120 * s, makespan: 121 * s, transitions: 6*48 + 3, waitTransitions: 3, waitRounds: 1, peak: 5,
 	}, {
 		// The cap: two at a time, five rounds of a minute; 3 slots idle
 		// behind the cap for 4 minutes, then the last minute's tail.
@@ -256,6 +259,7 @@ func TestDurations(t *testing.T) {
 func TestSimulateWakesTheOldestWaiter(t *testing.T) {
 	c := instant(7)
 	wake(&c)
+	c.SlotWait.Min = 10 * time.Minute // no fallback ends a wait here
 	durations := []time.Duration{60 * s, 300 * s, 300 * s, 300 * s, 300 * s, 60 * s, 60 * s}
 	r, err := Simulate(c, durations)
 	if err != nil {

@@ -17,6 +17,8 @@
 //                             // Tasks, run in-process with the same substitutions and tasks
 //   "s3Endpoint": "http://127.0.0.1:PORT", // optional: S3 (moto) for Distributed Map ItemReaders
 //   "dynamodbEndpoint": "http://127.0.0.1:PORT", // optional: DynamoDB (moto) for the dynamodb:* Tasks
+//   "sqsEndpoint": "http://127.0.0.1:PORT",      // optional: SQS (moto) for sqs:sendMessage.waitForTaskToken
+//   "tokenBrokerEndpoint": "http://127.0.0.1:PORT", // optional: where those Tasks' tokens are answered
 //   "stateMachineArn": "arn:aws:states:…:stateMachine:name", // optional: $$.StateMachine.Id, and
 //                             // $$.Execution.Id is its execution ARN (default: a "devstack" machine)
 //   "timeoutSeconds": 5,      // optional: the top-level TimeoutSeconds, as a caller's limit would set it
@@ -33,6 +35,20 @@
 //
 // $$.State.EnteredTime, which the library does not set, reads the time
 // when the path is evaluated (within milliseconds of the state's entry).
+//
+// SQS callback tasks (arn:aws:states:::sqs:sendMessage.waitForTaskToken),
+// which the library lacks: $$.Task.Token reads a fresh token each time the
+// path is evaluated (once per state entry, in the Parameters); the Task
+// registers the token with its timeout at tokenBrokerEndpoint (the Go
+// side's devstack.TokenBroker, where functions answer it through
+// SendTaskSuccess), sends the message to sqsEndpoint (moto; a MessageBody
+// object is sent as its JSON text, as Step Functions does) and waits for
+// the token: answered, the Task's result is the output sent; timed out,
+// the Task fails with States.Timeout. The timeout is the state's
+// TimeoutSeconds or TimeoutSecondsPath (evaluated by moving it into the
+// Parameters, as "__devstack_timeoutSeconds") or waitOverrideMs when set;
+// the broker's clock decides it, so a token is never both answered and
+// timed out. Tokens of a stopped execution stay open until their timeout.
 //
 // A line "stop" on stdin stops the execution, as StopExecution does: the
 // execution ends ABORTED (exit code 3); Tasks in flight are not awaited.
@@ -90,6 +106,17 @@ const EXIT_ABORTED = 3;
 const stateContext = {
   get EnteredTime() {
     return new Date().toISOString();
+  },
+};
+
+// taskContext stands in for $$.Task: every read of Token is a new token,
+// remembered so that the callback Task can find it in its Parameters.
+const issuedTokens = new Set();
+const taskContext = {
+  get Token() {
+    const t = `devstack-token-${randomUUID()}`;
+    issuedTokens.add(t);
+    return t;
   },
 };
 
@@ -398,7 +425,7 @@ const children = new Map(); // state machine ARN -> {definition, overrides}
 async function loadChildren(spec) {
   for (const [arn, file] of Object.entries(spec.stateMachines ?? {})) {
     const text = await readFile(file, 'utf8');
-    const definition = emulateDistributedMaps(JSON.parse(substitute(text, spec.substitutions, file)));
+    const definition = emulateCallbackTimeouts(emulateDistributedMaps(JSON.parse(substitute(text, spec.substitutions, file))));
     new StateMachine(definition); // validates, as for the top-level machine
     children.set(arn, { definition, overrides: null });
   }
@@ -421,7 +448,96 @@ function localResource(stateName, state, spec) {
   if (state.Resource === 'arn:aws:states:::events:putEvents') {
     return (input) => putEvents(stateName, input, spec);
   }
+  if (state.Resource === SQS_WAIT_FOR_TOKEN) {
+    return (input) => sendAndWaitForToken(stateName, input, spec);
+  }
   return null;
+}
+
+// --- SQS callback tasks (sendMessage.waitForTaskToken) -------------------------
+
+const SQS_WAIT_FOR_TOKEN = 'arn:aws:states:::sqs:sendMessage.waitForTaskToken';
+const TIMEOUT_PARAM = '__devstack_timeoutSeconds';
+// A timeout the library never reaches: under Node's setTimeout limit of
+// 2^31-1 ms (a longer delay fires at once).
+const NEVER_SECONDS = 1_000_000;
+
+// emulateCallbackTimeouts moves each callback Task's timeout into its
+// Parameters, where the local handler reads it (the library would time the
+// Task itself, without telling the broker), and gives the library a
+// timeout it never reaches.
+function emulateCallbackTimeouts(definition) {
+  for (const [name, state] of collectStates(definition)) {
+    if (state.Type !== 'Task' || state.Resource !== SQS_WAIT_FOR_TOKEN) continue;
+    state.Parameters ??= {};
+    if (state.TimeoutSecondsPath) {
+      state.Parameters[`${TIMEOUT_PARAM}.$`] = state.TimeoutSecondsPath;
+    } else {
+      state.Parameters[TIMEOUT_PARAM] = state.TimeoutSeconds ?? NEVER_SECONDS;
+    }
+    if (state.HeartbeatSeconds || state.HeartbeatSecondsPath) throw harness(`state ${name}: heartbeats are not emulated`);
+    delete state.TimeoutSecondsPath;
+    state.TimeoutSeconds = NEVER_SECONDS;
+  }
+  return definition;
+}
+
+function findToken(value) {
+  if (typeof value === 'string') return issuedTokens.has(value) ? value : undefined;
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) {
+      const t = findToken(v);
+      if (t) return t;
+    }
+  }
+  return undefined;
+}
+
+async function brokerCall(stateName, spec, path, init) {
+  try {
+    const res = await fetch(`${spec.tokenBrokerEndpoint.replace(/\/$/, '')}${path}`, init);
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+    return text === '' ? {} : JSON.parse(text);
+  } catch (err) {
+    throw harness(`state ${stateName}: token broker ${path}: ${err.cause?.message ?? err.message}`);
+  }
+}
+
+async function sendAndWaitForToken(stateName, params, spec) {
+  if (!spec.sqsEndpoint || !spec.tokenBrokerEndpoint) {
+    throw harness(`state ${stateName}: spec.sqsEndpoint and spec.tokenBrokerEndpoint are needed for sqs:sendMessage.waitForTaskToken`);
+  }
+  const { [TIMEOUT_PARAM]: timeoutSeconds, ...request } = params ?? {};
+  const token = findToken(request);
+  if (!token) throw harness(`state ${stateName}: the Parameters do not carry $$.Task.Token`);
+  issuedTokens.delete(token);
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
+    // As Step Functions: TimeoutSecondsPath must give a positive integer.
+    const err = new Error(`TimeoutSecondsPath gave ${JSON.stringify(timeoutSeconds)}, not a positive integer`);
+    err.name = 'States.Runtime';
+    throw err;
+  }
+  const timeoutMs = typeof spec.waitOverrideMs === 'number' ? spec.waitOverrideMs : timeoutSeconds * 1000;
+  await brokerCall(stateName, spec, '/devstack/tokens', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, timeoutMs: Math.max(1, timeoutMs) }),
+  });
+  if (typeof request.MessageBody !== 'string') request.MessageBody = JSON.stringify(request.MessageBody ?? {});
+  await callAWSJSON(stateName, spec.sqsEndpoint, request, {
+    service: 'sqs', label: 'AmazonSQS', target: 'AmazonSQS.SendMessage', version: '1.0',
+    errorPrefix: 'SQS', serverError: 'InternalErrorException', clientError: 'AmazonSQSException',
+  });
+  for (;;) {
+    const r = await brokerCall(stateName, spec, `/devstack/tokens?token=${encodeURIComponent(token)}`, {});
+    if (r.status === 'succeeded') return r.output ?? {};
+    if (r.status === 'timedout') {
+      const err = new Error('The task token was not answered within the task timeout');
+      err.name = 'States.Timeout';
+      throw err;
+    }
+  }
 }
 
 // --- EventBridge service integration ---------------------------------------
@@ -535,6 +651,7 @@ async function startExecutionSync(stateName, params, parsed) {
       Execution: { Id: executionArn, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/devstack' },
       StateMachine: { Id: arn, Name: smName },
       State: stateContext,
+      Task: taskContext,
     },
   });
   const pump = (async () => {
@@ -597,7 +714,7 @@ function toLine(ev, execution) {
 async function main() {
   const spec = await loadSpec(process.argv[2]);
   const text = await readFile(spec.definitionFile, 'utf8');
-  const definition = emulateDistributedMaps(JSON.parse(substitute(text, spec.substitutions, spec.definitionFile)));
+  const definition = emulateCallbackTimeouts(emulateDistributedMaps(JSON.parse(substitute(text, spec.substitutions, spec.definitionFile))));
   await loadChildren(spec);
   const overrides = buildOverrides(definition, spec);
   if (spec.timeoutSeconds !== undefined) {
@@ -618,6 +735,7 @@ async function main() {
       },
       StateMachine: { Id: smArn, Name: smArn.split(':').pop() },
       State: stateContext,
+      Task: taskContext,
     },
   });
   listenForStop(() => execution.abort());

@@ -457,7 +457,7 @@ func TestLoadConfig(t *testing.T) {
 		return func(k string) string { return m[k] }
 	}
 	c, err := LoadConfig(env("REPORT_BUCKET", "b", "REPORT_PREFIX", "/r/"))
-	if err != nil || c.Storage.Prefix != "r" || c.StatePrefix != "state" || c.MaxConcurrency != 5 || c.LogLevel != slog.LevelInfo {
+	if err != nil || c.Storage.Prefix != "r" || c.StatePrefix != "state" || c.MaxConcurrency != 8 || c.LogLevel != slog.LevelInfo {
 		t.Fatalf("defaults %+v %v", c, err)
 	}
 	for _, tt := range []struct{ name, field string }{

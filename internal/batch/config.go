@@ -24,10 +24,13 @@ const (
 	MaxRunLockHours = 366 * 24
 	// DefaultMaxConcurrency is how many users' exports a batch has in
 	// flight. AvePoint's 5 concurrent jobs per tenant are enforced by the
-	// job slots across every execution; this only keeps a batch from
-	// having more children waiting for a slot (each wait costs
-	// transitions) than there are slots.
-	DefaultMaxConcurrency = 5
+	// job slots across every execution; three more than the slots keep a
+	// child parked for the next slot while others store and convert their
+	// reports (a child keeps its Map place through them), and a parked
+	// child is woken when a slot is given back, at one round of
+	// transitions (BENCHMARKS.md, "Slot utilisation"). template.yaml's
+	// MaxConcurrency default is the same.
+	DefaultMaxConcurrency = 8
 	// MaxMaxConcurrency bounds the setting: far above the job slots,
 	// far below Distributed Map's.
 	MaxMaxConcurrency = 100
@@ -38,7 +41,7 @@ const (
 type Config struct {
 	Storage        config.Storage // REPORT_BUCKET (required), REPORT_PREFIX, KMS_KEY_ID, S3_FORCE_PATH_STYLE
 	StatePrefix    string         // STATE_PREFIX: high-water marks (default "state")
-	MaxConcurrency int            // MAX_CONCURRENCY: users exported at once (default 5)
+	MaxConcurrency int            // MAX_CONCURRENCY: users exported at once (default 8)
 	// MAX_WINDOW_DAYS: an incremental user further behind is exported in
 	// windows of at most this many days (PrepareBatch's; default 7).
 	MaxWindowDays int

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/insights-export/insights-export/internal/request"
@@ -183,19 +184,39 @@ func (p *Preparer) Handle(ctx context.Context, in PrepareInput) (Prepared, error
 // list (items.json, the users to export) and users.json (every user and
 // its decision) into S3 as it goes. It returns how many users are to be
 // exported. On failure neither object is left behind.
+//
+// An incremental run's work list is ordered longest first by each user's
+// last export time (Mark.ExportSeconds), users without one first, the
+// users' order otherwise (longestFirst): its items are held until every
+// user is decided, as encoded JSON (a few hundred bytes a user).
 func (p *Preparer) writeWork(ctx context.Context, b request.Batch, users []string, itemsKey, usersKey string) (int, error) {
 	items := newArrayWriter(p.Store.Create(ctx, itemsKey, "application/json"))
 	planned := newArrayWriter(p.Store.Create(ctx, usersKey, "application/json"))
 	exported := 0
-	err := p.decide(ctx, b, users, func(item *request.Item, u PlannedUser) error {
+	var held []heldItem
+	order := newWindowing(b).incremental
+	err := p.decide(ctx, b, users, func(item *request.Item, u PlannedUser, last float64) error {
 		if item != nil {
 			exported++
-			if err := items.add(item); err != nil {
+			if order {
+				raw, err := json.Marshal(item)
+				if err != nil {
+					return err
+				}
+				held = append(held, heldItem{raw: raw, seconds: last})
+			} else if err := items.add(item); err != nil {
 				return err
 			}
 		}
 		return planned.add(u)
 	})
+	if err == nil && order {
+		for _, h := range longestFirst(held) {
+			if err = items.addRaw(h.raw); err != nil {
+				break
+			}
+		}
+	}
 	if err == nil {
 		err = items.close()
 	}
@@ -214,12 +235,13 @@ func (p *Preparer) writeWork(ctx context.Context, b request.Batch, users []strin
 // to emit in the users' order. An incremental run reads the users' marks,
 // markReaders at a time, while emit writes out the users before them; at
 // most markWindow users are between the two.
-func (p *Preparer) decide(ctx context.Context, b request.Batch, users []string, emit func(*request.Item, PlannedUser) error) error {
+func (p *Preparer) decide(ctx context.Context, b request.Batch, users []string, emit func(*request.Item, PlannedUser, float64) error) error {
 	w := newWindowing(b)
 	w.maxWindowDays = p.MaxWindowDays
 	if !w.incremental {
 		for _, u := range users {
-			if err := emit(w.resolve(u, Mark{}, false)); err != nil {
+			item, plan := w.resolve(u, Mark{}, false)
+			if err := emit(item, plan, 0); err != nil {
 				return err
 			}
 		}
@@ -230,6 +252,7 @@ func (p *Preparer) decide(ctx context.Context, b request.Batch, users []string, 
 	type decision struct {
 		item *request.Item
 		plan PlannedUser
+		last float64 // the mark's ExportSeconds
 		err  error
 	}
 	// Each user's decision arrives on a channel of its own; the channels
@@ -259,7 +282,7 @@ func (p *Preparer) decide(ctx context.Context, b request.Batch, users []string, 
 					return
 				}
 				item, plan := w.resolve(u, mark, found)
-				ch <- decision{item: item, plan: plan}
+				ch <- decision{item: item, plan: plan, last: mark.ExportSeconds}
 			}()
 		}
 	}()
@@ -270,13 +293,41 @@ func (p *Preparer) decide(ctx context.Context, b request.Batch, users []string, 
 			continue
 		}
 		if first = d.err; first == nil {
-			first = emit(d.item, d.plan)
+			first = emit(d.item, d.plan, d.last)
 		}
 		if first != nil {
 			cancel()
 		}
 	}
 	return first
+}
+
+// heldItem is a work list item waiting for its place: its JSON and its
+// user's last export time (0: unknown).
+type heldItem struct {
+	raw     []byte
+	seconds float64
+}
+
+// longestFirst orders the work list so that the longest exports start
+// first: a run ends when its last job does, and a long job started last
+// keeps one slot busy while the others have nothing left (BENCHMARKS.md,
+// "Slot utilisation"). Users whose time is unknown (new users, marks
+// from before) come first: their length is a guess, and a long job costs
+// less early than late. Equal times keep the users' order.
+func longestFirst(items []heldItem) []heldItem {
+	slices.SortStableFunc(items, func(a, b heldItem) int {
+		switch {
+		case (a.seconds <= 0) != (b.seconds <= 0):
+			if a.seconds <= 0 {
+				return -1
+			}
+			return 1
+		default:
+			return cmp.Compare(b.seconds, a.seconds)
+		}
+	})
+	return items
 }
 
 // arrayWriter writes a JSON array into an object, one element a line.
@@ -295,6 +346,11 @@ func (a *arrayWriter) add(v any) error {
 	if err != nil {
 		return err
 	}
+	return a.addRaw(b)
+}
+
+// addRaw adds an element already encoded.
+func (a *arrayWriter) addRaw(b []byte) error {
 	sep := ",\n"
 	if a.n == 0 {
 		sep = "[\n"
@@ -303,7 +359,7 @@ func (a *arrayWriter) add(v any) error {
 	if _, err := a.buf.WriteString(sep); err != nil {
 		return err
 	}
-	_, err = a.buf.Write(b)
+	_, err := a.buf.Write(b)
 	return err
 }
 

@@ -26,6 +26,15 @@ type Mark struct {
 	JobID     string `json:"jobId,omitempty"`
 	Execution string `json:"execution,omitempty"`
 	UpdatedAt string `json:"updatedAt,omitempty"`
+	// ExportSeconds is how long that export's execution ran, start to end
+	// (its slot wait, job, store and convert): PrepareBatch puts the
+	// longest first in the next run's work list, so that the last jobs of
+	// a run are short ones and the slots are not left idle behind one
+	// long job (BENCHMARKS.md, "Slot utilisation"). The job's own time is
+	// not in the export's output; the rest of the execution is about
+	// alike for every user of a run, so the order is nearly the jobs'.
+	// Absent in marks written before, and for windowed users' marks.
+	ExportSeconds float64 `json:"exportSeconds,omitempty"`
 }
 
 // Time returns FinishTime as an instant.
@@ -129,7 +138,7 @@ func (m *ManifestWriter) advance(ctx context.Context, plan Plan, results []*requ
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			mark, _, err := m.Marks.advanceTo(ctx, Mark{Email: r.Email, EventTypes: plan.Request.EventTypes, FinishTime: r.FinishTime,
-				ReportKey: r.Key, JobID: r.JobID, Execution: plan.Execution.ID, UpdatedAt: now})
+				ReportKey: r.Key, JobID: r.JobID, Execution: plan.Execution.ID, UpdatedAt: now, ExportSeconds: r.DurationSeconds})
 			if err != nil {
 				mu.Lock()
 				firstErr = cmp.Or(firstErr, err)

@@ -13,10 +13,18 @@
 //
 //   - Waiter (CheckJobSlots, functions/checkjobslots), the slow path of an
 //     execution that found every slot taken: it evicts holders whose lease
-//     is over, decides how long to wait before trying again (longer the
-//     longer it has waited) and ends the wait at the export's deadline;
+//     is over, decides how long the export parks before trying again
+//     without a wake-up (WaitForJobSlot's timeout) and ends the wait at the
+//     export's deadline;
 //   - Releaser (functions/releasejobslot), run by an EventBridge rule when
 //     an export execution is stopped, times out or fails: it removes that
 //     execution's holder, so a slot is never left behind by an execution
-//     that ended outside the state machine's own Catch paths.
+//     that ended outside the state machine's own Catch paths, and wakes
+//     the oldest export parked for a slot.
+//
+// Waking (internal/slots/wake, apart so that CheckJobSlots links neither
+// SQS nor Step Functions): WaitForJobSlot parks the export's task token on
+// a FIFO queue; whoever gives a slot back answers the oldest token still
+// waiting (WakeJobSlotWaiter, functions/wakejobslotwaiter; the Releaser
+// through its Wake hook).
 package slots

@@ -24,6 +24,7 @@ const LeaseMargin = time.Hour
 type Config struct {
 	Table string        // JOB_SLOTS_TABLE (required)
 	Wait  WaitPolicy    // JOB_DEADLINE_SECONDS ends a wait
+	Retry WaitPolicy    // after an acquisition that failed otherwise; the same deadline
 	Lease time.Duration // JOB_DEADLINE_SECONDS + POLL_MAX_SECONDS + LeaseMargin
 	// BatchStateMachine (BATCH_STATE_MACHINE_ARN, optional): ReleaseJobSlot
 	// gives back the run lock of its ended runs.
@@ -37,9 +38,12 @@ func LoadConfig(env *config.Env) Config {
 	pollMax := env.Seconds("POLL_MAX_SECONDS", d.Max)
 	w := DefaultWaitPolicy
 	w.Deadline = deadline
+	retry := DefaultRetryPolicy
+	retry.Deadline = deadline
 	return Config{
 		Table:             env.Required("JOB_SLOTS_TABLE", "the job slot table's name"),
 		Wait:              w,
+		Retry:             retry,
 		Lease:             deadline + pollMax + LeaseMargin,
 		BatchStateMachine: env.String("BATCH_STATE_MACHINE_ARN", ""),
 	}
@@ -68,7 +72,7 @@ func LoadWaiter(getenv func(string) string) (*Waiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Waiter{Ledger: ledger, Policy: cfg.Wait, Log: log, Now: time.Now, Metrics: m}, nil
+	return &Waiter{Ledger: ledger, Policy: cfg.Wait, Retry: cfg.Retry, Log: log, Now: time.Now, Metrics: m}, nil
 }
 
 // LoadReleaser builds the ReleaseJobSlot function's handler from getenv.

@@ -62,6 +62,10 @@ type ReleaseOutput struct {
 	// RunLockReleased: the ended execution was a batch run holding the run
 	// lock, which it no longer holds.
 	RunLockReleased bool `json:"runLockReleased,omitempty"`
+	// Woken is the waiting export woken for the released slot
+	// (internal/slots/wake); WakeError why none could be.
+	Woken     string `json:"woken,omitempty"`
+	WakeError string `json:"wakeError,omitempty"`
 }
 
 // Releaser is the handler of the execution-status rule.
@@ -74,6 +78,12 @@ type Releaser struct {
 	// BatchStateMachine is the batch state machine's ARN
 	// (BATCH_STATE_MACHINE_ARN): its ended runs give back the run lock.
 	BatchStateMachine string
+	// Wake, when set, wakes the oldest export waiting for a slot after a
+	// holder was removed (functions/releasejobslot sets it to
+	// internal/slots/wake, which this package does not link: the
+	// CheckJobSlots function needs neither SQS nor Step Functions). It
+	// returns the execution woken, if any.
+	Wake func(ctx context.Context, releasedBy string) (string, error)
 }
 
 // Handle removes the ended execution's holder, unless it has no job id
@@ -131,6 +141,17 @@ func (r *Releaser) Handle(ctx context.Context, ev Event) (ReleaseOutput, error) 
 			return out, err
 		}
 		log.InfoContext(ctx, "job slot released after the execution ended", "jobId", h.JobID, "released", out.Released)
+	}
+	if (out.Released || len(out.Evicted) > 0) && r.Wake != nil {
+		// A failed wake fails nothing: the slot is back, and the waiters'
+		// fallback timeout finds it. Returning the error would make Lambda
+		// deliver the event again for a release that is done.
+		woken, err := r.Wake(ctx, d.ExecutionArn)
+		out.Woken = woken
+		if err != nil {
+			out.WakeError = clip(err.Error(), 300)
+			log.WarnContext(ctx, "waking a waiting export failed: it finds the slot at its fallback timeout", "error", out.WakeError)
+		}
 	}
 	return out, nil
 }

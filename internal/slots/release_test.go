@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -86,5 +87,54 @@ func TestReleaser(t *testing.T) {
 	}
 	if _, ok := Find(holders, other); !ok {
 		t.Fatal("a refused event touched the ledger")
+	}
+}
+
+// A slot the releaser gives back wakes one waiting export; a failed wake
+// is reported, not returned (the release is done, and Lambda would only
+// deliver the event again); a release that frees nothing wakes nobody.
+func TestReleaserWakesAWaiter(t *testing.T) {
+	l := newLedger(t)
+	ctx := t.Context()
+	if err := l.Create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var woke []string
+	wakeErr := error(nil)
+	r := &Releaser{Ledger: l, Log: discard(), Now: (&clock{t: now}).Now, Wake: func(_ context.Context, releasedBy string) (string, error) {
+		woke = append(woke, releasedBy)
+		return "arn:waiter", wakeErr
+	}}
+	held := func(name string) string {
+		arn := executionARN(name)
+		if err := acquire(ctx, t, l, 5, arn, now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.DB.UpdateItem(ctx, updateFromASL(t, aslTask(t, "RecordJobOnSlot", 5, l.Table), map[string]string{
+			"$$.Execution.Id": arn, "$.jobId": "67890", "$.startedAt": now.Format(time.RFC3339),
+		})); err != nil {
+			t.Fatal(err)
+		}
+		return arn
+	}
+	release := func(arn string) ReleaseOutput {
+		t.Helper()
+		out, err := r.Handle(ctx, Event{Source: EventSource, DetailType: EventDetailType, Detail: EventDetail{ExecutionArn: arn, StateMachineArn: exportMachine, Status: "ABORTED"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a := held("a")
+	if out := release(a); !out.Released || out.Woken != "arn:waiter" || out.WakeError != "" || len(woke) != 1 || woke[0] != a {
+		t.Fatalf("release %+v, woke %v", out, woke)
+	}
+	if out := release(a); out.Released || len(woke) != 1 {
+		t.Fatalf("a release that freed nothing woke someone: %+v %v", out, woke)
+	}
+	wakeErr = &failure.ThrottledError{Reason: "Step Functions throttled SendTaskSuccess"}
+	if out := release(held("b")); !out.Released || out.WakeError == "" || len(woke) != 2 {
+		t.Fatalf("failed wake: %+v", out)
 	}
 }

@@ -16,10 +16,11 @@ import (
 
 // WaitPolicy says how long an execution that found no free slot waits
 // before it tries again: a fifth of the time it has waited so far, between
-// Min and Max. Slots free up when jobs end, and jobs last minutes, so the
-// first retries come within seconds; an execution that has waited an hour
-// behind a long batch costs a few transitions per quarter hour, and a freed
-// slot stays idle for at most a fifth of the wait behind it.
+// Min and Max. The wait is WaitForJobSlot's timeout: a slot given back
+// wakes the oldest waiter at once (internal/slots/wake), so the wait is
+// only the fallback for a wake that never comes (a slot given back by a
+// lease that ended, a waker that failed); an execution that has waited an
+// hour behind a long batch costs a few transitions per quarter hour.
 type WaitPolicy struct {
 	Min, Max time.Duration
 	Factor   float64
@@ -29,8 +30,22 @@ type WaitPolicy struct {
 	Deadline time.Duration
 }
 
-// DefaultWaitPolicy is the policy the functions use.
-var DefaultWaitPolicy = WaitPolicy{Min: 5 * time.Second, Max: 300 * time.Second, Factor: 0.2, Deadline: 6 * time.Hour}
+// DefaultWaitPolicy is the policy the functions use for a full ledger: 5
+// minutes, the fallback of a waiter nobody wakes. Not the 5 s–5 min of
+// the Wait states before wake-ups: each timeout costs three transitions
+// and sends the waiter to the back of the queue (it parks anew), while a
+// wake that goes missing is rare — the waker long-polls a second for a
+// waiter still on its way to the queue; what is left (a slot freed by a
+// lease that ended, a waker that failed) waits this long.
+// (bench/slotsim: 1 minute gave twice the rounds of 5 and no more busy
+// time.)
+var DefaultWaitPolicy = WaitPolicy{Min: 300 * time.Second, Max: 300 * time.Second, Factor: 0.2, Deadline: 6 * time.Hour}
+
+// DefaultRetryPolicy is the wait after an acquisition that failed for
+// another reason than a full ledger (a throttled write, DynamoDB unwell):
+// no release will wake it, so it tries again soon, a fifth of its wait so
+// far between 5 s and 5 minutes.
+var DefaultRetryPolicy = WaitPolicy{Min: 5 * time.Second, Max: 300 * time.Second, Factor: 0.2, Deadline: 6 * time.Hour}
 
 // Next is the wait after waited has passed, never past the deadline.
 func (p WaitPolicy) Next(waited time.Duration) time.Duration {
@@ -109,8 +124,11 @@ const (
 type Waiter struct {
 	Ledger *Ledger
 	Policy WaitPolicy
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Retry is the policy after an acquisition that did not fail on a
+	// full ledger (zero: Policy).
+	Retry WaitPolicy
+	Log   *slog.Logger
+	Now   func() time.Time
 	// Metrics gets JobSlotWaits, JobSlotWaitSeconds and JobSlotHolders
 	// per decided wait (nil: none).
 	Metrics *metrics.Emitter
@@ -166,6 +184,9 @@ func (w *Waiter) Handle(ctx context.Context, in WaitInput) (WaitOutput, error) {
 	}
 	_, mine := Find(out.SlotWait.Holders, in.ExecutionID)
 	next := w.Policy.Next(waited)
+	if !isBusy(in.AcquireError.Error) && w.Retry.Min > 0 {
+		next = w.Retry.Next(waited)
+	}
 	switch {
 	case mine:
 		// The slot is ours already; the next acquisition sees that and
@@ -187,7 +208,9 @@ func (w *Waiter) Handle(ctx context.Context, in WaitInput) (WaitOutput, error) {
 		// would poll every second until the deadline.)
 		out.SlotWait.Reason, next = ReasonFree, time.Second
 	}
-	out.SlotWait.WaitSeconds = int(next / time.Second)
+	// At least a second: WaitForJobSlot's TimeoutSecondsPath must be a
+	// positive whole number (a held slot's "no wait" included).
+	out.SlotWait.WaitSeconds = max(int(next/time.Second), 1)
 	log.InfoContext(ctx, "waiting for a job slot", "holders", len(out.SlotWait.Holders), "slots", int(in.Slots),
 		"nextWaitSeconds", out.SlotWait.WaitSeconds, "reason", out.SlotWait.Reason)
 	w.Metrics.Emit(ctx,

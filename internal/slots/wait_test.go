@@ -165,7 +165,7 @@ func TestWaiter(t *testing.T) {
 			t.Fatalf("%+v %v", out.SlotWait, err)
 		}
 	})
-	t.Run("already holding (a lost answer): no wait, deadline or not", func(t *testing.T) {
+	t.Run("already holding (a lost answer): the shortest wait (1 s: a task timeout must be positive), deadline or not", func(t *testing.T) {
 		e := newWaitEnv(t)
 		e.fill(t, 4, e.start)
 		if err := acquire(t.Context(), t, e.l, 5, executionARN("waiter"), e.start); err != nil {
@@ -173,7 +173,7 @@ func TestWaiter(t *testing.T) {
 		}
 		e.clock.Set(e.start.Add(7 * time.Hour))
 		out, err := e.w.Handle(t.Context(), e.input("States.Timeout"))
-		if err != nil || out.SlotWait.Reason != ReasonHeld || out.SlotWait.WaitSeconds != 0 {
+		if err != nil || out.SlotWait.Reason != ReasonHeld || out.SlotWait.WaitSeconds != 1 {
 			t.Fatalf("%+v %v", out.SlotWait, err)
 		}
 	})
@@ -184,6 +184,20 @@ func TestWaiter(t *testing.T) {
 			out, err := e.w.Handle(t.Context(), e.input("DynamoDB.ProvisionedThroughputExceededException"))
 			if err != nil || !strings.HasPrefix(out.SlotWait.Reason, ReasonRetrying) || out.SlotWait.WaitSeconds != 5 {
 				t.Fatalf("%d held: %+v %v", held, out.SlotWait, err)
+			}
+		}
+	})
+	t.Run("with the deployed policies: a full ledger parks for the 5-minute fallback, a failed write retries in 5 s", func(t *testing.T) {
+		for _, tc := range []struct {
+			acquireError string
+			want         int
+		}{{busy, 300}, {"DynamoDB.ProvisionedThroughputExceededException", 5}} {
+			e := newWaitEnv(t)
+			e.w.Policy, e.w.Retry = DefaultWaitPolicy, DefaultRetryPolicy
+			e.fill(t, 5, e.start)
+			out, err := e.w.Handle(t.Context(), e.input(tc.acquireError))
+			if err != nil || out.SlotWait.WaitSeconds != tc.want {
+				t.Fatalf("%s: %+v %v, want a wait of %d s", tc.acquireError, out.SlotWait, err, tc.want)
 			}
 		}
 	})

@@ -17,6 +17,7 @@ var (
 	reportStack   = []string{"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager", module + "/internal/zipcheck", module + "/internal/storage/upload", module + "/internal/report"}
 	s3Client      = []string{"github.com/aws/aws-sdk-go-v2/service/s3"}
 	sfnClient     = []string{"github.com/aws/aws-sdk-go-v2/service/sfn"}
+	sqsClient     = []string{"github.com/aws/aws-sdk-go-v2/service/sqs", module + "/internal/slots/wake"}
 	dynamoClient  = []string{"github.com/aws/aws-sdk-go-v2/service/dynamodb", module + "/internal/slots"}
 	// slotsCode is the job slot ledger's Go side; the API links the
 	// DynamoDB client for its Idempotency-Key claims, not the ledger.
@@ -36,21 +37,25 @@ func join(lists ...[]string) []string {
 // Only the job slot functions talk to DynamoDB (the state machine's own
 // slot tasks use Step Functions' integration), and they call nothing else.
 var forbidden = map[string][]string{
-	"api":             join(avepointStack, reportStack, s3Client, datasetStack, slotsCode),
-	"preparebatch":    join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
-	"writemanifest":   join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
-	"advancemark":     join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient),
-	"startexport":     join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient),
-	"checkjob":        join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient),
-	"storereport":     join(sfnClient, datasetStack, dynamoClient),
-	"convertreport":   join(avepointStack, reportStack, sfnClient, dynamoClient),
-	"backfillreports": join(avepointStack, reportStack, sfnClient, dynamoClient),
+	"api":             join(avepointStack, reportStack, s3Client, datasetStack, slotsCode, sqsClient),
+	"preparebatch":    join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient, sqsClient),
+	"writemanifest":   join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient, sqsClient),
+	"advancemark":     join(avepointStack, reportStack, sfnClient, datasetStack, dynamoClient, sqsClient),
+	"startexport":     join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient, sqsClient),
+	"checkjob":        join(reportStack, s3Client, sfnClient, datasetStack, dynamoClient, sqsClient),
+	"storereport":     join(sfnClient, datasetStack, dynamoClient, sqsClient),
+	"convertreport":   join(avepointStack, reportStack, sfnClient, dynamoClient, sqsClient),
+	"backfillreports": join(avepointStack, reportStack, sfnClient, dynamoClient, sqsClient),
 	// The user discovery lists users from AvePoint and writes the list
 	// with the plain object store: no report stack, no Step Functions or
 	// DynamoDB client, no dataset code.
-	"discoverusers":  join(reportStack, sfnClient, datasetStack, dynamoClient),
-	"checkjobslots":  join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
-	"releasejobslot": join(avepointStack, reportStack, s3Client, sfnClient, datasetStack),
+	"discoverusers": join(reportStack, sfnClient, datasetStack, dynamoClient, sqsClient),
+	"checkjobslots": join(avepointStack, reportStack, s3Client, sfnClient, sqsClient, datasetStack),
+	// The releaser also wakes a waiter (internal/slots/wake): SQS and
+	// Step Functions' SendTaskSuccess besides the ledger.
+	"releasejobslot": join(avepointStack, reportStack, s3Client, datasetStack),
+	// The waker reads the waiters' queue and answers a token: no ledger.
+	"wakejobslotwaiter": join(avepointStack, reportStack, s3Client, datasetStack, dynamoClient),
 }
 
 // deps lists the packages a function links, built as the Makefile builds

@@ -175,6 +175,9 @@ var noResourceLevel = []string{
 	"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
 	"logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
 	"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+	// A callback task's token is the authorisation: only activities are
+	// resources of SendTask*, callback tokens are checked against "*".
+	"states:SendTaskSuccess",
 }
 
 // statement is one IAM statement and where it came from.

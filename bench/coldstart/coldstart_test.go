@@ -86,7 +86,8 @@ func TestNoNetworkAtInit(t *testing.T) {
 	e := &Env{
 		FunctionEnv: map[string]string{
 			"AVEPOINT_SECRET_ID": "insights-export/avepoint", "REPORT_BUCKET": "reports", "REPORT_PREFIX": "reports", "JOB_SLOTS_TABLE": "slots",
-			"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test",
+			"JOB_SLOT_WAITERS_QUEUE_URL": "http://127.0.0.1:1/123456789012/waiters.fifo",
+			"AWS_REGION":                 "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test",
 		},
 		Running: job, Finished: finished,
 	}

@@ -116,7 +116,7 @@ func (e *Env) Close() {
 // order): every one is measured.
 var Functions = []string{
 	"startexport", "checkjob", "storereport", "convertreport", "backfillreports", "preparebatch", "writemanifest", "api",
-	"checkjobslots", "releasejobslot", "discoverusers", "advancemark",
+	"checkjobslots", "releasejobslot", "wakejobslotwaiter", "discoverusers", "advancemark",
 }
 
 // Extra environment beyond the local stack's, by function: what the
@@ -234,6 +234,12 @@ func (e *Env) Targets(hello string, bootstraps map[string]string) ([]Target, err
 		"releasejobslot": {
 			Refused: statusChange(execution.ID, "RUNNING"), Refusal: FailsWith("ValidationError", "detail.status"),
 			Connects: statusChange(execution.ID, "FAILED"),
+		},
+		// Who released the slot is a string; a real wake receives from
+		// the waiters' queue.
+		"wakejobslotwaiter": {
+			Refused: map[string]any{"releasedBy": 5}, Refusal: FailsWith("ValidationError", "releasedBy"),
+			Connects: map[string]any{"releasedBy": execution.ID},
 		},
 		// An execution name that cannot be a run folder; a real input
 		// lists the tenant's users (the secret first).

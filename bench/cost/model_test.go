@@ -20,7 +20,7 @@ func testModel(t *testing.T) Model {
 	run := FunctionRun{Duration: 9 * time.Millisecond, LogBytes: 100}
 	return Model{
 		Memory: mem,
-		Runs: map[string]FunctionRun{"startexport": run, "checkjob": run, "storereport": run, "convertreport": run,
+		Runs: map[string]FunctionRun{"startexport": run, "checkjob": run, "storereport": run, "convertreport": run, "wakejobslotwaiter": run,
 			"preparebatch": {LogBytes: 50}, "writemanifest": {LogBytes: 50}},
 		Allowance:        time.Millisecond,
 		PlatformLogBytes: 500,
@@ -70,14 +70,14 @@ func TestExportUsageFollowsTheWalk(t *testing.T) {
 			t.Errorf("%s billed %s, want measured + allowance", inv.Function, inv.Duration)
 		}
 	}
-	// 3 × 4 + 8 states; StartExport, 4 reads, store, convert; three slot
-	// writes of a 5-holder ledger (2 KB units each); one event; S3 from
-	// the measurement; one trace.
-	if u.Transitions != 20 || calls["checkjob"] != 4 || calls["startexport"] != 1 || calls["storereport"] != 1 || calls["convertreport"] != 1 ||
+	// 3 × 4 + 9 states; StartExport, 4 reads, the waiter's wake, store,
+	// convert; three slot writes of a 5-holder ledger (2 KB units each);
+	// one event; S3 from the measurement; one trace.
+	if u.Transitions != 21 || calls["checkjob"] != 4 || calls["startexport"] != 1 || calls["wakejobslotwaiter"] != 1 || calls["storereport"] != 1 || calls["convertreport"] != 1 ||
 		u.WRU != 3*2 || u.RRU != 0 || u.Events != 1 || u.S3Tier1 != 4 || u.S3Tier2 != 2 || u.Traces != 1 {
 		t.Fatalf("usage %+v, calls %v", u, calls)
 	}
-	if want := 7 * (100 + 500.0); u.LogBytes != want {
+	if want := 8 * (100 + 500.0); u.LogBytes != want {
 		t.Fatalf("log bytes %.0f, want %.0f", u.LogBytes, want)
 	}
 }
@@ -115,12 +115,12 @@ func TestExportBillsInProcessReads(t *testing.T) {
 	if want := 12*10*time.Millisecond + 45*time.Second; checks != 3 || billed != want {
 		t.Fatalf("%.0f check invocations billed %s, want 3 billed %s", checks, billed, want)
 	}
-	if u.Transitions != float64(3*3+8) {
-		t.Fatalf("%.0f transitions, want 3 cycles × 3 + 8", u.Transitions)
+	if u.Transitions != float64(3*3+9) {
+		t.Fatalf("%.0f transitions, want 3 cycles × 3 + 9", u.Transitions)
 	}
 	// The log lines of all 12 reads, the platform's of 3 invocations;
-	// the other three functions one invocation each.
-	if want := 12*100 + 3*500.0 + 3*(100+500); u.LogBytes != want {
+	// the other four functions one invocation each.
+	if want := 12*100 + 3*500.0 + 4*(100+500); u.LogBytes != want {
 		t.Fatalf("log bytes %.0f, want %.0f", u.LogBytes, want)
 	}
 }

@@ -200,7 +200,7 @@ func TestBatchWalk(t *testing.T) {
 // whatever led to them leading past them.
 func TestWithout(t *testing.T) {
 	e := loadExport(t)
-	def, err := e.Def.Without("AcquireJobSlot", "RecordJobOnSlot", "ReleaseJobSlot")
+	def, err := e.Def.Without("AcquireJobSlot", "RecordJobOnSlot", "ReleaseJobSlot", "WakeJobSlotWaiter")
 	if err != nil {
 		t.Fatal(err)
 	}

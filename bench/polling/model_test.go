@@ -23,11 +23,11 @@ func loadExport(t *testing.T) *Export {
 func TestSimulateCountsTheASLLoop(t *testing.T) {
 	e := loadExport(t)
 	// The deployed ASL around the loop: AcquireJobSlot, StartExport,
-	// RecordJobOnSlot before it; ReleaseJobSlot, StoreReport,
-	// ConvertReport, AnnounceReport, Done after it (all Tasks but Done).
-	// A success after n reads: 3n+8 transitions, 9n+39 events, n+3
-	// Lambda invocations (StartExport, the reads, StoreReport,
-	// ConvertReport).
+	// RecordJobOnSlot before it; ReleaseJobSlot, WakeJobSlotWaiter,
+	// StoreReport, ConvertReport, AnnounceReport, Done after it (all Tasks
+	// but Done). A success after n reads: 3n+9 transitions, 9n+44 events,
+	// n+4 Lambda invocations (StartExport, the reads, WakeJobSlotWaiter,
+	// StoreReport, ConvertReport).
 	tests := []struct {
 		name                                    string
 		policy                                  Policy
@@ -39,17 +39,18 @@ func TestSimulateCountsTheASLLoop(t *testing.T) {
 		// Polls at 10, 20, …, 60 s: the sixth sees the job finished at
 		// once.
 		{name: "fixed 10 s, 1-minute job", policy: Fixed(10 * time.Second), job: Job{Duration: time.Minute},
-			polls: 6, transitions: 3*6 + 8, events: 9*6 + 39, invocations: 6 + 3, delay: 0, outcome: Succeeded},
+			polls: 6, transitions: 3*6 + 9, events: 9*6 + 44, invocations: 6 + 4, delay: 0, outcome: Succeeded},
 		{name: "latency shifts every later poll", policy: Fixed(10 * time.Second), job: Job{Duration: time.Minute, Latency: time.Second},
-			polls: 6, transitions: 3*6 + 8, events: 9*6 + 39, invocations: 6 + 3, delay: 6 * time.Second, outcome: Succeeded},
+			polls: 6, transitions: 3*6 + 9, events: 9*6 + 44, invocations: 6 + 4, delay: 6 * time.Second, outcome: Succeeded},
 		{name: "job already done at the first poll", policy: Fixed(5 * time.Second), job: Job{Duration: time.Second},
-			polls: 1, transitions: 11, events: 48, invocations: 4, delay: 4 * time.Second, outcome: Succeeded},
+			polls: 1, transitions: 12, events: 53, invocations: 5, delay: 4 * time.Second, outcome: Succeeded},
 		// Checks at 10…60 s find it running; the one at 60 s is past the
 		// deadline: the three states before the loop, five whole polls,
 		// Wait and the failing CheckJob, then ReleaseJobSlotAfterFailure,
-		// RouteFailure and the JobDeadlineExceeded Fail state.
+		// its waiter's wake, RouteFailure and the JobDeadlineExceeded Fail
+		// state.
 		{name: "deadline", policy: Fixed(10 * time.Second), job: Job{Duration: time.Hour, Deadline: time.Minute},
-			polls: 6, transitions: 3 + 3*5 + 2 + 3, events: 2 + 15 + 9*5 + 7 + 5 + 2 + 1, invocations: 1 + 6, outcome: DeadlineHit},
+			polls: 6, transitions: 3 + 3*5 + 2 + 4, events: 2 + 15 + 9*5 + 7 + 5 + 5 + 2 + 1, invocations: 1 + 6 + 1, outcome: DeadlineHit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -104,8 +104,9 @@ func TestRetryVariantRewritesTheLoop(t *testing.T) {
 
 func TestSimulateRetryCounts(t *testing.T) {
 	// Variant path: AcquireJobSlot, StartExport, RecordJobOnSlot,
-	// WaitForJob, CheckJob, ReleaseJobSlot, StoreReport, ConvertReport,
-	// AnnounceReport, Done: 10 states, 8 Tasks, 44 + 2 events.
+	// WaitForJob, CheckJob, ReleaseJobSlot, WakeJobSlotWaiter,
+	// StoreReport, ConvertReport, AnnounceReport, Done: 11 states, 9
+	// Tasks, 49 + 2 events. A failure's path has the wake too.
 	tests := []struct {
 		name                                           string
 		loop                                           RetryLoop
@@ -115,21 +116,21 @@ func TestSimulateRetryCounts(t *testing.T) {
 	}{
 		// Reads at 5, 6, 8, 12 s (waits 1, 2, 4): the fourth sees it done.
 		{"success", oneStage(time.Second, 2, 4*time.Second, 9), Job{Duration: 10 * time.Second},
-			Succeeded, 4, 10 + 3, 46 + 3*3, 4 + 3, 2000},
+			Succeeded, 4, 11 + 3, 51 + 3*3, 5 + 3, 2000},
 		// Reads at 5, 6, 8, 12, 16: the cap holds the wait at 4 s.
 		{"capped", oneStage(time.Second, 2, 4*time.Second, 9), Job{Duration: 15 * time.Second},
-			Succeeded, 5, 10 + 4, 46 + 4*3, 4 + 4, 1000},
+			Succeeded, 5, 11 + 4, 51 + 4*3, 5 + 4, 1000},
 		// Two retries allowed: the third read still sees it running and
 		// the catcher ends the export through ReleaseJobSlotAfterFailure,
 		// RouteFailure (JobRunningError: the Default) and ExportFailed.
 		{"attempts run out", oneStage(time.Second, 2, 4*time.Second, 2), Job{Duration: time.Hour},
-			AttemptsOut, 3, 8 + 2, 2 + 5*4 + 2 + 5 + 2 + 1 + 2*3, 2 + 2, 0},
+			AttemptsOut, 3, 9 + 2, 2 + 5*4 + 2 + 5 + 5 + 2 + 1 + 2*3, 3 + 2, 0},
 		// The check's own deadline (JOB_DEADLINE_SECONDS) still applies.
 		{"deadline", oneStage(time.Second, 1, 0, 99), Job{Duration: time.Hour, Deadline: 8 * time.Second},
-			DeadlineHit, 4, 8 + 3, 2 + 5*4 + 2 + 5 + 2 + 1 + 3*3, 2 + 3, 0},
+			DeadlineHit, 4, 9 + 3, 2 + 5*4 + 2 + 5 + 5 + 2 + 1 + 3*3, 3 + 3, 0},
 		// Latency shifts every later read, as in the Choice loop.
 		{"latency", oneStage(time.Second, 2, 4*time.Second, 9), Job{Duration: 10 * time.Second, Latency: 500 * time.Millisecond},
-			Succeeded, 4, 13, 55, 7, 4000},
+			Succeeded, 4, 14, 60, 8, 4000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,7 +60,7 @@ func typesIn(t *testing.T, dir string) map[string]bool {
 }
 
 // Every error name a state machine matches, other than the service's own
-// (States.*, Lambda.*, StepFunctions.*, EventBridge.*, DynamoDB.*), is a type of this package, and no
+// (States.*, Lambda.*, StepFunctions.*, EventBridge.*, DynamoDB.*, SQS.*), is a type of this package, and no
 // other product package declares a type of that name.
 func TestStateMachineErrorNamesAreThisPackagesTypes(t *testing.T) {
 	asl, err := filepath.Glob("../../statemachine/*.asl.json")
@@ -82,7 +82,7 @@ func TestStateMachineErrorNamesAreThisPackagesTypes(t *testing.T) {
 	ours := typesIn(t, ".")
 	matched := 0
 	for n := range names {
-		if strings.HasPrefix(n, "States.") || strings.HasPrefix(n, "Lambda.") || strings.HasPrefix(n, "StepFunctions.") || strings.HasPrefix(n, "EventBridge.") || strings.HasPrefix(n, "DynamoDB.") {
+		if strings.HasPrefix(n, "States.") || strings.HasPrefix(n, "Lambda.") || strings.HasPrefix(n, "StepFunctions.") || strings.HasPrefix(n, "EventBridge.") || strings.HasPrefix(n, "DynamoDB.") || strings.HasPrefix(n, "SQS.") {
 			continue
 		}
 		matched++

@@ -333,6 +333,10 @@ func withoutSlots(e *polling.Export) (*polling.Definition, []string, error) {
 	}
 	var slots []string
 	for _, s := range path {
+		if s.Lambda() && cost.FunctionDir(s) == "wakejobslotwaiter" {
+			slots = append(slots, s.Name) // a released slot's waiter woken
+			continue
+		}
 		if !strings.HasPrefix(s.Integration(), "dynamodb:") {
 			continue
 		}

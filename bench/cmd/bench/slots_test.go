@@ -22,7 +22,7 @@ func TestSlotsSection(t *testing.T) {
 	old.rows = append(old.rows, slotsRow)
 	old.add(80, "OLD SLOTS\n\n#### At the defaults\n\n| a | b |\n|---|---|", 30*time.Second)
 	md := old.markdown()
-	for _, want := range []string{"\n## 8. Slot utilisation\n\nOLD SLOTS\n", "| 8. slots | slot busy %, defaults | 86.2 % |", "- 8. slots — slot busy %, defaults: At the defaults"} {
+	for _, want := range []string{"\n## 8. Slot utilisation\n\nOLD SLOTS\n", "| 8. slots | slot busy %, defaults | 86.2 % |", "- 8. slots — slot busy %, defaults: Before, four losses"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q", want)
 		}

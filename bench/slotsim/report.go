@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/insights-export/insights-export/internal/export"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/slots"
 )
@@ -48,6 +49,9 @@ func (v Variant) Config(durations []time.Duration, seed uint64) Config {
 
 func maxConc(n int) func(*Config) { return func(c *Config) { c.MaxConcurrency = n } }
 
+// inProcess reads the status in-process as deployed (export.Checker).
+func inProcess(c *Config) { c.InProcess = export.DefaultInProcess }
+
 // wake: a release wakes the oldest waiter, the policy's wait (5 min,
 // slots.DefaultWaitPolicy) only its fallback.
 func wake(c *Config) { c.Wake, c.SlotWait = true, slots.DefaultWaitPolicy }
@@ -75,20 +79,20 @@ func variant(name, change string, fs ...any) Variant {
 	}}
 }
 
-// RecommendedPollFactor is the poll policy's factor the recommendation
-// takes (request.DefaultWaitPolicy has 0.09).
-const RecommendedPollFactor = 0.06
+// pollFactorNow is the deployed poll factor (item 4 d), which the
+// defaults row applies to Before's.
+var pollFactorNow = request.DefaultWaitPolicy.AgeFactor
 
 // The variants the text names.
 var (
-	vDefaults    = variant("**defaults (as built)**: wake on release, MaxConcurrency 8, longest first", "—", wake, maxConc(8), longestFirst)
-	vBefore      = Variant{Name: "before: MaxConcurrency 5, waiters sleep 5 s–5 min, as listed", Change: "the previous production"}
+	vDefaults    = variant(fmt.Sprintf("**defaults (as built)**: wake on release, MaxConcurrency 8, longest first, polls at %.0f %% of the age, read in-process while the waits are short", 100*pollFactorNow), "—", wake, maxConc(8), longestFirst, pollFactor(pollFactorNow), inProcess)
+	vBefore      = Variant{Name: fmt.Sprintf("before: MaxConcurrency 5, waiters sleep 5 s–5 min, as listed, polls at %.0f %%", 100*BeforePollFactor), Change: "the previous production"}
 	vMC8         = variant("MaxConcurrency 8 alone", "MAX_CONCURRENCY", maxConc(8))
 	vShort       = variant("MaxConcurrency 8, slot waits 1–10 s", "slot waits 1–10 s instead of a wake", maxConc(8), slotWait(time.Second, 10*time.Second))
 	vWake8       = variant("wake on release, MaxConcurrency 8, as listed", "without the order", wake, maxConc(8))
 	vOrder5      = variant("longest first, MaxConcurrency 5", "the order alone", longestFirst)
-	vRecommended = variant(fmt.Sprintf("defaults + poll factor %.2f", RecommendedPollFactor),
-		"+ POLL_AGE_FACTOR (not adopted here: decided with CheckJob's cost)", wake, maxConc(8), longestFirst, pollFactor(RecommendedPollFactor))
+	vRecommended = variant(fmt.Sprintf("defaults, but polls at %.0f %% of the age (the factor before)", 100*BeforePollFactor),
+		"POLL_AGE_FACTOR as before", wake, maxConc(8), longestFirst, inProcess)
 )
 
 // Variants are the configurations the section compares; the first is the
@@ -366,7 +370,7 @@ func (r *Report) Summary() []Row {
 	draw := fmt.Sprintf("%d users, jobs %s–%s log-uniform (seed %d)", Users, human(MinJob), human(MaxJob), Seed)
 	maxRatio := 100 / TargetBusyPct
 	rows := []Row{
-		{"slot busy %, first job start → last job end, " + draw + ", defaults (wake on release, MaxConcurrency 8, longest first)", pct(du.BusyPct()), "before " + pct(bu.BusyPct()),
+		{"slot busy %, first job start → last job end, " + draw + fmt.Sprintf(", defaults (wake on release, MaxConcurrency 8, longest first, polls at %.0f %%)", 100*pollFactorNow), pct(du.BusyPct()), "before " + pct(bu.BusyPct()),
 			fmt.Sprintf("%.2f", du.BusyPct()/bu.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(du.BusyPct() >= TargetBusyPct)},
 		{"jobs' span vs ideal (total job time ÷ 5), defaults", spanText(du.Span), "ideal " + spanText(du.Ideal),
 			fmt.Sprintf("%.3f", du.SpanRatio()), fmt.Sprintf("≤ %.3f (≡ ≥ %.0f %% busy)", maxRatio, TargetBusyPct), met(du.SpanRatio() <= maxRatio)},
@@ -382,8 +386,8 @@ func (r *Report) Summary() []Row {
 	rows = append(rows,
 		Row{"state transitions per user, defaults (modelled)", fmt.Sprintf("%.1f", def.TransitionsPerUser()),
 			fmt.Sprintf("before %.1f", bef.TransitionsPerUser()), fmt.Sprintf("%.2f", def.TransitionsPerUser()/bef.TransitionsPerUser()), "—", "—"},
-		Row{"slot busy %, defaults + poll factor " + fmt.Sprintf("%.2f", RecommendedPollFactor) + " (modelled, not adopted)",
-			pct(ru.BusyPct()), "defaults " + pct(du.BusyPct()), fmt.Sprintf("%.2f", ru.BusyPct()/du.BusyPct()), fmt.Sprintf("≥ %.0f %%", TargetBusyPct), met(ru.BusyPct() >= TargetBusyPct)})
+		Row{fmt.Sprintf("slot busy %%, defaults but polls at %.0f %% of the age (without item 4 d)", 100*BeforePollFactor),
+			pct(ru.BusyPct()), "defaults " + pct(du.BusyPct()), fmt.Sprintf("%.2f", ru.BusyPct()/du.BusyPct()), "(diagnostic)", "—"})
 	if r.Real != nil || r.RealErr != nil {
 		agree := r.RealErr == nil && len(r.Real) > 0
 		worst := 0.0
@@ -440,7 +444,7 @@ func (r *Report) Markdown() string {
 	p("|---|---:|---|")
 	p("| busy: a job running | **%.1f %%** | the target's figure |", du.BusyPct())
 	p("| held, job not started | %.2f %% | AcquireJobSlot's write → StartExport's call |", du.Pct(du.HeldBeforeStart))
-	p("| held, job over | %.1f %% | the poll's detection delay (mean %s a job; the waits are 9 %% of the job's age, 5 s at least) and the release |", du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond))
+	p("| held, job over | %.1f %% | the poll's detection delay (mean %s a job; the waits are %.0f %% of the job's age, 5 s at least) and the release |", du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond), 100*pollFactorNow)
 	p("| free while an export waited | %.1f %% | a slot free while exports are parked: the wake's way (release → WakeJobSlotWaiter → AcquireJobSlotAfterWait) |", du.Pct(du.FreeWaiting))
 	p("| free while a child started | %.2f %% | the Map's next child on its way to AcquireJobSlot |", du.Pct(du.FreeStarting))
 	p("| free, users queued behind the Map's cap | %.1f %% | every Map place taken, some by children storing, converting or ending: their slot is given back but no other child may start |", du.Pct(du.FreeMapCap))
@@ -512,15 +516,16 @@ func (r *Report) analysis(p func(string, ...any)) {
 		bu.Pct(bu.FreeMapCap+bu.FreeStarting), DefaultLatencies.Store+DefaultLatencies.Convert+4*DefaultLatencies.State+DefaultLatencies.ChildEnd+DefaultLatencies.ChildStart, mc8.Util.Pct(mc8.Util.FreeMapCap+mc8.Util.FreeStarting))
 	p("3. **Waiters asleep (%.1f %% at MaxConcurrency 8 alone).** A refused export slept a fifth of its wait so far (5 s–5 min) and a freed slot stayed free until its next attempt; a child the Map starts meanwhile takes the slot at its first AcquireJobSlot, so a long waiter can be passed over again and again (longest wait: %s). Shorter slot waits (1–10 s) bring the sleep to %.1f %% at %.1f transitions per user; waking the oldest parked waiter on release brings it to %.1f %% for %.1f (MaxConcurrency 8, as listed: %.1f %% busy).",
 		mc8.Util.Pct(mc8.Util.FreeWaiting), spanText(mc8.LongestWait), short.Util.Pct(short.Util.FreeWaiting), short.TransitionsPerUser(), w8.Util.Pct(w8.Util.FreeWaiting), w8.TransitionsPerUser(), w8.Util.BusyPct())
-	p("4. **Detection delay (%.1f %%).** A finished job keeps its slot until the poll that sees it, on average half a wait of 9 %% of its age: %s a job here; %.1f %% with the defaults. Polling at %.0f %% of the age instead of 9 %% cuts it to %.1f %%, at more polls (the last row of the table: %.1f %% busy, %.1f transitions per user).",
-		bu.Pct(bu.HeldAfterEnd), bu.MeanDetectionDelay().Round(100*time.Millisecond), du.Pct(du.HeldAfterEnd), 100*RecommendedPollFactor, ru.Pct(ru.HeldAfterEnd), ru.BusyPct(), rec.TransitionsPerUser())
+	p("4. **Detection delay (%.1f %%).** A finished job keeps its slot until the poll that sees it, on average half a wait of %.0f %% of its age before: %s a job here. The defaults poll at %.0f %% of the age: %.1f %% (%s a job); with everything else built but polls at %.0f %%, %.1f %% and %.1f %% busy (the last row of the table, %.1f transitions per user against the defaults' %.1f).",
+		bu.Pct(bu.HeldAfterEnd), 100*BeforePollFactor, bu.MeanDetectionDelay().Round(100*time.Millisecond), 100*pollFactorNow, du.Pct(du.HeldAfterEnd), du.MeanDetectionDelay().Round(100*time.Millisecond), 100*BeforePollFactor, ru.Pct(ru.HeldAfterEnd), ru.BusyPct(), rec.TransitionsPerUser(), def.TransitionsPerUser())
 	p("")
 	p("#### Where production is now")
 	p("")
-	p("Built: (a) a release wakes the oldest parked waiter (WaitForJobSlot on a FIFO queue, WakeJobSlotWaiter after ReleaseJobSlot and ReleaseJobSlotAfterFailure, and the releaser of executions that end elsewhere), the slot wait a 5-minute fallback; (b) `MaxConcurrency` 8; (c) PrepareBatch writes an incremental run's work list longest first by each user's last export time (users with none first). Together: **%.1f %% busy** (seeds 1–%d: %s) against %.1f %% before, span %s against the ideal %s (× %.3f), %.1f transitions per user against %.1f (%s against %s a run of %d users). Not built: (d) `POLL_AGE_FACTOR` %.2f (%.1f %%; seeds: %s), which polls more (a 1-hour job: about %d polls instead of %d) and is to be decided with CheckJob's cost.",
+	p("Built: (a) a release wakes the oldest parked waiter (WaitForJobSlot on a FIFO queue, WakeJobSlotWaiter after ReleaseJobSlot and ReleaseJobSlotAfterFailure, and the releaser of executions that end elsewhere), the slot wait a 5-minute fallback; (b) `MaxConcurrency` 8; (c) PrepareBatch writes an incremental run's work list longest first by each user's last export time (users with none first); (d) `POLL_AGE_FACTOR` %.2f (was %.2f: the check reads the extra young-age polls in-process, §3). Together: **%.1f %% busy** (seeds 1–%d: %s) against %.1f %% before, span %s against the ideal %s (× %.3f), %.1f transitions per user against %.1f (%s against %s a run of %d users). Without (d): %.1f %% (seeds: %s); (d) polls more (a 1-hour job: about %d polls instead of %d), most of them at young ages where the check reads in-process (§3, §7 price it).",
+		pollFactorNow, BeforePollFactor,
 		du.BusyPct(), Seeds, r.seedRange(vDefaults), bu.BusyPct(), spanText(du.Span), spanText(du.Ideal), du.SpanRatio(),
 		def.TransitionsPerUser(), bef.TransitionsPerUser(), cost(def.Transitions), cost(bef.Transitions), Users,
-		RecommendedPollFactor, ru.BusyPct(), r.seedRange(vRecommended), pollsFor(time.Hour, RecommendedPollFactor), pollsFor(time.Hour, request.DefaultWaitPolicy.AgeFactor))
+		ru.BusyPct(), r.seedRange(vRecommended), pollsFor(time.Hour, pollFactorNow), pollsFor(time.Hour, BeforePollFactor))
 	p("")
 	p("Caveats: the order's estimate is the last export's whole time (its slot wait, store and convert too: the job's own time is not in the export's output), alike for every user of a run, so it mostly orders by job; a fixed-window run keeps its list's order; the order's gain is the tail's, which shrinks on its own with more users per run (the tail is a few jobs' length, the run is users × jobs ÷ 5).")
 	p("")

@@ -29,8 +29,10 @@ func TestReport(t *testing.T) {
 	if got, want := rows[0].Met, met(def >= TargetBusyPct); got != want {
 		t.Errorf("defaults row met %q, want %q (busy %.1f %%)", got, want, def)
 	}
-	if got, want := rows[5].Met, met(rec >= TargetBusyPct); got != want {
-		t.Errorf("recommendation row met %q, want %q (busy %.1f %%)", got, want, rec)
+	// The defaults without item 4 (d) are a diagnostic, and modelled
+	// below the defaults: the faster poll is what they lack.
+	if rows[5].Met != "—" || rec > def {
+		t.Errorf("the row without (d): met %q, busy %.1f %% against the defaults' %.1f %%", rows[5].Met, rec, def)
 	}
 	// The span is the ideal over the busy share, so the two rows agree.
 	if rows[0].Met != rows[1].Met {

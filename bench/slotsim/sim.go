@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/insights-export/insights-export/internal/batch"
+	"github.com/insights-export/insights-export/internal/export"
 	"github.com/insights-export/insights-export/internal/request"
 	"github.com/insights-export/insights-export/internal/slots"
 	slotwake "github.com/insights-export/insights-export/internal/slots/wake"
@@ -74,6 +75,9 @@ type Config struct {
 	Slots int
 	// MaxConcurrency is the Map's cap (internal/batch; default 5).
 	MaxConcurrency int
+	// InProcess is the check's in-process waiting per invocation
+	// (export.Checker.InProcess; 0: one read an invocation).
+	InProcess time.Duration
 	// Poll is the job poll policy (request.DefaultWaitPolicy).
 	Poll request.WaitPolicy
 	// SlotWait is the slot wait policy (slots.DefaultWaitPolicy).
@@ -105,13 +109,20 @@ type Config struct {
 // the wait so far between 5 s and 5 minutes.
 var BeforeSlotWait = slots.WaitPolicy{Min: 5 * time.Second, Max: 300 * time.Second, Factor: 0.2, Deadline: slots.DefaultWaitPolicy.Deadline}
 
+// BeforePollFactor is POLL_AGE_FACTOR before issue 13 (request.
+// DefaultWaitPolicy's since).
+const BeforePollFactor = 0.09
+
 // Before is the configuration before issue 13's slot changes: the Map's
 // cap at the 5 slots, waiters sleeping their waits (Wait states, 5 s–5
-// min), the work list as listed. The variants are changes to it.
+// min), the work list as listed, polls at 9 % of the job's age. The
+// variants are changes to it.
 func Before() Config {
+	poll := request.DefaultWaitPolicy
+	poll.AgeFactor = BeforePollFactor
 	return Config{
 		Slots: 5, MaxConcurrency: 5,
-		Poll: request.DefaultWaitPolicy, SlotWait: BeforeSlotWait,
+		Poll: poll, SlotWait: BeforeSlotWait,
 		Lat: DefaultLatencies,
 	}
 }
@@ -119,12 +130,14 @@ func Before() Config {
 // Defaults is the deployed configuration: a release wakes the oldest
 // waiter (with slots.DefaultWaitPolicy as the fallback), MaxConcurrency
 // batch.DefaultMaxConcurrency, the work list longest first (by the true
-// durations here: the variants give estimates).
+// durations here: the variants give estimates), the deployed poll policy.
 func Defaults() Config {
 	c := Before()
 	c.Wake, c.SlotWait = true, slots.DefaultWaitPolicy
 	c.MaxConcurrency = batch.DefaultMaxConcurrency
 	c.Order = LongestFirst
+	c.Poll = request.DefaultWaitPolicy
+	c.InProcess = export.DefaultInProcess
 	return c
 }
 
@@ -424,18 +437,31 @@ func (s *sim) waitForJob(c *child, wait time.Duration) {
 	l := s.cfg.Lat
 	s.enter(c, false, l.State+wait, func() { // WaitForJob
 		s.enter(c, false, l.State+l.Invoke, func() { // CheckJob
-			c.rec.Polls++
-			age := s.now - c.startedAt
-			finished := s.now >= c.rec.JobEnd
-			next := s.cfg.Poll.Next(age)
-			s.enter(c, false, l.State, func() { // IsJobFinished
-				if finished {
-					s.release(c)
-					return
-				}
-				s.waitForJob(c, next)
-			})
+			s.check(c, 0)
 		})
+	})
+}
+
+// check is one status read of CheckJob, which waited waited in-process
+// before it: while the invocation's waits fit Config.InProcess it sleeps
+// through the next one itself and reads again (no transitions), as
+// export.Checker does.
+func (s *sim) check(c *child, waited time.Duration) {
+	l := s.cfg.Lat
+	c.rec.Polls++
+	age := s.now - c.startedAt
+	finished := s.now >= c.rec.JobEnd
+	next := s.cfg.Poll.Next(age)
+	if !finished && s.cfg.InProcess > 0 && waited+next <= s.cfg.InProcess {
+		s.after(next, func() { s.check(c, waited+next) })
+		return
+	}
+	s.enter(c, false, l.State, func() { // IsJobFinished
+		if finished {
+			s.release(c)
+			return
+		}
+		s.waitForJob(c, next)
 	})
 }
 

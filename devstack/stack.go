@@ -326,6 +326,14 @@ func ExecutionArn(name string) string {
 	return strings.Replace(ExportStateMachineArn, ":stateMachine:", ":execution:", 1) + ":" + name
 }
 
+// Substitutions are the ASL placeholders' values on this stack, for a
+// caller that runs a definition of its own (RunStateMachine).
+func (s *Stack) Substitutions() map[string]string { return maps.Clone(s.subs) }
+
+// TokenBrokerURL is where the stack's callback Tasks wait for their tokens
+// (RunSpec.TokenBroker).
+func (s *Stack) TokenBrokerURL() string { return s.tokens.URL }
+
 // Run executes statemachine/export.asl.json once.
 func (s *Stack) Run(ctx context.Context, o RunOptions) (*Execution, error) {
 	return RunStateMachine(ctx, RunSpec{

@@ -122,6 +122,11 @@ var Functions = []string{
 // Extra environment beyond the local stack's, by function: what the
 // loader requires and the backing does not set.
 var extraEnv = map[string]map[string]string{
+	// One status read for the diagnostic first success: deployed, the
+	// check sleeps through a running job's next waits and reads again
+	// (POLL_INPROCESS_SECONDS), which would time that sleep, not the cold
+	// start. The refused input never reaches it.
+	"checkjob": {"POLL_INPROCESS_SECONDS": "0"},
 	"api": {
 		"EXPORT_STATE_MACHINE_ARN": devstack.ExportStateMachineArn,
 		"BATCH_STATE_MACHINE_ARN":  "arn:aws:states:us-east-1:123456789012:stateMachine:insights-export-Batch",

@@ -288,7 +288,13 @@ func runSampleEnv(ctx context.Context, child string, job Job, extra ...string) (
 	if err != nil {
 		return s, fmt.Errorf("%v: %s", err, tail(stderr.Bytes()))
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &s.Child); err != nil {
+	// The child's result is its last line: the converter writes its
+	// metrics (CloudWatch EMF) to stdout before it, as in Lambda.
+	out := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	if err := json.Unmarshal(out, &s.Child); err != nil {
 		return s, fmt.Errorf("child output: %w", err)
 	}
 	s.GC = parseGCTrace(stderr.Bytes())

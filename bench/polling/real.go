@@ -301,8 +301,7 @@ func RunRealRetry(ctx context.Context, bootstraps map[string]string, jobDuration
 	if err != nil {
 		return nil, err
 	}
-	subs := map[string]string{"Partition": "aws", "JobSlotsTableName": st.Slots.Table,
-		"AvePointJobSlots": fmt.Sprint(devstack.DefaultJobSlots), "EventBusName": devstack.EventBus}
+	subs := st.Substitutions()
 	tasks := map[string]string{}
 	checkARN := ""
 	for _, fn := range devstack.Functions {
@@ -356,7 +355,7 @@ func RunRealRetry(ctx context.Context, bootstraps map[string]string, jobDuration
 			exe, err := devstack.RunStateMachine(ctx, devstack.RunSpec{
 				DefinitionFile: files[i], Substitutions: subs, Tasks: t,
 				Input:            map[string]any{"email": email},
-				DynamoDBEndpoint: st.Moto.URL, EventsEndpoint: st.Moto.URL,
+				DynamoDBEndpoint: st.Moto.URL, EventsEndpoint: st.Moto.URL, SQSEndpoint: st.Moto.URL, TokenBroker: st.TokenBrokerURL(),
 				StateMachineArn: devstack.ExportStateMachineArn, ExecutionName: fmt.Sprintf("bench-retry-%d-%d", i, began.UnixNano()),
 			})
 			if err != nil {

@@ -178,15 +178,8 @@ func Simulate(e *Export, p Policy, job Job) (Result, error) {
 			acc = 0
 			r.Cycles++
 		}
-		r.Polls++
-		r.PollTimes = append(r.PollTimes, t)
-		if t >= job.Duration {
-			r.detected(job, t, prev, wait)
-			return r, e.price(&r, "")
-		}
-		if job.Deadline > 0 && t >= job.Deadline {
-			r.Outcome = DeadlineHit
-			return r, e.price(&r, "JobDeadlineExceededError")
+		if done, err := e.read(&r, job, t, prev, wait); done {
+			return r, err
 		}
 		prev = t
 		wait = p.Next(t)
@@ -194,15 +187,40 @@ func Simulate(e *Export, p Policy, job Job) (Result, error) {
 			return Result{}, fmt.Errorf("polling: policy returned wait %s at age %s", wait, t)
 		}
 		inside = job.InProcess > 0 && acc+wait <= job.InProcess
-		// The quota counts the final ExecutionSucceeded too; an execution
-		// that cannot finish within it fails.
-		if !inside && e.successEvents(r.Cycles+1) > HistoryQuota {
-			r.Outcome = HistoryLimit
-			r.HistoryEvents = e.successEvents(r.Cycles)
-			r.Transitions = e.successTransitions(r.Cycles)
+		if !inside && e.historyFull(&r, r.Cycles) {
 			return r, nil
 		}
 	}
+}
+
+// read records a status read at t (the one before at prev, with wait in
+// force) and says whether it ends the execution: the job seen finished,
+// or found running past its deadline. Then r is priced.
+func (e *Export) read(r *Result, job Job, t, prev, wait time.Duration) (bool, error) {
+	r.Polls++
+	r.PollTimes = append(r.PollTimes, t)
+	if t >= job.Duration {
+		r.detected(job, t, prev, wait)
+		return true, e.price(r, "")
+	}
+	if job.Deadline > 0 && t >= job.Deadline {
+		r.Outcome = DeadlineHit
+		return true, e.price(r, "JobDeadlineExceededError")
+	}
+	return false, nil
+}
+
+// historyFull says whether one more of n poll cycles would take the
+// execution past the history quota, which counts the final
+// ExecutionSucceeded too; such an execution fails, and r says so.
+func (e *Export) historyFull(r *Result, n int) bool {
+	if e.successEvents(n+1) <= HistoryQuota {
+		return false
+	}
+	r.Outcome = HistoryLimit
+	r.HistoryEvents = e.successEvents(n)
+	r.Transitions = e.successTransitions(n)
+	return true
 }
 
 // PollsBound is the math behind the policy trade-off: with waits of at

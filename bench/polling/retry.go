@@ -146,15 +146,8 @@ func SimulateRetry(e *Export, loop RetryLoop, job Job, rng *rand.Rand) (Result, 
 	wait := loop.First
 	t := loop.First + job.Latency
 	for {
-		r.Polls++
-		r.PollTimes = append(r.PollTimes, t)
-		if t >= job.Duration {
-			r.detected(job, t, prev, wait)
-			return r, e.price(&r, "")
-		}
-		if job.Deadline > 0 && t >= job.Deadline {
-			r.Outcome = DeadlineHit
-			return r, e.price(&r, "JobDeadlineExceededError")
+		if done, err := e.read(&r, job, t, prev, wait); done {
+			return r, err
 		}
 		i := loop.stage(t)
 		s := loop.Stages[i]
@@ -162,10 +155,7 @@ func SimulateRetry(e *Export, loop RetryLoop, job Job, rng *rand.Rand) (Result, 
 			r.Outcome = AttemptsOut
 			return r, e.price(&r, s.Error)
 		}
-		if e.successEvents(r.Polls+1) > HistoryQuota {
-			r.Outcome = HistoryLimit
-			r.HistoryEvents = e.successEvents(r.Polls)
-			r.Transitions = e.successTransitions(r.Polls)
+		if e.historyFull(&r, r.Polls) {
 			return r, nil
 		}
 		wait = s.Delay(attempts[i])

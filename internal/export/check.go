@@ -73,7 +73,7 @@ func (c *Checker) Handle(ctx context.Context, job request.Job) (request.Job, err
 		if err != nil || next == 0 {
 			return job, err
 		}
-		readAt := c.Now()
+		readAt := job.StartedAt.Add(age)
 		inside := c.fits(ctx, waited, next)
 		job.WaitSeconds = int(next / time.Second)
 		c.Log.InfoContext(ctx, "job running", "jobId", job.JobID, "jobStatus", job.JobStatus, "polls", job.Polls,

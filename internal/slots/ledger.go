@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/insights-export/insights-export/internal/failure"
 )
 
 // The ledger is one item of the job slot table:
@@ -210,7 +208,7 @@ type TableError struct {
 }
 
 func (e *TableError) Error() string {
-	return fmt.Sprintf("job slot ledger %s failed (%s): %s", e.Op, e.Code, clip(e.Err.Error(), 300))
+	return fmt.Sprintf("job slot ledger %s failed (%s): %s", e.Op, e.Code, failure.Clip(e.Err.Error(), 300))
 }
 
 func (e *TableError) Unwrap() error { return e.Err }
@@ -226,21 +224,4 @@ func tableError(op string, err error) error {
 		te.Permanent = slices.Contains(permanentCodes, te.Code)
 	}
 	return te
-}
-
-// clip bounds s to n runes of valid UTF-8 without control characters:
-// error text ends up in log lines and Step Functions causes.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
 }

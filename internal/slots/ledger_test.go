@@ -163,21 +163,3 @@ func TestRemoveLeavesAHolderThatAcquiredAgain(t *testing.T) {
 		t.Fatalf("holders %v", holders)
 	}
 }
-
-func TestClipKeepsErrorTextBoundedAndClean(t *testing.T) {
-	tests := []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"a\nb\x00c", 10, "a b c"},
-		{"\xff\xfe", 10, "\uFFFD"},
-		{"ééééé", 3, "ééé…"},
-	}
-	for _, tc := range tests {
-		if got := clip(tc.in, tc.n); got != tc.want {
-			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
-		}
-	}
-}

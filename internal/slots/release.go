@@ -149,7 +149,7 @@ func (r *Releaser) Handle(ctx context.Context, ev Event) (ReleaseOutput, error) 
 		woken, err := r.Wake(ctx, d.ExecutionArn)
 		out.Woken = woken
 		if err != nil {
-			out.WakeError = clip(err.Error(), 300)
+			out.WakeError = failure.Clip(err.Error(), 300)
 			log.WarnContext(ctx, "waking a waiting export failed: it finds the slot at its fallback timeout", "error", out.WakeError)
 		}
 	}

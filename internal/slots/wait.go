@@ -142,13 +142,13 @@ func (w *Waiter) Handle(ctx context.Context, in WaitInput) (WaitOutput, error) {
 		return WaitOutput{}, &failure.ValidationError{Field: "executionId", Reason: "the slot check needs executionId, executionStartTime, input and slots (the state's Parameters)"}
 	}
 	if code := strings.TrimPrefix(in.AcquireError.Error, "DynamoDB."); permanentAcquire(code) {
-		return WaitOutput{}, &failure.ConfigError{Variable: "JOB_SLOTS_TABLE", Reason: "cannot be written by the state machine: " + in.AcquireError.Error + ": " + clip(in.AcquireError.Cause, 300)}
+		return WaitOutput{}, &failure.ConfigError{Variable: "JOB_SLOTS_TABLE", Reason: "cannot be written by the state machine: " + in.AcquireError.Error + ": " + failure.Clip(in.AcquireError.Cause, 300)}
 	}
 	now := w.Now().UTC()
 	waited := max(now.Sub(in.ExecutionStartTime), 0)
 	out := WaitOutput{Input: in.Input, SlotWait: SlotWait{Slots: int(in.Slots), WaitedSeconds: int(waited / time.Second), Reason: ReasonBusy}}
 	if !isBusy(in.AcquireError.Error) {
-		out.SlotWait.Reason = ReasonRetrying + " (" + clip(in.AcquireError.Error, 100) + ")"
+		out.SlotWait.Reason = ReasonRetrying + " (" + failure.Clip(in.AcquireError.Error, 100) + ")"
 	}
 	log := w.Log.With("execution", in.ExecutionID, "waitedSeconds", out.SlotWait.WaitedSeconds)
 

@@ -22,9 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -201,7 +199,7 @@ func (w *Waker) giveBack(ctx context.Context, ms []sqstypes.Message, cause error
 		entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(string(rune('a' + i))), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}
 	}
 	if _, err := w.Queue.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(w.QueueURL), Entries: entries}); err != nil {
-		w.Log.WarnContext(ctx, "giving back the waiters' messages failed: they return after the visibility timeout", "error", clip(err.Error(), 300))
+		w.Log.WarnContext(ctx, "giving back the waiters' messages failed: they return after the visibility timeout", "error", failure.Clip(err.Error(), 300))
 	}
 	return cause
 }
@@ -231,21 +229,12 @@ func errorCode(err error) string {
 // bounded; it quotes neither tokens nor message bodies.
 func awsError(what string, err error) error {
 	code := errorCode(err)
-	reason := what + ": " + clip(err.Error(), 300)
+	reason := what + ": " + failure.Clip(err.Error(), 300)
 	switch code {
 	case "ThrottlingException", "RequestThrottled", "ThrottledException", "RequestLimitExceeded":
 		return &failure.ThrottledError{Reason: reason}
 	}
 	return &failure.TransientError{Reason: reason}
-}
-
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
 }
 
 // LoadWaker builds a waker from getenv: JOB_SLOT_WAITERS_QUEUE_URL (the
